@@ -1,0 +1,1 @@
+"""llmrelay: one async facade and an OpenAI/Anthropic-compatible gateway over many LLM providers."""

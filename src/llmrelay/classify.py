@@ -1,0 +1,69 @@
+"""One classifier for every error: retry, router, circuit breaker and metrics all read it.
+
+No policy keeps its own ladder of ``isinstance`` checks; a new error class gets one row here.
+
+==========================================  =====  ========  =======
+error                                       retry  failover  breaker
+==========================================  =====  ========  =======
+400 / 401 / 403 / 404 / 409 / 413 / 422     no     no        no
+context length exceeded                     no     yes       no
+upstream 429                                yes    yes       no
+408, 5xx, 529, connection or read error     yes    yes       yes
+timeout before the commit point             yes    yes       yes
+deadline exceeded                           no     no        no
+circuit open                                no     yes       no
+stream interrupted after the commit point   no     no        yes
+==========================================  =====  ========  =======
+
+An upstream's explicit hint (OpenAI's ``x-should-retry``) overrides the retry column only.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from llmrelay.errors import (
+    CircuitOpen,
+    ConnectionFailed,
+    ContextLengthExceeded,
+    DeadlineExceeded,
+    RateLimited,
+    RelayError,
+    StreamInterrupted,
+    Timeout,
+    UpstreamError,
+)
+
+
+class Verdict(NamedTuple):
+    retry: bool
+    failover: bool
+    breaker_failure: bool
+
+
+_CALLER_FAULT = Verdict(retry=False, failover=False, breaker_failure=False)
+_UPSTREAM_FAULT = Verdict(retry=True, failover=True, breaker_failure=True)
+
+
+def classify(error: BaseException) -> Verdict:
+    """Decide what may happen after ``error``. Unknown exceptions are treated as bugs: no retry."""
+    verdict = _base_verdict(error)
+    if isinstance(error, RelayError) and error.should_retry is not None:
+        return verdict._replace(retry=error.should_retry)
+    return verdict
+
+
+def _base_verdict(error: BaseException) -> Verdict:
+    if isinstance(error, DeadlineExceeded):
+        return _CALLER_FAULT
+    if isinstance(error, StreamInterrupted):
+        return Verdict(retry=False, failover=False, breaker_failure=True)
+    if isinstance(error, UpstreamError | ConnectionFailed | Timeout):
+        return _UPSTREAM_FAULT
+    if isinstance(error, RateLimited):
+        return Verdict(retry=True, failover=True, breaker_failure=False)
+    if isinstance(error, CircuitOpen):
+        return Verdict(retry=False, failover=True, breaker_failure=False)
+    if isinstance(error, ContextLengthExceeded):
+        return Verdict(retry=False, failover=True, breaker_failure=False)
+    return _CALLER_FAULT

@@ -1,0 +1,79 @@
+"""Time as an injected dependency.
+
+Policies never call ``time`` or ``asyncio.sleep`` directly: they take a :class:`Clock`, so tests
+advance a :class:`FakeClock` instead of sleeping. ``now()`` is monotonic seconds (deadlines,
+latencies); ``wall()`` is Unix time (``created`` fields, HTTP dates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def wall(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    def timeout(self, seconds: float | None) -> AbstractAsyncContextManager[object]:
+        """Cancel the block and raise ``TimeoutError`` once ``seconds`` have passed on this clock."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    def timeout(self, seconds: float | None) -> AbstractAsyncContextManager[object]:
+        return asyncio.timeout(seconds)
+
+
+class FakeClock:
+    """A clock that only moves when told to. ``sleep`` advances it at once and records the call."""
+
+    def __init__(self, start: float = 1_000.0, *, wall_start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._wall_offset = wall_start - start
+        self.sleeps: list[float] = []
+        self._timers: list[tuple[float, asyncio.Timeout]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def wall(self) -> float:
+        return self._now + self._wall_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward; expire every ``timeout`` block whose deadline has passed."""
+        self._now += seconds
+        due = [t for t in self._timers if t[0] <= self._now]
+        self._timers = [t for t in self._timers if t[0] > self._now]
+        loop_now = asyncio.get_running_loop().time() if due else 0.0
+        for _, timer in due:
+            if not timer.expired():
+                timer.reschedule(loop_now)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
+
+    def timeout(self, seconds: float | None) -> AbstractAsyncContextManager[object]:
+        timer = asyncio.timeout(None)
+        if seconds is not None:
+            if seconds <= 0:
+                timer = asyncio.timeout(0)
+            else:
+                self._timers.append((self._now + seconds, timer))
+        return timer

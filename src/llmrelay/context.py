@@ -1,0 +1,57 @@
+"""The per-call context: an explicit, immutable argument next to the request.
+
+Policies read it and pass a changed copy on (``ctx.replace(attempt=2)``); nothing is kept in
+context variables or globals, so a test builds one by hand and a policy's effect is visible in
+what it passes to ``call_next``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmrelay.clock import Clock
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """Who is calling, by when the answer is due, and where the call is in the pipeline.
+
+    ``deadline`` is on the relay clock's monotonic scale (``clock.now()``); ``None`` means none.
+    ``principal`` is the virtual key id (never the key itself). ``target`` is set by the router for
+    the target scope. ``tags`` attribute cost and metrics (team, feature, ...).
+    """
+
+    clock: Clock
+    request_id: str = field(default_factory=new_request_id)
+    deadline: float | None = None
+    attempt: int = 0
+    target: str | None = None
+    principal: str | None = None
+    trace_id: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> Context:
+        return dataclasses.replace(self, **changes)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (may be negative), or ``None`` without one."""
+        if self.deadline is None:
+            return None
+        return self.deadline - self.clock.now()
+
+    def with_timeout(self, seconds: float | None) -> Context:
+        """A copy whose deadline is at most ``seconds`` from now (an earlier one is kept)."""
+        if seconds is None:
+            return self
+        deadline = self.clock.now() + seconds
+        if self.deadline is not None and self.deadline <= deadline:
+            return self
+        return self.replace(deadline=deadline)

@@ -1,0 +1,191 @@
+"""The one error tree of llmrelay.
+
+Provider codecs map upstream statuses and bodies into this tree first; after that nothing in the
+pipeline looks at raw HTTP again. :func:`llmrelay.classify.classify` reads the tree to decide retry,
+failover and breaker accounting; the server turns any of these into the caller's wire shape.
+
+::
+
+    RelayError                      status, code, retry_after, provider, should_retry
+    ├── ConfigError                 invalid configuration (raised at start-up, never per request)
+    ├── InvalidRequest              400  the caller's request is wrong
+    │   ├── ContextLengthExceeded   400  prompt + max_tokens do not fit the model
+    │   └── ContentFiltered         400  refused by a safety filter
+    ├── AuthenticationError         401
+    ├── PermissionDenied            403
+    ├── NotFound                    404  (unknown model alias, unknown upstream model)
+    ├── Conflict                    409
+    ├── PayloadTooLarge             413
+    ├── UnprocessableEntity         422
+    ├── RateLimited                 429  (upstream or our own limits; retry_after when known)
+    ├── UpstreamError               5xx from the upstream
+    │   └── Overloaded              529 / 503-overloaded
+    ├── ConnectionFailed            502  connect error, reset, or a read error before the commit point
+    ├── Timeout                     504  connect, first token, idle gap
+    │   └── DeadlineExceeded        504  the request's total time budget ran out
+    ├── CircuitOpen                 503  the target's breaker is open
+    ├── StreamInterrupted           502  a stream failed after its commit point (never retried)
+    └── AllTargetsFailed            the status of the last failure; names every target tried
+
+Every error carries ``message`` (safe to show a caller: no secrets, no prompt text), ``status``,
+``code`` (a stable machine string), ``retry_after`` (seconds or ``None``), ``provider`` and
+``should_retry`` (an upstream's explicit hint such as OpenAI's ``x-should-retry``, else ``None``).
+"""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        should_retry: bool | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.retry_after = retry_after
+        self.provider = provider
+        self.should_retry = should_retry
+        self.param = param
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status}, code={self.code!r})"
+
+
+class ConfigError(RelayError):
+    code = "config_error"
+
+
+class InvalidRequest(RelayError):
+    status = 400
+    code = "invalid_request"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class ContentFiltered(InvalidRequest):
+    code = "content_filter"
+
+
+class AuthenticationError(RelayError):
+    status = 401
+    code = "invalid_api_key"
+
+
+class PermissionDenied(RelayError):
+    status = 403
+    code = "permission_denied"
+
+
+class NotFound(RelayError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(RelayError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(RelayError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnprocessableEntity(RelayError):
+    status = 422
+    code = "unprocessable_entity"
+
+
+class RateLimited(RelayError):
+    status = 429
+    code = "rate_limit_exceeded"
+
+
+class UpstreamError(RelayError):
+    status = 502
+    code = "upstream_error"
+
+
+class Overloaded(UpstreamError):
+    status = 529
+    code = "overloaded"
+
+
+class ConnectionFailed(RelayError):
+    status = 502
+    code = "connection_error"
+
+
+class Timeout(RelayError):
+    status = 504
+    code = "timeout"
+
+
+class DeadlineExceeded(Timeout):
+    code = "deadline_exceeded"
+
+
+class CircuitOpen(RelayError):
+    status = 503
+    code = "circuit_open"
+
+
+class StreamInterrupted(RelayError):
+    status = 502
+    code = "stream_interrupted"
+
+
+class AllTargetsFailed(RelayError):
+    """Every target (and fallback) failed; ``errors`` holds ``(target, error)`` in order tried."""
+
+    def __init__(self, errors: list[tuple[str, RelayError]]) -> None:
+        last = errors[-1][1]
+        tried = ", ".join(f"{name} ({err.code})" for name, err in errors)
+        super().__init__(
+            f"{last.message} [tried: {tried}]",
+            status=last.status,
+            code=last.code,
+            retry_after=last.retry_after,
+            provider=last.provider,
+        )
+        self.errors = errors
+
+
+_BY_STATUS: dict[int, type[RelayError]] = {
+    400: InvalidRequest,
+    401: AuthenticationError,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: UnprocessableEntity,
+    429: RateLimited,
+    529: Overloaded,
+}
+
+
+def error_for_status(status: int) -> type[RelayError]:
+    """The canonical class for an upstream HTTP status (codecs refine it from the body)."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status == 408:
+        return Timeout
+    if status >= 500:
+        return UpstreamError
+    return InvalidRequest

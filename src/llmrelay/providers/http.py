@@ -1,0 +1,157 @@
+"""The HTTP seam between providers and upstream APIs: one pooled aiohttp session per upstream.
+
+aiohttp over httpx because it costs 3-10x less CPU per request on one core, which is the whole
+budget of a gateway's hot path (``bench/http_clients.py`` measures both in one run).
+
+Transport failures are mapped to the canonical tree here, once: connect failures and resets to
+:class:`ConnectionFailed`, socket timeouts to :class:`Timeout`. Messages name the host only, never
+the URL's query or headers, so credentials cannot leak through an error. Status handling is the
+codecs' job: this layer returns any status as it came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import urlsplit
+
+from llmrelay.errors import ConnectionFailed, RelayError, Timeout
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+class HttpReply(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class StreamReply:
+    """An open streaming response. Read ``body()`` on an error status, else iterate ``chunks()``."""
+
+    def __init__(self, response: aiohttp.ClientResponse, upstream: Upstream) -> None:
+        self._response = response
+        self._upstream = upstream
+        self.status = response.status
+        self.headers = _lower(response.headers)
+
+    async def body(self) -> bytes:
+        with self._upstream.mapped_errors():
+            return await self._response.read()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        with self._upstream.mapped_errors():
+            async for data in self._response.content.iter_any():
+                yield data
+
+
+class Upstream:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 600.0,
+        max_connections: int = 256,
+        provider: str,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.host = urlsplit(self.base_url).netloc or self.base_url
+        self.provider = provider
+        self._headers = dict(headers or {})
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        import aiohttp  # deferred: `import llmrelay` must stay light
+
+        if self._session is not None:
+            return
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+            ),
+            headers=self._headers,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("upstream used before open(); use `async with Relay(...)`")
+        return self._session
+
+    async def post(self, path: str, body: bytes, *, headers: Mapping[str, str]) -> HttpReply:
+        session = self._require_session()
+        with self.mapped_errors():
+            async with session.post(self.base_url + path, data=body, headers=headers) as resp:
+                return HttpReply(resp.status, _lower(resp.headers), await resp.read())
+
+    async def get(self, path: str, *, headers: Mapping[str, str]) -> HttpReply:
+        session = self._require_session()
+        with self.mapped_errors():
+            async with session.get(self.base_url + path, headers=headers) as resp:
+                return HttpReply(resp.status, _lower(resp.headers), await resp.read())
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, body: bytes, *, headers: Mapping[str, str]
+    ) -> AsyncIterator[StreamReply]:
+        """POST and keep the response open. Leaving early closes the connection (cancels upstream)."""
+        session = self._require_session()
+        with self.mapped_errors():
+            response = await session.post(self.base_url + path, data=body, headers=headers)
+        finished = False
+        try:
+            yield StreamReply(response, self)
+            finished = response.content.at_eof()
+        finally:
+            if finished:
+                response.release()
+            else:
+                response.close()
+
+    def mapped_errors(self) -> _ErrorMapper:
+        return _ErrorMapper(self)
+
+
+class _ErrorMapper:
+    """Context manager turning aiohttp/asyncio transport failures into canonical errors."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, RelayError | asyncio.CancelledError):
+            return False
+        import aiohttp
+
+        host, provider = self._upstream.host, self._upstream.provider
+        if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+            raise Timeout(f"{provider} at {host} timed out", provider=provider) from exc
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            raise ConnectionFailed(f"could not connect to {provider} at {host}", provider=provider) from exc
+        if isinstance(exc, aiohttp.ClientError | ConnectionError):
+            raise ConnectionFailed(
+                f"connection to {provider} at {host} failed: {type(exc).__name__}", provider=provider
+            ) from exc
+        return False
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}

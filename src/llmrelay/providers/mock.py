@@ -1,0 +1,173 @@
+"""``mock``: a real provider that needs no network and no key.
+
+It answers deterministically, so demos, docs and tests can exercise the whole pipeline: by default
+it echoes the last user message; ``options.text`` scripts the reply. It can wait (``latency`` before
+the first token, ``chunk_delay`` between chunks, on the injected clock), split its answer into
+``chunks``, call a tool when the request forces one, embed text into stable unit vectors, and inject
+failures: the first ``fail_times`` calls (or a ``fail_rate`` share, seeded) raise the canonical error
+for ``fail_status``; ``fail_after_chunks`` breaks a stream after that many chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import AsyncGenerator
+
+import msgspec
+
+from llmrelay.clock import Clock
+from llmrelay.config import TargetConfig, TimeoutConfig
+from llmrelay.context import Context, new_request_id
+from llmrelay.errors import ConnectionFailed, error_for_status
+from llmrelay.streams import ChatStream
+from llmrelay.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Message,
+    TextPart,
+    ToolCallDelta,
+    ToolCallPart,
+    Usage,
+)
+
+
+class MockOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    text: str | None = None
+    latency: float = 0.0
+    chunk_delay: float = 0.0
+    chunks: int = 0
+    dimensions: int = 8
+    fail_status: int = 503
+    fail_times: int = 0
+    fail_rate: float = 0.0
+    fail_after_chunks: int | None = None
+    seed: int = 0
+
+
+class MockProvider:
+    name = "mock"
+
+    def __init__(self, model: str, options: MockOptions, clock: Clock) -> None:
+        self.model = model
+        self.options = options
+        self._clock = clock
+        self._rand = random.Random(options.seed)
+        self.calls = 0
+
+    async def open(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
+        self._maybe_fail()
+        await self._clock.sleep(self.options.latency)
+        reply = self._reply(request)
+        usage = Usage(input_tokens=_count_tokens(request), output_tokens=_words(reply.text) + 1)
+        finish = "tool_calls" if reply.tool_calls else "stop"
+        response_id = "chatcmpl-mock-" + new_request_id()[:24]
+        created = int(self._clock.wall())
+        if not request.stream:
+            return ChatResponse(
+                id=response_id,
+                model=self.model,
+                created=created,
+                message=reply,
+                finish_reason=finish,
+                usage=usage,
+                provider=self.name,
+            )
+        source = self._chunks(reply, finish, usage)
+        return await ChatStream.open(
+            source, id=response_id, model=self.model, created=created, provider=self.name
+        )
+
+    async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
+        self._maybe_fail()
+        await self._clock.sleep(self.options.latency)
+        size = request.dimensions or self.options.dimensions
+        return EmbeddingResponse(
+            model=self.model,
+            vectors=[_unit_vector(text, size) for text in request.input],
+            usage=Usage(input_tokens=sum(_words(t) for t in request.input)),
+            provider=self.name,
+        )
+
+    def _maybe_fail(self) -> None:
+        self.calls += 1
+        failing = self.calls <= self.options.fail_times or (
+            self.options.fail_rate > 0 and self._rand.random() < self.options.fail_rate
+        )
+        if failing:
+            status = self.options.fail_status
+            raise error_for_status(status)(
+                f"mock injected failure (status {status})", status=status, provider=self.name
+            )
+
+    def _reply(self, request: ChatRequest) -> Message:
+        forced = request.tool_choice
+        if request.tools and forced is not None and forced.mode in ("required", "tool"):
+            tool = next((t for t in request.tools if t.name == forced.name), request.tools[0])
+            call = ToolCallPart(id="call_mock_0", name=tool.name, arguments="{}")
+            return Message(role="assistant", content=(call,))
+        text = self.options.text
+        if text is None:
+            last_user = next((m for m in reversed(request.messages) if m.role == "user"), None)
+            text = f"You said: {last_user.text}" if last_user else "Hello from the mock provider."
+        parts: tuple[ContentPart, ...] = (TextPart(text=text),)
+        return Message(role="assistant", content=parts)
+
+    async def _chunks(
+        self, reply: Message, finish: str, usage: Usage
+    ) -> AsyncGenerator[ChatChunk, None]:
+        pieces = _split(reply.text, self.options.chunks)
+        for i, call in enumerate(reply.tool_calls):
+            yield ChatChunk(
+                tool_calls=(ToolCallDelta(index=i, id=call.id, name=call.name, arguments=call.arguments),)
+            )
+        for n, piece in enumerate(pieces):
+            if self.options.fail_after_chunks is not None and n >= self.options.fail_after_chunks:
+                raise ConnectionFailed("mock stream dropped", provider=self.name)
+            if n:
+                await self._clock.sleep(self.options.chunk_delay)
+            yield ChatChunk(text=piece)
+        yield ChatChunk(finish_reason="tool_calls" if finish == "tool_calls" else "stop")
+        yield ChatChunk(usage=usage)
+
+
+def _split(text: str, count: int) -> list[str]:
+    """Word-sized pieces by default; ``count`` near-equal pieces when set. Joining gives ``text``."""
+    if not text:
+        return []
+    if count <= 0:
+        words = text.split(" ")
+        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+    size = math.ceil(len(text) / count)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _count_tokens(request: ChatRequest) -> int:
+    return sum(_words(m.text) + 3 for m in request.messages)
+
+
+def _unit_vector(text: str, size: int) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [(digest[i % len(digest)] - 127.5) / 127.5 for i in range(size)]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [x / norm for x in raw]
+
+
+def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> MockProvider:
+    options = msgspec.convert(target.options, MockOptions)
+    return MockProvider(target.model or "mock", options, clock)

@@ -1,0 +1,207 @@
+"""Canonical request and response types: the one vocabulary of the whole pipeline.
+
+Every policy, the router and every provider speak these types; wire codecs translate them to and from
+each provider's format exactly once per attempt. They are frozen ``msgspec`` structs: a changed request
+is a new value (``msgspec.structs.replace``), so a retry or a fallback never sees another attempt's
+edits, and encoding them is as cheap as it gets in Python.
+
+Provider-only knobs travel in ``extensions``, a mapping namespaced by provider
+(``{"anthropic": {"top_k": 5}}``); a codec merges only its own namespace into the upstream body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import msgspec
+
+Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
+FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter"]
+Extensions: TypeAlias = dict[str, dict[str, Any]]
+
+
+class _Frozen(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of every canonical type: immutable, keyword-only, compact when encoded."""
+
+
+class TextPart(_Frozen, tag="text"):
+    text: str
+
+
+class ImagePart(_Frozen, tag="image"):
+    """An image as an ``https://`` URL or a ``data:<media type>;base64,...`` URL."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ToolCallPart(_Frozen, tag="tool_call"):
+    """A model's request to call a tool; ``arguments`` is the JSON text the model produced."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class ToolResultPart(_Frozen, tag="tool_result"):
+    """The caller's answer to a tool call. ``name`` is filled when known (Gemini needs it)."""
+
+    tool_call_id: str
+    content: str
+    name: str | None = None
+    is_error: bool = False
+
+
+ContentPart: TypeAlias = TextPart | ImagePart | ToolCallPart | ToolResultPart
+
+
+class Message(_Frozen):
+    """One conversation turn.
+
+    System prompts stay in place as ``role="system"`` messages; codecs whose format has a single
+    top-level system field (Anthropic, Gemini) hoist and join them. Tool results are ``role="tool"``
+    messages holding :class:`ToolResultPart` values.
+    """
+
+    role: Role
+    content: tuple[ContentPart, ...] = ()
+    name: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The concatenated text parts."""
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        return tuple(p for p in self.content if isinstance(p, ToolCallPart))
+
+
+class Tool(_Frozen):
+    """A function the model may call; ``parameters`` is a JSON schema."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
+    strict: bool | None = None
+
+
+class ToolChoice(_Frozen):
+    """``auto``, ``none``, ``required`` (any tool) or ``tool`` (the one named)."""
+
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    name: str | None = None
+
+
+class ResponseFormat(_Frozen):
+    """Free text, any JSON object, or JSON matching ``json_schema``."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: str | None = None
+    json_schema: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ChatRequest(_Frozen):
+    """A chat call. ``model`` is the caller's alias until a target replaces it with its own."""
+
+    model: str
+    messages: tuple[Message, ...]
+    stream: bool = False
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    user: str | None = None
+    extensions: Extensions = msgspec.field(default_factory=dict)
+
+    def extension(self, namespace: str) -> dict[str, Any]:
+        """The provider-only knobs for ``namespace`` (empty when none were given)."""
+        return self.extensions.get(namespace, {})
+
+
+class Usage(_Frozen):
+    """Token counts. ``cached_input_tokens`` and ``reasoning_tokens`` are subsets of the first two."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+class ChatResponse(_Frozen):
+    """A whole answer. ``provider`` and ``target`` say who produced it (``None`` before routing)."""
+
+    id: str
+    model: str
+    created: int
+    message: Message
+    finish_reason: FinishReason | None = "stop"
+    usage: Usage = Usage()
+    provider: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.message.text
+
+    @property
+    def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        return self.message.tool_calls
+
+
+class ToolCallDelta(_Frozen):
+    """A fragment of a streamed tool call; ``index`` ties fragments of one call together."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class ChatChunk(_Frozen):
+    """One streamed increment. The final chunks carry ``finish_reason`` and then ``usage``."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+class EmbeddingRequest(_Frozen):
+    model: str
+    input: tuple[str, ...]
+    dimensions: int | None = None
+    user: str | None = None
+    extensions: Extensions = msgspec.field(default_factory=dict)
+
+    def extension(self, namespace: str) -> dict[str, Any]:
+        return self.extensions.get(namespace, {})
+
+
+class EmbeddingResponse(_Frozen):
+    model: str
+    vectors: list[list[float]]
+    usage: Usage = Usage()
+    provider: str | None = None
+
+
+def text_message(role: Role, text: str) -> Message:
+    """Shorthand for a message holding one text part."""
+    return Message(role=role, content=(TextPart(text=text),))
