@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 
@@ -70,10 +71,19 @@ class FakeClock:
         await asyncio.sleep(0)
 
     def timeout(self, seconds: float | None) -> AbstractAsyncContextManager[object]:
-        timer = asyncio.timeout(None)
-        if seconds is not None:
-            if seconds <= 0:
-                timer = asyncio.timeout(0)
-            else:
-                self._timers.append((self._now + seconds, timer))
-        return timer
+        return self._timeout(seconds)
+
+    @asynccontextmanager
+    async def _timeout(self, seconds: float | None) -> AsyncIterator[object]:
+        """A real ``asyncio.timeout`` that this clock expires; registered only while entered."""
+        async with asyncio.timeout(None) as timer:
+            if seconds is not None and seconds <= 0:
+                timer.reschedule(asyncio.get_running_loop().time())
+            entry = (self._now + (seconds or 0.0), timer)
+            if seconds is not None:
+                self._timers.append(entry)
+            try:
+                yield timer
+            finally:
+                if entry in self._timers:
+                    self._timers.remove(entry)

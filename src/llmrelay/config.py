@@ -48,7 +48,7 @@ class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     pass
 
 
-class TimeoutConfig(_Strict):
+class TimeoutConfig(_Strict, frozen=True):
     """Seconds. ``connect`` and ``idle`` (gap between bytes) bound each attempt; ``total`` the call."""
 
     connect: float = 10.0
@@ -57,7 +57,7 @@ class TimeoutConfig(_Strict):
     total: float | None = 600.0
 
 
-class TargetConfig(_Strict):
+class TargetConfig(_Strict, frozen=True):
     """One upstream deployment behind an alias. ``options`` are provider-specific (validated there)."""
 
     provider: str
@@ -75,28 +75,56 @@ class TargetConfig(_Strict):
         return self.name or f"{self.provider}/{self.model or 'default'}"
 
 
-class ModelConfig(_Strict):
+class ModelConfig(_Strict, frozen=True):
     name: str
     targets: list[TargetConfig]
     fallbacks: list[str] = msgspec.field(default_factory=list)
     timeout: TimeoutConfig = TimeoutConfig()
 
 
-class ServerConfig(_Strict):
+class ServerConfig(_Strict, frozen=True):
+    """The HTTP face. Without a ``master_key`` and without ``keys`` the server runs open (local
+    development, as the README's first command does); with either, every call needs a key."""
+
     host: str = "127.0.0.1"
     port: int = 4000
+    workers: int = 1
     master_key: Secret | None = None
     max_body_bytes: int = 4 * 1024 * 1024
+    heartbeat: float = 15.0
+    log_prompts: bool = False
+    graceful_shutdown: float = 30.0
+    idempotency_ttl: float = 86_400.0
+    idempotency_wait: float = 60.0
 
 
-class StateConfig(_Strict):
-    url: str = "sqlite:///./llmrelay.db"
+class StateConfig(_Strict, frozen=True):
+    """Where state lives. ``None`` means ``sqlite:///<data dir>/llmrelay.db``; the data dir is
+    ``$LLMRELAY_HOME`` or ``~/.llmrelay``."""
+
+    url: str | None = None
 
 
-class Config(_Strict):
+class StaticKey(_Strict, frozen=True):
+    """A virtual key declared in config (GitOps); more come from ``llmrelay keys`` / the admin API."""
+
+    key: Secret
+    name: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+    tier: str | None = None
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    expires_at: float | None = None
+
+
+class Config(_Strict, frozen=True):
     server: ServerConfig = ServerConfig()
     state: StateConfig = StateConfig()
+    keys: list[StaticKey] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
+
+    @property
+    def auth_required(self) -> bool:
+        return self.server.master_key is not None or bool(self.keys)
 
     def model(self, alias: str) -> ModelConfig | None:
         for model in self.models:
@@ -119,7 +147,8 @@ def load_config(
         import yaml  # deferred: only file-based config needs it
 
         try:
-            raw = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+            text, refs = _shield_refs(Path(source).read_text(encoding="utf-8"))
+            raw = _unshield_refs(yaml.safe_load(text) or {}, refs)
         except OSError as err:
             raise ConfigError(f"cannot read config file {source}: {err.strerror}") from err
         except yaml.YAMLError as err:
@@ -130,7 +159,45 @@ def load_config(
     except msgspec.ValidationError as err:
         raise ConfigError(f"invalid config: {err}") from err
     _check(config)
+    if config.state.url is None:
+        url = f"sqlite:///{data_dir(env) / 'llmrelay.db'}"
+        config = msgspec.structs.replace(config, state=StateConfig(url=url))
     return config
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the embedded state lives: ``$LLMRELAY_HOME``, else ``~/.llmrelay``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("LLMRELAY_HOME") or Path.home() / ".llmrelay")
+
+
+def _shield_refs(text: str) -> tuple[str, list[str]]:
+    """Swap ``${...}`` for plain placeholders before YAML parsing.
+
+    In YAML flow mappings (``{api_key: ${KEY}}``, the documented config style) ``{`` is syntax, so
+    the references are parked as scalar-safe tokens and restored in the parsed values, where the
+    usual resolution applies; values never pass through the YAML parser, so they cannot inject.
+    """
+    refs: list[str] = []
+
+    def park(match: re.Match[str]) -> str:
+        refs.append(match.group(0))
+        return f"__llmrelay_ref_{len(refs) - 1}__"
+
+    return _REF.sub(park, text), refs
+
+
+_PARKED = re.compile(r"__llmrelay_ref_(\d+)__")
+
+
+def _unshield_refs(value: Any, refs: list[str]) -> Any:
+    if isinstance(value, str):
+        return _PARKED.sub(lambda m: refs[int(m.group(1))], value)
+    if isinstance(value, dict):
+        return {k: _unshield_refs(v, refs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshield_refs(v, refs) for v in value]
+    return value
 
 
 def _decode_secret(kind: type, value: Any) -> Any:
@@ -204,3 +271,10 @@ def environment_config(environ: Mapping[str, str] | None = None) -> Config:
                 }
             )
     return load_config({"models": models}, environ=env)
+
+
+def config_from_environment(environ: Mapping[str, str] | None = None) -> Config:
+    """The file named by ``LLMRELAY_CONFIG``, else :func:`environment_config` (server workers)."""
+    env = os.environ if environ is None else environ
+    path = env.get("LLMRELAY_CONFIG")
+    return load_config(path, environ=env) if path else environment_config(env)

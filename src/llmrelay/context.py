@@ -27,6 +27,8 @@ class Context:
     ``deadline`` is on the relay clock's monotonic scale (``clock.now()``); ``None`` means none.
     ``principal`` is the virtual key id (never the key itself). ``target`` is set by the router for
     the target scope. ``tags`` attribute cost and metrics (team, feature, ...).
+    ``idempotency_key`` is the caller's ``Idempotency-Key`` (or a job id), already scoped to the
+    principal by whoever set it.
     """
 
     clock: Clock
@@ -36,6 +38,7 @@ class Context:
     target: str | None = None
     principal: str | None = None
     trace_id: str | None = None
+    idempotency_key: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Context:

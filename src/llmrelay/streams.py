@@ -28,6 +28,7 @@ from llmrelay.types import (
     Usage,
 )
 
+
 class ChatStream:
     def __init__(
         self,
@@ -45,8 +46,10 @@ class ChatStream:
         self.model = model
         self.created = created
         self.provider = provider
+        self.target: str | None = None
         self._aggregate = _Aggregate()
         self._done = False
+        self._ended = False
         self._committed = False
 
     @classmethod
@@ -69,7 +72,7 @@ class ChatStream:
             raise
         stream = cls(source, id=id, model=model, created=created, provider=provider, first=first)
         if first is None:
-            stream._done = True
+            stream._done = stream._ended = True
         return stream
 
     def derive(self, transform: Callable[[ChatStream], AsyncGenerator[ChatChunk, None]]) -> ChatStream:
@@ -78,13 +81,15 @@ class ChatStream:
         Policies use it to watch or bound a stream (deadlines, metrics); closing the derived stream
         closes this one, because ``transform`` iterates it inside its own ``async with``.
         """
-        return ChatStream(
+        derived = ChatStream(
             _closing(self, transform),
             id=self.id,
             model=self.model,
             created=self.created,
             provider=self.provider,
         )
+        derived.target = self.target
+        return derived
 
     @property
     def committed(self) -> bool:
@@ -103,7 +108,7 @@ class ChatStream:
             try:
                 chunk = await anext(self._source)
             except StopAsyncIteration:
-                self._done = True
+                self._done = self._ended = True
                 raise
             except RelayError as err:
                 await self.aclose()
@@ -140,7 +145,8 @@ class ChatStream:
 
     @property
     def done(self) -> bool:
-        return self._done and self._pending is None
+        """True once the upstream finished normally (not when closed early or failed)."""
+        return self._ended and self._pending is None
 
     def final(self) -> ChatResponse:
         """The aggregated answer; only valid once the stream has been read to its end."""
@@ -213,4 +219,5 @@ class _Aggregate:
             finish_reason=self.finish_reason,
             usage=self.usage or Usage(),
             provider=stream.provider,
+            target=stream.target,
         )

@@ -24,18 +24,18 @@ class _Frozen(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Base of every canonical type: immutable, keyword-only, compact when encoded."""
 
 
-class TextPart(_Frozen, tag="text"):
+class TextPart(_Frozen, frozen=True, tag="text"):
     text: str
 
 
-class ImagePart(_Frozen, tag="image"):
+class ImagePart(_Frozen, frozen=True, tag="image"):
     """An image as an ``https://`` URL or a ``data:<media type>;base64,...`` URL."""
 
     url: str
     detail: Literal["auto", "low", "high"] | None = None
 
 
-class ToolCallPart(_Frozen, tag="tool_call"):
+class ToolCallPart(_Frozen, frozen=True, tag="tool_call"):
     """A model's request to call a tool; ``arguments`` is the JSON text the model produced."""
 
     id: str
@@ -43,7 +43,7 @@ class ToolCallPart(_Frozen, tag="tool_call"):
     arguments: str = "{}"
 
 
-class ToolResultPart(_Frozen, tag="tool_result"):
+class ToolResultPart(_Frozen, frozen=True, tag="tool_result"):
     """The caller's answer to a tool call. ``name`` is filled when known (Gemini needs it)."""
 
     tool_call_id: str
@@ -55,7 +55,7 @@ class ToolResultPart(_Frozen, tag="tool_result"):
 ContentPart: TypeAlias = TextPart | ImagePart | ToolCallPart | ToolResultPart
 
 
-class Message(_Frozen):
+class Message(_Frozen, frozen=True):
     """One conversation turn.
 
     System prompts stay in place as ``role="system"`` messages; codecs whose format has a single
@@ -77,7 +77,7 @@ class Message(_Frozen):
         return tuple(p for p in self.content if isinstance(p, ToolCallPart))
 
 
-class Tool(_Frozen):
+class Tool(_Frozen, frozen=True):
     """A function the model may call; ``parameters`` is a JSON schema."""
 
     name: str
@@ -86,14 +86,14 @@ class Tool(_Frozen):
     strict: bool | None = None
 
 
-class ToolChoice(_Frozen):
+class ToolChoice(_Frozen, frozen=True):
     """``auto``, ``none``, ``required`` (any tool) or ``tool`` (the one named)."""
 
     mode: Literal["auto", "none", "required", "tool"] = "auto"
     name: str | None = None
 
 
-class ResponseFormat(_Frozen):
+class ResponseFormat(_Frozen, frozen=True):
     """Free text, any JSON object, or JSON matching ``json_schema``."""
 
     type: Literal["text", "json_object", "json_schema"] = "text"
@@ -102,7 +102,7 @@ class ResponseFormat(_Frozen):
     strict: bool | None = None
 
 
-class ChatRequest(_Frozen):
+class ChatRequest(_Frozen, frozen=True):
     """A chat call. ``model`` is the caller's alias until a target replaces it with its own."""
 
     model: str
@@ -125,7 +125,7 @@ class ChatRequest(_Frozen):
         return self.extensions.get(namespace, {})
 
 
-class Usage(_Frozen):
+class Usage(_Frozen, frozen=True):
     """Token counts. ``cached_input_tokens`` and ``reasoning_tokens`` are subsets of the first two."""
 
     input_tokens: int = 0
@@ -146,8 +146,8 @@ class Usage(_Frozen):
         )
 
 
-class ChatResponse(_Frozen):
-    """A whole answer. ``provider`` and ``target`` say who produced it (``None`` before routing)."""
+class ChatResponse(_Frozen, frozen=True):
+    """A whole answer. ``provider`` and ``target`` say who produced it (the router sets ``target``)."""
 
     id: str
     model: str
@@ -156,6 +156,7 @@ class ChatResponse(_Frozen):
     finish_reason: FinishReason | None = "stop"
     usage: Usage = Usage()
     provider: str | None = None
+    target: str | None = None
 
     @property
     def text(self) -> str:
@@ -166,7 +167,7 @@ class ChatResponse(_Frozen):
         return self.message.tool_calls
 
 
-class ToolCallDelta(_Frozen):
+class ToolCallDelta(_Frozen, frozen=True):
     """A fragment of a streamed tool call; ``index`` ties fragments of one call together."""
 
     index: int
@@ -175,7 +176,7 @@ class ToolCallDelta(_Frozen):
     arguments: str = ""
 
 
-class ChatChunk(_Frozen):
+class ChatChunk(_Frozen, frozen=True):
     """One streamed increment. The final chunks carry ``finish_reason`` and then ``usage``."""
 
     text: str = ""
@@ -184,7 +185,7 @@ class ChatChunk(_Frozen):
     usage: Usage | None = None
 
 
-class EmbeddingRequest(_Frozen):
+class EmbeddingRequest(_Frozen, frozen=True):
     model: str
     input: tuple[str, ...]
     dimensions: int | None = None
@@ -195,11 +196,12 @@ class EmbeddingRequest(_Frozen):
         return self.extensions.get(namespace, {})
 
 
-class EmbeddingResponse(_Frozen):
+class EmbeddingResponse(_Frozen, frozen=True):
     model: str
     vectors: list[list[float]]
     usage: Usage = Usage()
     provider: str | None = None
+    target: str | None = None
 
 
 def text_message(role: Role, text: str) -> Message:

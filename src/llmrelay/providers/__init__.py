@@ -37,9 +37,7 @@ class _Factory(Protocol):
     def __call__(self, target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> Provider: ...
 
 
-def create_provider(
-    target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, where: str
-) -> Provider:
+def create_provider(target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, where: str) -> Provider:
     """Build the provider a target names; ``where`` is its config path for error messages."""
     module = importlib.import_module(f"llmrelay.providers.{target.provider}")
     factory: _Factory = module.create

@@ -11,13 +11,12 @@ codecs' job: this layer returns any status as it came.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from llmrelay.errors import ConnectionFailed, RelayError, Timeout
+from llmrelay.errors import ConnectionFailed, Timeout
 
 if TYPE_CHECKING:
     import aiohttp
@@ -42,7 +41,7 @@ class StreamReply:
         with self._upstream.mapped_errors():
             return await self._response.read()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         with self._upstream.mapped_errors():
             async for data in self._response.content.iter_any():
                 yield data
@@ -123,34 +122,22 @@ class Upstream:
             else:
                 response.close()
 
-    def mapped_errors(self) -> _ErrorMapper:
-        return _ErrorMapper(self)
-
-
-class _ErrorMapper:
-    """Context manager turning aiohttp/asyncio transport failures into canonical errors."""
-
-    def __init__(self, upstream: Upstream) -> None:
-        self._upstream = upstream
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, RelayError | asyncio.CancelledError):
-            return False
+    @contextmanager
+    def mapped_errors(self) -> Iterator[None]:
+        """Turn aiohttp/asyncio transport failures into canonical errors naming only the host."""
         import aiohttp
 
-        host, provider = self._upstream.host, self._upstream.provider
-        if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+        host, provider = self.host, self.provider
+        try:
+            yield
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise Timeout(f"{provider} at {host} timed out", provider=provider) from exc
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        except aiohttp.ClientConnectorError as exc:
             raise ConnectionFailed(f"could not connect to {provider} at {host}", provider=provider) from exc
-        if isinstance(exc, aiohttp.ClientError | ConnectionError):
+        except (aiohttp.ClientError, ConnectionError) as exc:
             raise ConnectionFailed(
                 f"connection to {provider} at {host} failed: {type(exc).__name__}", provider=provider
             ) from exc
-        return False
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

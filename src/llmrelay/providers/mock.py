@@ -29,6 +29,7 @@ from llmrelay.types import (
     ContentPart,
     EmbeddingRequest,
     EmbeddingResponse,
+    FinishReason,
     Message,
     TextPart,
     ToolCallDelta,
@@ -71,7 +72,7 @@ class MockProvider:
         await self._clock.sleep(self.options.latency)
         reply = self._reply(request)
         usage = Usage(input_tokens=_count_tokens(request), output_tokens=_words(reply.text) + 1)
-        finish = "tool_calls" if reply.tool_calls else "stop"
+        finish: FinishReason = "tool_calls" if reply.tool_calls else "stop"
         response_id = "chatcmpl-mock-" + new_request_id()[:24]
         created = int(self._clock.wall())
         if not request.stream:
@@ -125,7 +126,7 @@ class MockProvider:
         return Message(role="assistant", content=parts)
 
     async def _chunks(
-        self, reply: Message, finish: str, usage: Usage
+        self, reply: Message, finish: FinishReason, usage: Usage
     ) -> AsyncGenerator[ChatChunk, None]:
         pieces = _split(reply.text, self.options.chunks)
         for i, call in enumerate(reply.tool_calls):
@@ -138,7 +139,7 @@ class MockProvider:
             if n:
                 await self._clock.sleep(self.options.chunk_delay)
             yield ChatChunk(text=piece)
-        yield ChatChunk(finish_reason="tool_calls" if finish == "tool_calls" else "stop")
+        yield ChatChunk(finish_reason=finish)
         yield ChatChunk(usage=usage)
 
 

@@ -1,0 +1,1 @@
+"""Policies: one module each, all with the ``Policy`` signature (see :mod:`llmrelay.service`)."""

@@ -1,0 +1,160 @@
+"""``anthropic``: the Messages API (``POST /v1/messages``), unary and streamed.
+
+Thin I/O: the body comes from :mod:`llmrelay.wire.anthropic`, replies are decoded there and in
+:mod:`llmrelay.wire.anthropic_stream`, every non-2xx becomes a canonical error through
+:func:`~llmrelay.wire.anthropic_errors.decode_error`. The key travels in ``x-api-key`` (never in a
+URL); ``anthropic-version`` pins the wire format this codec speaks. The target's own model is sent,
+whatever alias the caller used.
+
+A stream holds the HTTP response open while it yields and closes it in ``finally`` (``async with``),
+so closing the :class:`ChatStream` early cancels the upstream generation. An ``error`` event before
+the first chunk raises from :meth:`AnthropicProvider.chat`, where retry and failover still act; a
+stream that ends without ``message_stop`` raises :class:`ConnectionFailed`.
+
+Options (``target.options``): ``default_max_tokens`` (Anthropic requires ``max_tokens``; see
+:data:`~llmrelay.wire.anthropic.DEFAULT_MAX_TOKENS`), ``anthropic_version``, ``json_schema_mode``
+(``tool`` or ``native``, see the codec) and ``max_connections`` of the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import msgspec
+
+from llmrelay.clock import Clock
+from llmrelay.config import TargetConfig, TimeoutConfig
+from llmrelay.context import Context
+from llmrelay.errors import ConfigError, InvalidRequest
+from llmrelay.providers.http import Upstream
+from llmrelay.streams import ChatStream
+from llmrelay.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
+from llmrelay.wire.anthropic import (
+    DEFAULT_MAX_TOKENS,
+    JsonSchemaMode,
+    answer_tool,
+    decode_chat_response,
+    encode_chat_request,
+)
+from llmrelay.wire.anthropic_errors import decode_error
+from llmrelay.wire.anthropic_stream import AnthropicStreamDecoder
+from llmrelay.wire.sse import SSEDecoder
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+MESSAGES_PATH = "/v1/messages"
+
+
+class AnthropicOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    default_max_tokens: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_MAX_TOKENS
+    anthropic_version: str = "2023-06-01"
+    json_schema_mode: JsonSchemaMode = "tool"
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 256
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, model: str, upstream: Upstream, options: AnthropicOptions, clock: Clock):
+        self.model = model
+        self.options = options
+        self._upstream = upstream
+        self._clock = clock
+
+    async def open(self) -> None:
+        await self._upstream.open()
+
+    async def aclose(self) -> None:
+        await self._upstream.aclose()
+
+    async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
+        mode = self.options.json_schema_mode
+        body = encode_chat_request(
+            request,
+            model=self.model,
+            default_max_tokens=self.options.default_max_tokens,
+            json_schema_mode=mode,
+        )
+        payload = msgspec.json.encode(body)
+        json_tool = answer_tool(request, mode)
+        if not request.stream:
+            reply = await self._upstream.post(MESSAGES_PATH, payload, headers={})
+            if not 200 <= reply.status < 300:
+                raise decode_error(
+                    reply.status,
+                    reply.headers,
+                    reply.body,
+                    provider=self.name,
+                    now=self._clock.wall(),
+                )
+            return decode_chat_response(
+                reply.body, created=int(self._clock.wall()), json_tool=json_tool, provider=self.name
+            )
+        decoder = AnthropicStreamDecoder(json_tool=json_tool, provider=self.name)
+        stream = await ChatStream.open(
+            self._events(payload, decoder),
+            id="",
+            model=self.model,
+            created=int(self._clock.wall()),
+            provider=self.name,
+        )
+        # The first chunk was pulled, so message_start has been read.
+        stream.id = decoder.id or stream.id
+        stream.model = decoder.model or stream.model
+        return stream
+
+    async def _events(
+        self, payload: bytes, decoder: AnthropicStreamDecoder
+    ) -> AsyncGenerator[ChatChunk, None]:
+        sse = SSEDecoder()
+        async with self._upstream.stream(MESSAGES_PATH, payload, headers={}) as reply:
+            if not 200 <= reply.status < 300:
+                body = await reply.body()
+                raise decode_error(
+                    reply.status, reply.headers, body, provider=self.name, now=self._clock.wall()
+                )
+            async for data in reply.chunks():
+                for event in sse.feed(data):
+                    for chunk in decoder.feed(event.event, event.data):
+                        yield chunk
+            for event in sse.flush():
+                for chunk in decoder.feed(event.event, event.data):
+                    yield chunk
+            decoder.finish()
+
+    async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
+        raise InvalidRequest(
+            "anthropic has no embeddings API; route embeddings to an openai or gemini target",
+            provider=self.name,
+        )
+
+
+def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> AnthropicProvider:
+    options = msgspec.convert(target.options, AnthropicOptions)
+    if not target.model:
+        raise ConfigError("an anthropic target needs `model` (e.g. claude-haiku-4-5)")
+    headers = {
+        "anthropic-version": options.anthropic_version,
+        "content-type": "application/json",
+        "accept": "application/json",
+    }
+    if target.api_key is not None:
+        headers["x-api-key"] = target.api_key.reveal()
+    elif not any(h.lower() in ("x-api-key", "authorization") for h in target.headers):
+        raise ConfigError("an anthropic target needs `api_key` (or an auth header in `headers`)")
+    headers.update(target.headers)
+    upstream = Upstream(
+        target.base_url or DEFAULT_BASE_URL,
+        headers=headers,
+        connect_timeout=timeout.connect,
+        read_timeout=timeout.idle,
+        max_connections=options.max_connections,
+        provider="anthropic",
+    )
+    return AnthropicProvider(target.model, upstream, options, clock)

@@ -1,0 +1,138 @@
+"""``gemini``: Google's Generative Language API (Gemini models) as a provider.
+
+Thin I/O over the pure codec in :mod:`llmrelay.wire.gemini`: encode the canonical request, POST it
+through the shared pooled :class:`~llmrelay.providers.http.Upstream`, decode the reply or the SSE
+stream, and map every non-2xx reply to the canonical error tree.
+
+The API key travels in the ``x-goog-api-key`` header, never as the ``?key=`` query parameter the
+API also accepts: URLs end up in logs, proxies and error messages, headers do not. The target's own
+``model`` is always the one sent; the caller's alias never reaches Google.
+
+Options (``targets[].options``): ``api_version`` (default ``v1beta``, where tools, JSON schema
+output and thinking live). A target without ``model`` uses ``gemini-2.5-flash``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from typing import Annotated
+from urllib.parse import quote
+
+import msgspec
+
+from llmrelay.clock import Clock
+from llmrelay.config import TargetConfig, TimeoutConfig
+from llmrelay.context import Context
+from llmrelay.errors import RelayError
+from llmrelay.providers.http import Upstream
+from llmrelay.streams import ChatStream
+from llmrelay.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
+from llmrelay.wire.gemini import (
+    GeminiStreamDecoder,
+    decode_chat_response,
+    decode_embedding_response,
+    decode_error,
+    encode_chat_request,
+    encode_embedding_request,
+    model_id,
+)
+from llmrelay.wire.sse import SSEDecoder
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_MODEL = "gemini-2.5-flash"
+_NO_HEADERS: dict[str, str] = {}
+
+
+class GeminiOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    api_version: Annotated[str, msgspec.Meta(pattern=r"^v[0-9]+((alpha|beta)[0-9]*)?$")] = "v1beta"
+
+
+class GeminiProvider:
+    name = "gemini"
+
+    def __init__(
+        self, target: TargetConfig, options: GeminiOptions, timeout: TimeoutConfig, clock: Clock
+    ) -> None:
+        self.model = model_id(target.model or DEFAULT_MODEL)
+        self._clock = clock
+        self._prefix = f"/{options.api_version}/models/{quote(self.model, safe='')}"
+        headers = {"content-type": "application/json"}
+        if target.api_key is not None:
+            headers["x-goog-api-key"] = target.api_key.reveal()
+        headers.update(target.headers)
+        self._upstream = Upstream(
+            target.base_url or DEFAULT_BASE_URL,
+            headers=headers,
+            connect_timeout=timeout.connect,
+            read_timeout=timeout.idle,
+            provider=self.name,
+        )
+
+    async def open(self) -> None:
+        await self._upstream.open()
+
+    async def aclose(self) -> None:
+        await self._upstream.aclose()
+
+    async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
+        body = msgspec.json.encode(encode_chat_request(request))
+        created = int(self._clock.wall())
+        if not request.stream:
+            reply = await self._upstream.post(f"{self._prefix}:generateContent", body, headers=_NO_HEADERS)
+            if not 200 <= reply.status < 300:
+                raise self._error(reply.status, reply.headers, reply.body)
+            return decode_chat_response(reply.body, model=self.model, created=created)
+        decoder = GeminiStreamDecoder(model=self.model)
+        stream = await ChatStream.open(
+            self._stream(body, decoder),
+            id=f"gemini-{ctx.request_id}",
+            model=self.model,
+            created=created,
+            provider=self.name,
+        )
+        # The first event has arrived: label the stream as the upstream did.
+        stream.id = decoder.response_id or stream.id
+        stream.model = decoder.model
+        return stream
+
+    async def _stream(self, body: bytes, decoder: GeminiStreamDecoder) -> AsyncGenerator[ChatChunk, None]:
+        path = f"{self._prefix}:streamGenerateContent?alt=sse"
+        async with self._upstream.stream(path, body, headers=_NO_HEADERS) as reply:
+            if not 200 <= reply.status < 300:
+                raise self._error(reply.status, reply.headers, await reply.body())
+            sse = SSEDecoder()
+            pieces = reply.chunks()
+            try:
+                async for data in pieces:
+                    for event in sse.feed(data):
+                        for chunk in decoder.feed(event.data):
+                            yield chunk
+            finally:
+                # chunks() is an async generator typed as an iterator: close it now, not at GC.
+                await pieces.aclose()
+            for event in sse.flush():
+                for chunk in decoder.feed(event.data):
+                    yield chunk
+            for chunk in decoder.end():
+                yield chunk
+
+    async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
+        body = msgspec.json.encode(encode_embedding_request(request, model=self.model))
+        reply = await self._upstream.post(f"{self._prefix}:batchEmbedContents", body, headers=_NO_HEADERS)
+        if not 200 <= reply.status < 300:
+            raise self._error(reply.status, reply.headers, reply.body)
+        return decode_embedding_response(reply.body, model=self.model)
+
+    def _error(self, status: int, headers: Mapping[str, str], body: bytes) -> RelayError:
+        return decode_error(status, headers, body, provider=self.name, now=self._clock.wall())
+
+
+def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> GeminiProvider:
+    options = msgspec.convert(target.options, GeminiOptions)
+    return GeminiProvider(target, options, timeout, clock)

@@ -1,0 +1,233 @@
+"""``Relay``: the in-process face of llmrelay (the HTTP server is the other one, over the same pipeline).
+
+::
+
+    async with Relay.from_config("llmrelay.yaml") as relay:
+        reply = await relay.chat("fast", [{"role": "user", "content": "Hi"}])
+        async for chunk in relay.stream("fast", [{"role": "user", "content": "Hi"}]):
+            print(chunk.text, end="")
+        vectors = await relay.embed("embed", ["a", "b"])
+
+Messages, tools, tool choice and response format may be canonical values or the OpenAI-style dicts
+most code already has; dicts are decoded once, with the same codec the server uses, so a mistake
+gets the same precise error in both faces. The blocking API is :class:`llmrelay.sync.SyncRelay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypedDict, Unpack
+
+from llmrelay.builder import build
+from llmrelay.clock import Clock, SystemClock
+from llmrelay.config import Config, load_config
+from llmrelay.context import Context
+from llmrelay.service import Request, Result
+from llmrelay.streams import ChatStream
+from llmrelay.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Message,
+    ResponseFormat,
+    Tool,
+    ToolChoice,
+)
+from llmrelay.wire import openai_inbound as openai_wire
+
+MessageInput = Message | Mapping[str, Any]
+
+
+class ChatOptions(TypedDict, total=False):
+    """Optional arguments of :meth:`Relay.chat` and :meth:`Relay.stream`."""
+
+    tools: Sequence[Tool | Mapping[str, Any]]
+    tool_choice: ToolChoice | str | Mapping[str, Any]
+    parallel_tool_calls: bool
+    response_format: ResponseFormat | Mapping[str, Any]
+    temperature: float
+    top_p: float
+    max_tokens: int
+    stop: str | Sequence[str]
+    seed: int
+    user: str
+    extensions: Mapping[str, Mapping[str, Any]]
+    timeout: float
+    """Total seconds for this call, replacing the model's configured ``timeout.total``."""
+
+
+class Relay:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self._pipeline = build(config, clock=self.clock, rand=rand)
+
+    @classmethod
+    def from_config(cls, source: str | Path | Mapping[str, Any], *, clock: Clock | None = None) -> Relay:
+        """A relay for a YAML file path or a dict of the same shape (validated now)."""
+        return cls(load_config(source), clock=clock)
+
+    async def open(self) -> None:
+        await asyncio.gather(*(p.open() for p in self._pipeline.providers))
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(p.aclose() for p in self._pipeline.providers))
+
+    async def __aenter__(self) -> Relay:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def models(self) -> list[str]:
+        """The configured model aliases."""
+        return self._pipeline.router.aliases
+
+    def context(self, *, timeout: float | None = None, **fields: Any) -> Context:
+        """A fresh context on this relay's clock; ``timeout`` sets its deadline from now."""
+        return Context(clock=self.clock, **fields).with_timeout(timeout)
+
+    async def send(self, request: Request, ctx: Context | None = None) -> Result:
+        """Run a canonical request through the pipeline (what the server and the methods use)."""
+        return await self._pipeline.service(request, ctx or self.context())
+
+    async def chat(
+        self, model: str, messages: Sequence[MessageInput], **options: Unpack[ChatOptions]
+    ) -> ChatResponse:
+        request = chat_request(model, messages, options, stream=False)
+        result = await self.send(request, self.context(timeout=options.get("timeout")))
+        assert isinstance(result, ChatResponse)
+        return result
+
+    def stream(
+        self, model: str, messages: Sequence[MessageInput], **options: Unpack[ChatOptions]
+    ) -> StreamCall:
+        """A streamed answer: iterate it (``async for``); the call starts at the first iteration."""
+        request = chat_request(model, messages, options, stream=True)
+        return StreamCall(self, request, self.context(timeout=options.get("timeout")))
+
+    async def embed(
+        self,
+        model: str,
+        input: str | Sequence[str],
+        *,
+        dimensions: int | None = None,
+        user: str | None = None,
+        timeout: float | None = None,
+    ) -> EmbeddingResponse:
+        texts = (input,) if isinstance(input, str) else tuple(input)
+        request = EmbeddingRequest(model=model, input=texts, dimensions=dimensions, user=user)
+        result = await self.send(request, self.context(timeout=timeout))
+        assert isinstance(result, EmbeddingResponse)
+        return result
+
+
+class StreamCall:
+    """The result of :meth:`Relay.stream`: an async iterator of chunks that opens lazily.
+
+    ``async with`` (or reading to the end) closes the upstream stream; ``final()`` gives the
+    aggregated answer once it has ended.
+    """
+
+    def __init__(self, relay: Relay, request: ChatRequest, ctx: Context) -> None:
+        self._relay = relay
+        self._request = request
+        self._ctx = ctx
+        self._stream: ChatStream | None = None
+        self._closed = False
+
+    async def start(self) -> ChatStream:
+        """Send the request now; returns once the first chunk is in (the commit point)."""
+        if self._stream is None:
+            result = await self._relay.send(self._request, self._ctx)
+            assert isinstance(result, ChatStream)
+            self._stream = result
+        return self._stream
+
+    def __aiter__(self) -> StreamCall:
+        return self
+
+    async def __anext__(self) -> ChatChunk:
+        if self._closed:
+            raise StopAsyncIteration
+        stream = await self.start()
+        return await anext(stream)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._stream is not None:
+            await self._stream.aclose()
+
+    async def __aenter__(self) -> StreamCall:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def final(self) -> ChatResponse:
+        if self._stream is None:
+            raise RuntimeError("final() called before the stream was read")
+        return self._stream.final()
+
+
+def chat_request(
+    model: str, messages: Sequence[MessageInput], options: ChatOptions, *, stream: bool
+) -> ChatRequest:
+    """Build the canonical request from the facade's arguments (dicts decoded as OpenAI's)."""
+    stop = options.get("stop")
+    tool_choice = options.get("tool_choice")
+    response_format = options.get("response_format")
+    return ChatRequest(
+        model=model,
+        messages=_messages(messages),
+        stream=stream,
+        tools=tuple(
+            t if isinstance(t, Tool) else openai_wire.decode_tools([t])[0] for t in options.get("tools", ())
+        ),
+        tool_choice=(
+            tool_choice
+            if tool_choice is None or isinstance(tool_choice, ToolChoice)
+            else openai_wire.decode_tool_choice(tool_choice)
+        ),
+        parallel_tool_calls=options.get("parallel_tool_calls"),
+        response_format=(
+            response_format
+            if response_format is None or isinstance(response_format, ResponseFormat)
+            else openai_wire.decode_response_format(response_format)
+        ),
+        temperature=options.get("temperature"),
+        top_p=options.get("top_p"),
+        max_tokens=options.get("max_tokens"),
+        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+        seed=options.get("seed"),
+        user=options.get("user"),
+        extensions={k: dict(v) for k, v in options.get("extensions", {}).items()},
+    )
+
+
+def _messages(messages: Sequence[MessageInput]) -> tuple[Message, ...]:
+    return tuple(m if isinstance(m, Message) else openai_wire.decode_messages([m])[0] for m in messages)

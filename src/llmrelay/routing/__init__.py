@@ -1,0 +1,1 @@
+"""Routing: model alias -> ordered targets, and the router that walks them."""

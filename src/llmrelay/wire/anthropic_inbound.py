@@ -1,0 +1,283 @@
+"""The server's Anthropic face: ``/v1/messages`` requests in, Anthropic message bodies out.
+
+Pure. Any Anthropic client can talk to llmrelay: :func:`decode_messages_request` turns its request
+into the canonical :class:`ChatRequest` (the pipeline then routes it to any provider), and
+:func:`encode_messages_response` renders the canonical answer as Anthropic's ``message``. Streams
+are encoded by :class:`~llmrelay.wire.anthropic_stream.AnthropicStreamEncoder`, errors by
+:func:`~llmrelay.wire.anthropic_errors.encode_error`.
+
+Validation uses typed msgspec structs, so a malformed request fails with msgspec's exact path, which
+becomes the error's ``param`` (``messages[0].content[1].source``). Top-level fields without a
+canonical meaning (``top_k``, ``thinking``, ``output_config``, ...) are kept in
+``extensions["anthropic"]`` and merged back when the target is Anthropic. Tool results, which
+Anthropic puts in user messages, become canonical ``role="tool"`` messages (one per result, before
+the rest of that user turn); images inside a tool result follow them as user content, because
+canonical tool results are text. Thinking blocks in the history are dropped: canonical messages have
+no place for them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from llmrelay.errors import InvalidRequest
+from llmrelay.types import (
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    ImagePart,
+    Message,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    text_message,
+)
+from llmrelay.wire.anthropic import STOP_REASONS_OUT, encode_usage, message_id
+
+
+class _Tagged(msgspec.Struct, tag_field="type"):
+    """Wire blocks told apart by their ``type`` field (decode-only, so not frozen)."""
+
+
+class _Text(_Tagged, tag="text"):
+    text: str
+
+
+class _Base64(_Tagged, tag="base64"):
+    media_type: str
+    data: str
+
+
+class _Url(_Tagged, tag="url"):
+    url: str
+
+
+class _Image(_Tagged, tag="image"):
+    source: _Base64 | _Url
+
+
+class _ToolUse(_Tagged, tag="tool_use"):
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class _ToolResult(_Tagged, tag="tool_result"):
+    tool_use_id: str
+    content: str | list[_Text | _Image] = ""
+    is_error: bool = False
+
+
+class _Thinking(_Tagged, tag="thinking"):
+    pass
+
+
+class _RedactedThinking(_Tagged, tag="redacted_thinking"):
+    pass
+
+
+_Block = _Text | _Image | _ToolUse | _ToolResult | _Thinking | _RedactedThinking
+
+
+class _Message(msgspec.Struct, frozen=True):
+    role: Literal["user", "assistant"]
+    content: str | list[_Block]
+
+
+class _Tool(msgspec.Struct, frozen=True):
+    name: str
+    input_schema: dict[str, Any]
+    description: str | None = None
+    strict: bool | None = None
+
+
+class _Auto(_Tagged, tag="auto"):
+    disable_parallel_tool_use: bool = False
+
+
+class _Any(_Tagged, tag="any"):
+    disable_parallel_tool_use: bool = False
+
+
+class _Named(_Tagged, tag="tool"):
+    name: str
+    disable_parallel_tool_use: bool = False
+
+
+class _NoTool(_Tagged, tag="none"):
+    pass
+
+
+class _Metadata(msgspec.Struct, frozen=True):
+    user_id: str | None = None
+
+
+class _Body(msgspec.Struct, frozen=True):
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    max_tokens: Annotated[int, msgspec.Meta(ge=0)]
+    messages: Annotated[list[_Message], msgspec.Meta(min_length=1)]
+    system: str | list[_Text] | None = None
+    stop_sequences: list[str] = []
+    stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    metadata: _Metadata | None = None
+    tools: list[_Tool] = []
+    tool_choice: _Auto | _Any | _Named | _NoTool | None = None
+
+
+_KNOWN = frozenset(_Body.__struct_fields__)
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`")
+
+
+def decode_messages_request(body: bytes) -> ChatRequest:
+    """Decode a ``POST /v1/messages`` body; raise :class:`InvalidRequest` naming the bad field."""
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError as err:
+        raise InvalidRequest(f"request body is not valid JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    try:
+        request = msgspec.convert(raw, _Body)
+    except msgspec.ValidationError as err:
+        raise InvalidRequest(str(err), param=_param(str(err))) from err
+    extras = {k: v for k, v in raw.items() if k not in _KNOWN}
+    choice, parallel = _tool_choice(request.tool_choice)
+    return ChatRequest(
+        model=request.model,
+        messages=_system(request.system) + _messages(request.messages),
+        stream=request.stream,
+        tools=tuple(
+            Tool(name=t.name, description=t.description, parameters=t.input_schema, strict=t.strict)
+            for t in request.tools
+        ),
+        tool_choice=choice,
+        parallel_tool_calls=parallel,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        max_tokens=request.max_tokens,
+        stop=tuple(request.stop_sequences),
+        user=request.metadata.user_id if request.metadata is not None else None,
+        extensions={"anthropic": extras} if extras else {},
+    )
+
+
+def _param(message: str) -> str | None:
+    """The field a msgspec error names, as a dotted path without ``$.``."""
+    at = _AT.search(message)
+    path = at.group(1) if at else ""
+    missing = _MISSING.match(message)
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path or None
+
+
+def _system(system: str | list[_Text] | None) -> tuple[Message, ...]:
+    if system is None or system == "":
+        return ()
+    if isinstance(system, str):
+        return (text_message("system", system),)
+    return tuple(text_message("system", block.text) for block in system)
+
+
+def _messages(messages: list[_Message]) -> tuple[Message, ...]:
+    out: list[Message] = []
+    for i, message in enumerate(messages):
+        if isinstance(message.content, str):
+            out.append(text_message(message.role, message.content))
+            continue
+        parts: list[ContentPart] = []
+        for j, block in enumerate(message.content):
+            where = f"messages[{i}].content[{j}]"
+            if isinstance(block, _Text):
+                parts.append(TextPart(text=block.text))
+            elif isinstance(block, _Image):
+                parts.append(_image(block))
+            elif isinstance(block, _ToolUse):
+                _expect(message.role == "assistant", "tool_use blocks belong to assistant", where)
+                arguments = msgspec.json.encode(block.input).decode()
+                parts.append(ToolCallPart(id=block.id, name=block.name, arguments=arguments))
+            elif isinstance(block, _ToolResult):
+                _expect(message.role == "user", "tool_result blocks belong to user", where)
+                out.append(Message(role="tool", content=(_tool_result(block),)))
+                if not isinstance(block.content, str):
+                    parts.extend(_image(b) for b in block.content if isinstance(b, _Image))
+        if parts:
+            out.append(Message(role=message.role, content=tuple(parts)))
+    return tuple(out)
+
+
+def _expect(condition: bool, message: str, where: str) -> None:
+    if not condition:
+        raise InvalidRequest(f"{message} messages", param=f"{where}.type")
+
+
+def _image(block: _Image) -> ImagePart:
+    source = block.source
+    if isinstance(source, _Url):
+        return ImagePart(url=source.url)
+    return ImagePart(url=f"data:{source.media_type};base64,{source.data}")
+
+
+def _tool_result(block: _ToolResult) -> ToolResultPart:
+    if isinstance(block.content, str):
+        text = block.content
+    else:
+        text = "\n".join(b.text for b in block.content if isinstance(b, _Text))
+    return ToolResultPart(tool_call_id=block.tool_use_id, content=text, is_error=block.is_error)
+
+
+def _tool_choice(
+    choice: _Auto | _Any | _Named | _NoTool | None,
+) -> tuple[ToolChoice | None, bool | None]:
+    """The canonical choice, and ``parallel_tool_calls=False`` when parallel use is disabled."""
+    if choice is None:
+        return None, None
+    if isinstance(choice, _NoTool):
+        return ToolChoice(mode="none"), None
+    parallel = False if choice.disable_parallel_tool_use else None
+    if isinstance(choice, _Named):
+        return ToolChoice(mode="tool", name=choice.name), parallel
+    return ToolChoice(mode="required" if isinstance(choice, _Any) else "auto"), parallel
+
+
+def encode_messages_response(response: ChatResponse) -> dict[str, Any]:
+    """Anthropic's ``message`` body for a canonical response (from any provider)."""
+    content: list[dict[str, Any]] = []
+    for part in response.message.content:
+        if isinstance(part, TextPart) and part.text:
+            content.append({"type": "text", "text": part.text})
+        elif isinstance(part, ToolCallPart):
+            block = {"type": "tool_use", "id": part.id, "name": part.name}
+            content.append(block | {"input": _arguments(part.arguments)})
+    reason = response.finish_reason
+    return {
+        "id": message_id(response.id),
+        "type": "message",
+        "role": "assistant",
+        "model": response.model,
+        "content": content,
+        "stop_reason": STOP_REASONS_OUT[reason] if reason is not None else None,
+        "stop_sequence": None,
+        "usage": encode_usage(response.usage),
+    }
+
+
+def _arguments(arguments: str) -> dict[str, Any]:
+    """Tool arguments as Anthropic's ``input`` object.
+
+    Arguments that are not a JSON object only come from a call cut short (``max_tokens``); the
+    ``stop_reason`` already says so, and Anthropic's shape has no place for invalid JSON.
+    """
+    try:
+        value = msgspec.json.decode(arguments or "{}")
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

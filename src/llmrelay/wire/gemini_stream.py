@@ -1,0 +1,82 @@
+"""Gemini ``streamGenerateContent?alt=sse`` events -> canonical :class:`ChatChunk` values (pure).
+
+Part of the :mod:`llmrelay.wire.gemini` codec. Each SSE ``data:`` is a whole
+``GenerateContentResponse`` holding the next slice of the answer: text deltas, and function calls
+that always arrive complete (so each becomes one :class:`ToolCallDelta` with id, name and all its
+arguments). Every event repeats the running ``usageMetadata``; only the last one is final.
+
+Gemini sends no terminal event such as OpenAI's ``[DONE]``: the answer is complete when a candidate
+carries a ``finishReason``. :meth:`GeminiStreamDecoder.end` therefore raises
+:class:`ConnectionFailed` for a stream that stopped before one (a dropped connection must never look
+like a short answer), and otherwise emits the usage chunk last, as the canonical stream expects.
+An ``{"error": {...}}`` event inside a 200 stream raises the canonical error for its status.
+"""
+
+from __future__ import annotations
+
+from llmrelay.errors import ConnectionFailed
+from llmrelay.types import ChatChunk, ToolCallDelta, Usage
+from llmrelay.wire.gemini_errors import error_from_status
+from llmrelay.wire.gemini_response import (
+    PROVIDER,
+    candidate_parts,
+    finish_reason,
+    first_candidate,
+    parse_response,
+    usage_from,
+)
+
+
+class GeminiStreamDecoder:
+    """Feed each SSE event's data, get chunks; call :meth:`end` when the HTTP body ends.
+
+    ``response_id`` and ``model`` are filled from the events (``model`` starts as the target's own
+    model and becomes the upstream's ``modelVersion``) so the provider can label its stream.
+    """
+
+    def __init__(self, *, model: str) -> None:
+        self.model = model
+        self.response_id: str | None = None
+        self.finished = False
+        self._calls = 0
+        self._emitted = False
+        self._usage: Usage | None = None
+
+    def feed(self, data: str) -> list[ChatChunk]:
+        event = parse_response(data)
+        if event.error is not None:
+            status = event.error.code or 500
+            # In-band errors come without headers, so `now` (for Retry-After dates) is unused.
+            raise error_from_status(status, event.error, headers={}, provider=PROVIDER, now=0.0)
+        self.response_id = self.response_id or event.response_id
+        self.model = event.model_version or self.model
+        if event.usage_metadata is not None:
+            self._usage = usage_from(event.usage_metadata)
+        if not event.candidates and event.prompt_feedback is None:
+            return []  # a usage-only event
+        candidate = first_candidate(event)
+        text, calls = candidate_parts(candidate, response_id=self.response_id or "", first_index=self._calls)
+        chunks: list[ChatChunk] = []
+        if text or calls:
+            deltas = tuple(
+                ToolCallDelta(index=self._calls + i, id=c.id, name=c.name, arguments=c.arguments)
+                for i, c in enumerate(calls)
+            )
+            self._calls += len(calls)
+            self._emitted = True
+            chunks.append(ChatChunk(text=text, tool_calls=deltas))
+        reason = candidate.finish_reason
+        if reason is not None:
+            finish = finish_reason(reason, has_content=self._emitted, has_calls=self._calls > 0)
+            self.finished = True
+            chunks.append(ChatChunk(finish_reason=finish))
+        return chunks
+
+    def end(self) -> list[ChatChunk]:
+        """The closing usage chunk; raises if the stream ended before its final event."""
+        if not self.finished:
+            raise ConnectionFailed(
+                f"{PROVIDER} stream ended before its final event (connection dropped)",
+                provider=PROVIDER,
+            )
+        return [ChatChunk(usage=self._usage)] if self._usage is not None else []

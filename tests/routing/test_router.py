@@ -1,0 +1,128 @@
+from collections.abc import Callable
+
+import pytest
+
+from llmrelay.clock import FakeClock
+from llmrelay.context import Context
+from llmrelay.errors import (
+    AllTargetsFailed,
+    ContextLengthExceeded,
+    InvalidRequest,
+    NotFound,
+    RelayError,
+    UpstreamError,
+)
+from llmrelay.providers.mock import MockOptions, MockProvider
+from llmrelay.routing.router import Router
+from llmrelay.routing.target import Route, Target
+from llmrelay.service import Request, Result
+from llmrelay.types import ChatRequest, ChatResponse, text_message
+
+REQUEST = ChatRequest(model="fast", messages=(text_message("user", "hi"),))
+
+
+def target(label: str, behaviour: Callable[[], Result], calls: list[str]) -> Target:
+    async def service(request: Request, ctx: Context) -> Result:
+        calls.append(f"{label}@{ctx.target}")
+        return behaviour()
+
+    provider = MockProvider("m", MockOptions(), FakeClock())
+    return Target(label=label, weight=1.0, provider=provider, service=service)
+
+
+def ok(label: str) -> Callable[[], Result]:
+    def reply() -> Result:
+        return ChatResponse(id="x", model=label, created=0, message=text_message("assistant", label))
+
+    return reply
+
+
+def fail(error: RelayError) -> Callable[[], Result]:
+    def raise_it() -> Result:
+        raise error
+
+    return raise_it
+
+
+def ctx() -> Context:
+    return Context(clock=FakeClock())
+
+
+def in_order() -> Callable[[], float]:
+    """Descending draws: targets are tried in their configured order."""
+    draws = iter([0.9 - i / 100 for i in range(90)])
+    return lambda: next(draws)
+
+
+async def test_fails_over_in_order_then_to_fallback_alias() -> None:
+    calls: list[str] = []
+    router = Router(
+        {
+            "fast": Route("fast", (target("a", fail(UpstreamError("x")), calls),), ("smart",)),
+            "smart": Route("smart", (target("b", ok("b"), calls),)),
+        },
+        rand=in_order(),
+    )
+    result = await router(REQUEST, ctx())
+    assert isinstance(result, ChatResponse) and result.model == "b"
+    assert calls == ["a@a", "b@b"]
+
+
+async def test_caller_errors_do_not_fail_over() -> None:
+    calls: list[str] = []
+    router = Router(
+        {
+            "fast": Route(
+                "fast",
+                (target("a", fail(InvalidRequest("bad")), calls), target("b", ok("b"), calls)),
+            )
+        },
+        rand=in_order(),
+    )
+    with pytest.raises(InvalidRequest):
+        await router(REQUEST, ctx())
+    assert len(calls) == 1
+
+
+async def test_context_length_fails_over() -> None:
+    calls: list[str] = []
+    router = Router(
+        {
+            "fast": Route(
+                "fast",
+                (target("small", fail(ContextLengthExceeded("long")), calls),),
+                ("big",),
+            ),
+            "big": Route("big", (target("large", ok("large"), calls),)),
+        }
+    )
+    result = await router(REQUEST, ctx())
+    assert isinstance(result, ChatResponse) and result.model == "large"
+
+
+async def test_everything_failed_names_what_was_tried() -> None:
+    calls: list[str] = []
+    router = Router(
+        {
+            "fast": Route(
+                "fast",
+                (
+                    target("a", fail(UpstreamError("one")), calls),
+                    target("b", fail(UpstreamError("two")), calls),
+                ),
+            )
+        }
+    )
+    with pytest.raises(AllTargetsFailed) as info:
+        await router(REQUEST, ctx())
+    assert [f"{name}@{name}" for name, _ in info.value.errors] == calls
+    assert sorted(calls) == ["a@a", "b@b"]
+    assert "tried:" in info.value.message
+
+
+async def test_unknown_alias_lists_the_available_ones() -> None:
+    router = Router({"fast": Route("fast", ()), "smart": Route("smart", ())})
+    with pytest.raises(NotFound) as info:
+        await router(ChatRequest(model="gpt-9", messages=()), ctx())
+    assert info.value.message == "The model `gpt-9` does not exist. Available models: fast, smart"
+    assert info.value.param == "model"

@@ -1,0 +1,160 @@
+"""The Relay facade end to end over the built-in mock provider (no network)."""
+
+import asyncio
+
+import pytest
+
+from llmrelay import (
+    AllTargetsFailed,
+    DeadlineExceeded,
+    InvalidRequest,
+    NotFound,
+    Relay,
+    StreamInterrupted,
+    SyncRelay,
+)
+from llmrelay.clock import FakeClock
+
+HI = [{"role": "user", "content": "Hi there"}]
+
+
+def relay(options: dict[str, object] | None = None, **model: object) -> Relay:
+    return Relay.from_config(
+        {
+            "models": [
+                {
+                    "name": "demo",
+                    "targets": [{"provider": "mock", "options": options or {}}],
+                    **model,
+                },
+                {"name": "embed", "targets": [{"provider": "mock", "model": "mock-embed"}]},
+            ]
+        },
+        clock=FakeClock(),
+    )
+
+
+async def test_chat_echoes_and_reports_usage_and_target() -> None:
+    async with relay() as r:
+        reply = await r.chat("demo", HI)
+    assert reply.text == "You said: Hi there"
+    assert reply.finish_reason == "stop"
+    assert reply.usage.input_tokens > 0 and reply.usage.output_tokens > 0
+    assert reply.target == "mock/default"
+    assert r.models == ["demo", "embed"]
+
+
+async def test_stream_yields_chunks_that_join_to_the_answer() -> None:
+    async with relay({"text": "one two three"}) as r:
+        call = r.stream("demo", HI)
+        chunks = [c async for c in call]
+    assert "".join(c.text for c in chunks) == "one two three"
+    assert len([c for c in chunks if c.text]) == 3
+    assert chunks[-1].usage is not None
+    final = call.final()
+    assert final.text == "one two three" and final.finish_reason == "stop"
+    assert final.target == "mock/default"
+
+
+async def test_embed_gives_unit_vectors_of_the_asked_size() -> None:
+    async with relay() as r:
+        out = await r.embed("embed", ["a", "b"], dimensions=16)
+        same = await r.embed("embed", "a", dimensions=16)
+    assert len(out.vectors) == 2 and all(len(v) == 16 for v in out.vectors)
+    assert out.vectors[0] == same.vectors[0] != out.vectors[1]
+    assert abs(sum(x * x for x in out.vectors[0]) - 1) < 1e-9
+
+
+async def test_tools_forced_call_and_openai_style_inputs() -> None:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    async with relay() as r:
+        reply = await r.chat("demo", HI, tools=[tool], tool_choice="required")
+    assert reply.finish_reason == "tool_calls"
+    assert reply.tool_calls[0].name == "lookup"
+
+
+async def test_bad_message_dict_is_a_precise_invalid_request() -> None:
+    async with relay() as r:
+        with pytest.raises(InvalidRequest) as info:
+            await r.chat("demo", [{"role": "wizard", "content": "x"}])
+    assert "role" in info.value.message
+
+
+async def test_unknown_model() -> None:
+    async with relay() as r:
+        with pytest.raises(NotFound, match="Available models: demo, embed"):
+            await r.chat("nope", HI)
+
+
+async def test_fails_over_between_targets_and_names_them_when_all_fail() -> None:
+    config = {
+        "models": [
+            {
+                "name": "demo",
+                "targets": [
+                    {"provider": "mock", "name": "bad", "options": {"fail_times": 99}},
+                    {"provider": "mock", "name": "good", "weight": 0.001},
+                ],
+            },
+            {
+                "name": "dead",
+                "targets": [
+                    {"provider": "mock", "name": "d1", "options": {"fail_times": 9}},
+                    {
+                        "provider": "mock",
+                        "name": "d2",
+                        "options": {"fail_times": 9, "fail_status": 429},
+                    },
+                ],
+            },
+        ]
+    }
+    async with Relay.from_config(config) as r:
+        replies = [await r.chat("demo", HI) for _ in range(5)]
+        assert {x.target for x in replies} == {"good"}
+        with pytest.raises(AllTargetsFailed) as info:
+            await r.chat("dead", HI)
+    assert {name for name, _ in info.value.errors} == {"d1", "d2"}
+
+
+async def test_total_deadline_cancels_a_slow_call() -> None:
+    async with relay({"latency": 5}, timeout={"total": 2}) as r:
+        with pytest.raises(DeadlineExceeded):
+            await r.chat("demo", HI)
+        assert (await r.chat("demo", HI, timeout=10)).text.startswith("You said")
+
+
+async def test_mid_stream_failure_raises_after_the_commit_point() -> None:
+    async with relay({"text": "a b c d", "fail_after_chunks": 2}) as r:
+        got = []
+        with pytest.raises(StreamInterrupted):
+            async for chunk in r.stream("demo", HI):
+                got.append(chunk.text)
+    assert got == ["a", " b"]
+
+
+async def test_leaving_a_stream_early_closes_it() -> None:
+    async with relay({"text": "a b c d"}) as r:
+        async with r.stream("demo", HI) as call:
+            async for _ in call:
+                break
+        with pytest.raises(RuntimeError):
+            call.final()
+
+
+def test_sync_wrapper_is_the_same_api() -> None:
+    config = {"models": [{"name": "demo", "targets": [{"provider": "mock", "options": {"text": "x y"}}]}]}
+    with SyncRelay.from_config(config) as r:
+        assert r.chat("demo", HI).text == "x y"
+        assert "".join(c.text for c in r.stream("demo", HI)) == "x y"
+        assert len(r.embed("demo", ["q"]).vectors) == 1
+        with pytest.raises(NotFound):
+            r.chat("nope", HI)
+
+
+async def test_relay_can_be_used_from_many_tasks() -> None:
+    async with relay() as r:
+        replies = await asyncio.gather(
+            *(r.chat("demo", [{"role": "user", "content": str(i)}]) for i in range(20))
+        )
+    assert [x.text for x in replies] == [f"You said: {i}" for i in range(20)]
