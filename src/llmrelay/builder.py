@@ -14,10 +14,13 @@ from llmrelay.clock import Clock
 from llmrelay.config import Config, TargetConfig
 from llmrelay.context import Context
 from llmrelay.policies.deadline import Deadline
+from llmrelay.policies.idempotency import Idempotency
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
+from llmrelay.stores import open_kv
+from llmrelay.stores.base import KV
 from llmrelay.types import ChatRequest
 
 
@@ -26,6 +29,7 @@ class Pipeline:
     service: Service
     router: Router
     providers: tuple[Provider, ...]
+    stores: tuple[KV, ...]
 
 
 def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
@@ -45,8 +49,12 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
         model = config.model(alias)
         return model.timeout.total if model else None
 
-    request_scope: list[Policy] = [Deadline(total_for)]
-    return Pipeline(compose(request_scope, router), router, tuple(providers))
+    kv = open_kv(config.state.url or "memory://", clock)
+    request_scope: list[Policy] = [
+        Deadline(total_for),
+        Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
+    ]
+    return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,))
 
 
 def _target(target: TargetConfig, provider: Provider) -> Target:

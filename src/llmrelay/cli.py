@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from llmrelay.config import Config, environment_config, load_config
+from llmrelay.config import Config, environment_config, load_config, with_server_defaults
 from llmrelay.errors import RelayError
 
 
@@ -87,7 +87,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
         port=port or config.server.port,
         workers=workers or config.server.workers,
     )
-    config = msgspec.structs.replace(config, server=server)
+    config = with_server_defaults(msgspec.structs.replace(config, server=server))
     if server.workers > 1 and config_path is not None:
         os.environ["LLMRELAY_CONFIG"] = str(config_path.resolve())
     click.echo(_banner(config), err=True)

@@ -99,8 +99,8 @@ class ServerConfig(_Strict, frozen=True):
 
 
 class StateConfig(_Strict, frozen=True):
-    """Where state lives. ``None`` means ``sqlite:///<data dir>/llmrelay.db``; the data dir is
-    ``$LLMRELAY_HOME`` or ``~/.llmrelay``."""
+    """Where state lives. Unset: in memory for the library, ``sqlite:///<data dir>/llmrelay.db``
+    for the server (the data dir is ``$LLMRELAY_HOME`` or ``~/.llmrelay``)."""
 
     url: str | None = None
 
@@ -159,10 +159,19 @@ def load_config(
     except msgspec.ValidationError as err:
         raise ConfigError(f"invalid config: {err}") from err
     _check(config)
-    if config.state.url is None:
-        url = f"sqlite:///{data_dir(env) / 'llmrelay.db'}"
-        config = msgspec.structs.replace(config, state=StateConfig(url=url))
     return config
+
+
+def with_server_defaults(config: Config, environ: Mapping[str, str] | None = None) -> Config:
+    """The server keeps state on disk: an unset ``state.url`` becomes SQLite in the data dir.
+
+    The library (``Relay``) keeps an unset URL in memory instead, so importing and using llmrelay
+    as a library never writes files a user did not ask for.
+    """
+    if config.state.url is not None:
+        return config
+    url = f"sqlite:///{data_dir(environ) / 'llmrelay.db'}"
+    return msgspec.structs.replace(config, state=StateConfig(url=url))
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:

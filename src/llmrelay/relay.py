@@ -80,10 +80,19 @@ class Relay:
         return cls(load_config(source), clock=clock)
 
     async def open(self) -> None:
-        await asyncio.gather(*(p.open() for p in self._pipeline.providers))
+        pipeline = self._pipeline
+        await asyncio.gather(*(s.open() for s in pipeline.stores), *(p.open() for p in pipeline.providers))
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(p.aclose() for p in self._pipeline.providers))
+        pipeline = self._pipeline
+        await asyncio.gather(
+            *(s.aclose() for s in pipeline.stores), *(p.aclose() for p in pipeline.providers)
+        )
+
+    async def stores_ready(self) -> bool:
+        """Whether every store of the pipeline answers (the server's ``/readyz``)."""
+        answers = await asyncio.gather(*(s.ping() for s in self._pipeline.stores), return_exceptions=True)
+        return all(answer is True for answer in answers)
 
     async def __aenter__(self) -> Relay:
         await self.open()

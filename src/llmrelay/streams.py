@@ -47,6 +47,7 @@ class ChatStream:
         self.created = created
         self.provider = provider
         self.target: str | None = None
+        self.replayed = False
         self._aggregate = _Aggregate()
         self._done = False
         self._ended = False
@@ -89,6 +90,7 @@ class ChatStream:
             provider=self.provider,
         )
         derived.target = self.target
+        derived.replayed = self.replayed
         return derived
 
     @property

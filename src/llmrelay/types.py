@@ -157,6 +157,8 @@ class ChatResponse(_Frozen, frozen=True):
     usage: Usage = Usage()
     provider: str | None = None
     target: str | None = None
+    replayed: bool = False
+    """True when served from a stored answer (idempotency replay) instead of a provider call."""
 
     @property
     def text(self) -> str:
@@ -202,6 +204,7 @@ class EmbeddingResponse(_Frozen, frozen=True):
     usage: Usage = Usage()
     provider: str | None = None
     target: str | None = None
+    replayed: bool = False
 
 
 def text_message(role: Role, text: str) -> Message:

@@ -177,6 +177,13 @@ class AnthropicUpstream:
 
     # -- serving ---------------------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """Forget scripted replies, recorded requests and events (tests that share one fake)."""
+        self._script.clear()
+        self.requests.clear()
+        self.arrived.clear()
+        self.disconnected.clear()
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self._handle)

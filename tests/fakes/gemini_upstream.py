@@ -139,6 +139,13 @@ class GeminiUpstream:
 
     # -- serving ---------------------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """Forget scripted replies, recorded requests and events (tests that share one fake)."""
+        self._script.clear()
+        self.requests.clear()
+        self.arrived.clear()
+        self.disconnected.clear()
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/{version}/models/{call}", self._handle)

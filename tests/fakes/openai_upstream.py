@@ -70,7 +70,13 @@ class OpenAIUpstream:
         self._gate = asyncio.Event()
         self._gate.set()
 
-    @property
+    def reset(self) -> None:
+        """Forget scripted replies, recorded requests and events (tests that share one fake)."""
+        self.replies.clear()
+        self.requests.clear()
+        self.received.clear()
+        self.disconnected.clear()
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)

@@ -66,7 +66,7 @@ def fake() -> OpenAIUpstream:
 
 @pytest.fixture
 async def base_url(fake: OpenAIUpstream) -> AsyncIterator[str]:
-    async with serve(fake.app) as url:
+    async with serve(fake.app()) as url:
         yield url + "/v1"
 
 
@@ -366,7 +366,7 @@ async def test_upstream_that_hangs_times_out(base_url: str, fake: OpenAIUpstream
 
 
 async def test_unreachable_upstream(fake: OpenAIUpstream) -> None:
-    async with serve(fake.app) as url:
+    async with serve(fake.app()) as url:
         dead = url + "/v1"
     p = make(dead, api_key=KEY)
     await p.open()

@@ -1,0 +1,59 @@
+"""One structured JSON line per request, on the ``llmrelay.access`` logger.
+
+Fields: request id, key id (never the key), route, model alias, target that answered, status,
+latency, tokens, whether it streamed and how it ended. Prompt text is never logged here; secrets
+cannot be, because nothing that holds them is passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from llmrelay.types import Usage
+
+_encoder = msgspec.json.Encoder()
+
+
+class AccessLog:
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._logger = logger or logging.getLogger("llmrelay.access")
+
+    def record(
+        self,
+        *,
+        request_id: str,
+        key_id: str | None,
+        route: str,
+        model: str | None,
+        target: str | None,
+        status: int,
+        latency_ms: float,
+        usage: Usage | None = None,
+        error: str | None = None,
+        stream: bool = False,
+        outcome: str | None = None,
+    ) -> None:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        line: dict[str, Any] = {
+            "event": "request",
+            "request_id": request_id,
+            "key_id": key_id,
+            "route": route,
+            "model": model,
+            "target": target,
+            "status": status,
+            "latency_ms": round(latency_ms, 2),
+            "stream": stream,
+        }
+        if usage is not None:
+            line["input_tokens"] = usage.input_tokens
+            line["output_tokens"] = usage.output_tokens
+        if error is not None:
+            line["error"] = error
+        if outcome is not None:
+            line["outcome"] = outcome
+        self._logger.info(_encoder.encode(line).decode())

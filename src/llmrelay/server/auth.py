@@ -1,0 +1,80 @@
+"""Who is calling: the virtual key from ``Authorization: Bearer`` or ``x-api-key``.
+
+The server never accepts provider keys from clients; it authenticates llmrelay virtual keys (and
+the master key, which is also allowed to call models). Without any key configured the server runs
+open, for local development; then every caller is the anonymous principal.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from llmrelay.keys import KeyService, VirtualKey
+from starlette.datastructures import Headers
+
+from llmrelay.config import Secret
+from llmrelay.errors import AuthenticationError, PermissionDenied
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller as the pipeline sees it: an id (never the secret) and what it may use."""
+
+    id: str
+    models: tuple[str, ...] = ()
+    tier: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    is_admin: bool = False
+
+    def check_model(self, alias: str) -> None:
+        if self.models and alias not in self.models:
+            raise PermissionDenied(
+                f"this key may not use model `{alias}`", code="model_not_allowed", param="model"
+            )
+
+
+ANONYMOUS = Principal(id="anonymous")
+MASTER = Principal(id="master", is_admin=True)
+
+
+def presented_key(headers: Headers) -> str | None:
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return headers.get("x-api-key") or None
+
+
+class Authenticator:
+    def __init__(self, keys: KeyService, *, master_key: Secret | None, required: bool) -> None:
+        self._keys = keys
+        self._master = master_key.reveal().encode() if master_key else None
+        self._required = required
+
+    async def principal(self, headers: Headers) -> Principal:
+        presented = presented_key(headers)
+        if presented is None:
+            if self._required:
+                raise AuthenticationError(
+                    "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`"
+                )
+            return ANONYMOUS
+        if self._master is not None and hmac.compare_digest(presented.encode(), self._master):
+            return MASTER
+        if not self._required:
+            return ANONYMOUS
+        return _principal(await self._keys.authenticate(presented))
+
+    async def admin(self, headers: Headers) -> None:
+        """Admin routes need the master key, and are closed when none is configured."""
+        if self._master is None:
+            raise PermissionDenied("the admin API is disabled: set server.master_key to enable it")
+        presented = presented_key(headers)
+        if presented is None or not hmac.compare_digest(presented.encode(), self._master):
+            raise AuthenticationError("the admin API needs the master key")
+
+
+def _principal(key: VirtualKey) -> Principal:
+    return Principal(id=key.id, models=tuple(key.models), tier=key.tier, metadata=dict(key.metadata))

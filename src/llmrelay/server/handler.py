@@ -1,0 +1,162 @@
+"""The thin face: authenticate, read, decode, call the pipeline, encode (or stream), log.
+
+Every model route (OpenAI chat, Anthropic messages, embeddings) is this one function with a
+:class:`Face` describing its wire format. Nothing here knows a policy or a provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from llmrelay.config import Config
+from llmrelay.context import Context, new_request_id
+from llmrelay.errors import InvalidRequest, RelayError
+from llmrelay.keys import KeyService
+from llmrelay.relay import Relay
+from llmrelay.server.access_log import AccessLog
+from llmrelay.server.auth import Authenticator, Principal
+from llmrelay.server.body import read_body
+from llmrelay.server.errors import ErrorBody, error_response
+from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse
+from llmrelay.service import Request as CanonicalRequest
+from llmrelay.service import Result
+from llmrelay.streams import ChatStream
+
+log = logging.getLogger("llmrelay.server")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    """What routes need, built once in ``create_app`` (no module globals)."""
+
+    relay: Relay
+    config: Config
+    auth: Authenticator
+    access_log: AccessLog
+    keys: KeyService
+
+    async def readiness(self) -> dict[str, bool]:
+        """Each store this replica depends on, and whether it answers."""
+        return {"keys": await self.keys.ping(), "state": await self.relay.stores_ready()}
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """How one wire format plugs into :func:`handle`."""
+
+    route: str
+    decode: Callable[[bytes], CanonicalRequest]
+    encode: Callable[[Result, CanonicalRequest], dict[str, Any]]
+    frames: Callable[[ChatStream, CanonicalRequest], FrameEncoder]
+    error_body: ErrorBody
+
+
+async def handle(request: Request, face: Face) -> Response:
+    state: ServerState = request.app.state.llmrelay
+    clock = state.relay.clock
+    started = clock.now()
+    request_id = _request_id(request)
+    headers = {"x-request-id": request_id}
+    principal: Principal | None = None
+    model: str | None = None
+
+    def log_line(status: int, **fields: Any) -> None:
+        state.access_log.record(
+            request_id=request_id,
+            key_id=principal.id if principal else None,
+            route=face.route,
+            model=model,
+            status=status,
+            latency_ms=(clock.now() - started) * 1000,
+            **fields,
+        )
+
+    try:
+        principal = await state.auth.principal(request.headers)
+        body = await read_body(request, state.config.server.max_body_bytes)
+        canonical = face.decode(body)
+        model = canonical.model
+        principal.check_model(model)
+        ctx = _context(state, request, principal, request_id)
+        result = await state.relay.send(canonical, ctx)
+    except RelayError as err:
+        response = error_response(err, face.error_body, headers=headers)
+        log_line(response.status_code, target=None, error=err.code)
+        return response
+    except Exception:
+        log.exception("unhandled error on %s (request %s)", face.route, request_id)
+        crash = RelayError("internal error in llmrelay; the request id is in x-request-id")
+        response = error_response(crash, face.error_body, headers=headers)
+        log_line(500, target=None, error="internal_error")
+        return response
+
+    target = result.target
+    if target:
+        headers["x-llmrelay-target"] = target
+    if result.replayed:
+        headers["idempotent-replayed"] = "true"
+    if isinstance(result, ChatStream):
+
+        def finished(outcome: Outcome, err: RelayError | None) -> None:
+            usage = result.final().usage if outcome == "ok" else None
+            log_line(
+                200,
+                target=target,
+                usage=usage,
+                stream=True,
+                outcome=outcome,
+                error=err.code if err else None,
+            )
+
+        return SSEResponse(
+            result,
+            face.frames(result, canonical),
+            heartbeat=state.config.server.heartbeat,
+            headers=headers,
+            on_finish=finished,
+        )
+    payload = msgspec.json.encode(face.encode(result, canonical))
+    log_line(200, target=target, usage=getattr(result, "usage", None))
+    return Response(payload, status_code=200, headers=headers, media_type="application/json")
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    return given if given and _REQUEST_ID.match(given) else new_request_id()
+
+
+def _context(state: ServerState, request: Request, principal: Principal, request_id: str) -> Context:
+    ctx = Context(
+        clock=state.relay.clock,
+        request_id=request_id,
+        principal=principal.id,
+        tags=principal.metadata,
+    )
+    timeout = request.headers.get("x-llmrelay-timeout")
+    if timeout is not None:
+        try:
+            seconds = float(timeout)
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds <= 3600:
+            raise InvalidRequest(
+                "x-llmrelay-timeout must be a number of seconds in (0, 3600]",
+                param="x-llmrelay-timeout",
+            )
+        ctx = ctx.with_timeout(seconds)
+    key = request.headers.get("idempotency-key")
+    if key is not None:
+        if not 0 < len(key) <= 255:
+            raise InvalidRequest("Idempotency-Key must be 1-255 characters", param="idempotency-key")
+        ctx = ctx.replace(idempotency_key=f"{principal.id}:{key}")
+    return ctx

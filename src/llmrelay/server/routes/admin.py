@@ -1,0 +1,101 @@
+"""Admin API for virtual keys, guarded by the master key (disabled without one).
+
+``POST /admin/keys`` creates (the secret is in that response only), ``GET /admin/keys`` lists,
+``GET /admin/keys/{id}`` shows, ``POST /admin/keys/{id}/rotate`` issues a new secret while the old
+one stays valid for ``grace_seconds``, ``DELETE /admin/keys/{id}`` revokes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmrelay.errors import InvalidRequest, NotFound, RelayError
+from llmrelay.server.body import read_body
+from llmrelay.server.errors import error_response
+from llmrelay.server.handler import ServerState
+from llmrelay.wire.openai_errors import encode_error
+
+
+class NewKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+    tier: str | None = None
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    expires_at: float | None = None
+
+
+class Rotation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    grace_seconds: float = 3600.0
+
+
+T = TypeVar("T")
+Handler = Callable[[Request, ServerState], Awaitable[Any]]
+
+
+def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        state: ServerState = request.app.state.llmrelay
+        try:
+            await state.auth.admin(request.headers)
+            payload = await handler(request, state)
+        except RelayError as err:
+            return error_response(err, encode_error, headers={})
+        return Response(msgspec.json.encode(payload), media_type="application/json")
+
+    return endpoint
+
+
+async def _decode(request: Request, state: ServerState, kind: type[T]) -> T:
+    body = await read_body(request, state.config.server.max_body_bytes)
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.DecodeError as err:
+        raise InvalidRequest(f"invalid request body: {err}") from err
+
+
+async def create_key(request: Request, state: ServerState) -> dict[str, Any]:
+    spec = await _decode(request, state, NewKey)
+    secret, key = await state.keys.create(
+        name=spec.name, models=spec.models, tier=spec.tier, metadata=spec.metadata, expires_at=spec.expires_at
+    )
+    return {"key": secret, **key.public()}
+
+
+async def list_keys(request: Request, state: ServerState) -> dict[str, Any]:
+    return {"object": "list", "data": [k.public() for k in await state.keys.list()]}
+
+
+async def get_key(request: Request, state: ServerState) -> dict[str, Any]:
+    key_id = request.path_params["key_id"]
+    key = await state.keys.get(key_id)
+    if key is None:
+        raise NotFound(f"no key with id {key_id}", param="key_id")
+    return key.public()
+
+
+async def rotate_key(request: Request, state: ServerState) -> dict[str, Any]:
+    has_body = request.headers.get("content-length") not in (None, "0")
+    spec = await _decode(request, state, Rotation) if has_body else Rotation()
+    secret, rotated = await state.keys.rotate(request.path_params["key_id"], grace_seconds=spec.grace_seconds)
+    return {"key": secret, **rotated.public()}
+
+
+async def revoke_key(request: Request, state: ServerState) -> dict[str, Any]:
+    revoked = await state.keys.revoke(request.path_params["key_id"])
+    return {"id": revoked.id, "revoked": True}
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/admin/keys", _admin(create_key), methods=["POST"]),
+        Route("/admin/keys", _admin(list_keys), methods=["GET"]),
+        Route("/admin/keys/{key_id}", _admin(get_key), methods=["GET"]),
+        Route("/admin/keys/{key_id}/rotate", _admin(rotate_key), methods=["POST"]),
+        Route("/admin/keys/{key_id}", _admin(revoke_key), methods=["DELETE"]),
+    ]

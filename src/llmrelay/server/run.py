@@ -1,0 +1,58 @@
+"""Running the server under uvicorn (uvloop + httptools), one or several worker processes.
+
+One worker is run in-process from the already validated config. Several workers are separate
+processes that each import :func:`app_from_environment` and load the config file again, which is
+why ``llmrelay serve`` hands the file path over in the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from starlette.applications import Starlette
+
+from llmrelay.config import Config, config_from_environment, with_server_defaults
+from llmrelay.relay import Relay
+from llmrelay.server.app import create_app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for worker processes: the config named by ``LLMRELAY_CONFIG`` (or the default)."""
+    _configure_logging()
+    return create_app(Relay(with_server_defaults(config_from_environment())))
+
+
+def serve(config: Config, *, workers: int = 1) -> None:
+    import uvicorn
+
+    _configure_logging()
+    config = with_server_defaults(config)
+    common: dict[str, Any] = {
+        "host": config.server.host,
+        "port": config.server.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": int(config.server.graceful_shutdown),
+        "server_header": False,
+        "date_header": False,
+    }
+    if workers > 1:
+        uvicorn.run("llmrelay.server.run:app_from_environment", factory=True, workers=workers, **common)
+    else:
+        uvicorn.run(create_app(Relay(config)), **common)
+
+
+def _configure_logging() -> None:
+    """JSON lines on stderr: the access log as-is, the rest as messages."""
+    logger = logging.getLogger("llmrelay")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

@@ -1,0 +1,112 @@
+"""Virtual keys through the admin API and the CLI, and Idempotency-Key semantics, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+
+from tests.e2e.conftest import APP_KEY, MASTER_KEY, Upstreams
+from tests.e2e.gateway import Gateway
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ADMIN = {"authorization": f"Bearer {MASTER_KEY}"}
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+async def admin(
+    gateway: Gateway, method: str, path: str, body: Any = None, headers: dict[str, str] = ADMIN
+) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, gateway.url + path, json=body, headers=headers) as r,
+    ):
+        return r.status, await r.json()
+
+
+def client(gateway: Gateway, key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+
+
+async def test_admin_key_lifecycle(gateway: Gateway) -> None:
+    status, created = await admin(
+        gateway, "POST", "/admin/keys", {"name": "bot", "models": ["mock"], "metadata": {"team": "x"}}
+    )
+    assert status == 200 and created["key"].startswith("sk-relay-")
+    secret, key_id = created["key"], created["id"]
+    assert (await client(gateway, secret).chat.completions.create(model="mock", messages=HELLO)).choices  # type: ignore[arg-type]
+
+    status, listed = await admin(gateway, "GET", "/admin/keys")
+    assert status == 200 and key_id in [k["id"] for k in listed["data"]]
+    assert secret not in json.dumps(listed)
+
+    status, rotated = await admin(gateway, "POST", f"/admin/keys/{key_id}/rotate", {"grace_seconds": 3600})
+    assert status == 200 and rotated["key"] != secret
+    for usable in (secret, rotated["key"]):  # the old one is still inside its grace period
+        await client(gateway, usable).chat.completions.create(model="mock", messages=HELLO)  # type: ignore[arg-type]
+
+    status, _ = await admin(gateway, "DELETE", f"/admin/keys/{key_id}")
+    assert status == 200
+    for revoked in (secret, rotated["key"]):
+        with pytest.raises(openai.AuthenticationError):
+            await client(gateway, revoked).chat.completions.create(model="mock", messages=HELLO)  # type: ignore[arg-type]
+
+
+async def test_admin_api_needs_the_master_key(gateway: Gateway) -> None:
+    status, body = await admin(gateway, "GET", "/admin/keys", headers={"authorization": f"Bearer {APP_KEY}"})
+    assert status == 401 and body["error"]["type"] == "authentication_error"
+
+
+async def post_chat(
+    gateway: Gateway, body: dict[str, Any], key: str
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    headers = {"authorization": f"Bearer {APP_KEY}", "idempotency-key": key}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(gateway.url + "/v1/chat/completions", json=body, headers=headers) as r,
+    ):
+        return r.status, await r.json(), dict(r.headers)
+
+
+async def test_idempotent_replay_reaches_upstream_once(gateway: Gateway, upstreams: Upstreams) -> None:
+    body = {"model": "gpt", "messages": HELLO}
+    first = await post_chat(gateway, body, "idem-1")
+    second = await post_chat(gateway, body, "idem-1")
+    assert first[0] == second[0] == 200
+    assert first[1] == second[1]
+    assert second[2].get("idempotent-replayed") == "true"
+    assert len(upstreams.openai.requests) == 1
+
+    status, error, _ = await post_chat(gateway, {**body, "temperature": 0.5}, "idem-1")
+    assert status == 422 and error["error"]["message"]
+
+
+async def test_concurrent_duplicates_reach_upstream_once(gateway: Gateway, upstreams: Upstreams) -> None:
+    upstreams.openai.hold()
+    body = {"model": "gpt", "messages": [{"role": "user", "content": "together"}]}
+    calls = [asyncio.ensure_future(post_chat(gateway, body, "idem-2")) for _ in range(5)]
+    await asyncio.wait_for(upstreams.openai.received.wait(), 5)
+    upstreams.openai.release()
+    results = await asyncio.gather(*calls)
+    assert {r[0] for r in results} == {200}
+    assert len({json.dumps(r[1], sort_keys=True) for r in results}) == 1
+    assert len(upstreams.openai.requests) == 1
+
+
+async def test_idempotent_stream_is_replayed_as_a_stream(gateway: Gateway, upstreams: Upstreams) -> None:
+    body = {"model": "gpt", "messages": HELLO, "stream": True}
+    headers = {"authorization": f"Bearer {APP_KEY}", "idempotency-key": "idem-3"}
+    streams = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(2):
+            async with s.post(gateway.url + "/v1/chat/completions", json=body, headers=headers) as r:
+                assert r.headers["content-type"].startswith("text/event-stream")
+                streams.append(await r.read())
+    assert streams[0].count(b"data: ") == streams[1].count(b"data: ") > 2
+    assert streams[1].rstrip().endswith(b"data: [DONE]")
+    assert len(upstreams.openai.requests) == 1
