@@ -7,21 +7,21 @@ what it passes to ``call_next``.
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from llmrelay.clock import Clock
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as hex (os.urandom directly: a uuid4 object costs 4x as much per request)."""
+    return os.urandom(16).hex()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
+class Context(msgspec.Struct, frozen=True, kw_only=True):
     """Who is calling, by when the answer is due, and where the call is in the pipeline.
 
     ``deadline`` is on the relay clock's monotonic scale (``clock.now()``); ``None`` means none.
@@ -32,17 +32,18 @@ class Context:
     """
 
     clock: Clock
-    request_id: str = field(default_factory=new_request_id)
+    request_id: str = msgspec.field(default_factory=new_request_id)
     deadline: float | None = None
     attempt: int = 0
     target: str | None = None
     principal: str | None = None
     trace_id: str | None = None
     idempotency_key: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = msgspec.field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Context:
-        return dataclasses.replace(self, **changes)
+        """A changed copy (a frozen msgspec struct: several times cheaper than dataclasses.replace)."""
+        return msgspec.structs.replace(self, **changes)
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be negative), or ``None`` without one."""

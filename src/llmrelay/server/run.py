@@ -11,14 +11,13 @@ import logging
 import sys
 from typing import Any
 
-from starlette.applications import Starlette
-
 from llmrelay.config import Config, config_from_environment, with_server_defaults
 from llmrelay.relay import Relay
 from llmrelay.server.app import create_app
+from llmrelay.server.asgi import App
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> App:
     """Factory for worker processes: the config named by ``LLMRELAY_CONFIG`` (or the default)."""
     _configure_logging()
     return create_app(Relay(with_server_defaults(config_from_environment())))
@@ -39,6 +38,7 @@ def serve(config: Config, *, workers: int = 1) -> None:
         "log_level": "warning",
         "timeout_graceful_shutdown": int(config.server.graceful_shutdown),
         "server_header": False,
+        "proxy_headers": False,  # X-Forwarded-* is not trusted by default
         "date_header": False,
     }
     if workers > 1:

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from llmrelay.errors import InvalidRequest, NotFound, RelayError
+from llmrelay.server.asgi import Route
 from llmrelay.server.body import read_body
 from llmrelay.server.errors import error_response
 from llmrelay.server.handler import ServerState
@@ -93,9 +93,9 @@ async def revoke_key(request: Request, state: ServerState) -> dict[str, Any]:
 
 def routes() -> list[Route]:
     return [
-        Route("/admin/keys", _admin(create_key), methods=["POST"]),
-        Route("/admin/keys", _admin(list_keys), methods=["GET"]),
-        Route("/admin/keys/{key_id}", _admin(get_key), methods=["GET"]),
-        Route("/admin/keys/{key_id}/rotate", _admin(rotate_key), methods=["POST"]),
-        Route("/admin/keys/{key_id}", _admin(revoke_key), methods=["DELETE"]),
+        Route("POST", "/admin/keys", _admin(create_key)),
+        Route("GET", "/admin/keys", _admin(list_keys)),
+        Route("GET", "/admin/keys/{key_id}", _admin(get_key)),
+        Route("POST", "/admin/keys/{key_id}/rotate", _admin(rotate_key)),
+        Route("DELETE", "/admin/keys/{key_id}", _admin(revoke_key)),
     ]
