@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import HERE, free_port, pinned, process  # noqa: E402
+from run import HERE, free_port, pinned, process
 
 BODY = b'{"model": "bench", "messages": [{"role": "user", "content": "hi"}]}'
 HEADERS = {"content-type": "application/json"}

@@ -12,7 +12,6 @@ gateway hop. Every process started here is ended by PID in ``finally``; only 127
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import socket
@@ -27,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import closed_loop, open_loop, time_to_first_byte  # noqa: E402
+from loadgen import closed_loop, open_loop, time_to_first_byte
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
