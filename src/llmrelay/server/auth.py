@@ -10,11 +10,11 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from llmrelay.keys import KeyService, VirtualKey
 from starlette.datastructures import Headers
 
 from llmrelay.config import Secret
 from llmrelay.errors import AuthenticationError, PermissionDenied
+from llmrelay.keys import KeyService, VirtualKey
 
 
 @dataclass(frozen=True, slots=True)
