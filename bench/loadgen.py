@@ -99,7 +99,12 @@ async def open_loop(url: str, *, rate: float, seconds: float, stream: bool = Fal
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.ensure_future(fire(scheduled)))
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 30)
+        # A server that cannot keep up leaves requests behind: give them a bounded grace, then count
+        # the rest as errors instead of waiting on them (the run stays bounded in time).
+        _, late = await asyncio.wait(tasks, timeout=seconds + 10)
+        for task in late:
+            task.cancel()
+        result.errors += len(late)
         result.elapsed = time.perf_counter() - t0
     return result
 

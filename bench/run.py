@@ -206,7 +206,13 @@ def main() -> None:
                     )
                 )
             if args.litellm:
-                env = {**os.environ, "LITELLM_LOG": "ERROR"}
+                env = {
+                    **os.environ,
+                    "LITELLM_LOG": "ERROR",
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network here
+                    # the load generator sends no key, like the other two columns
+                    "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+                }
                 litellm_argv = pinned(
                     0,
                     [
