@@ -1,7 +1,10 @@
 """Config -> providers, target stacks, routes and the request pipeline.
 
 The one module that knows every policy and store: everything else receives what it needs. Policy
-order follows ARCHITECTURE §3 (request scope, router, target scope); a new policy is one line here.
+order follows ARCHITECTURE §3; a new policy is one line here::
+
+    request scope:  deadline -> idempotency -> (router)
+    target scope:   retry -> circuit_breaker -> timeout -> provider
 """
 
 from __future__ import annotations
@@ -11,11 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from llmrelay.clock import Clock
-from llmrelay.config import Config, TargetConfig
+from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.context import Context
+from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
+from llmrelay.policies.retry import Retry
+from llmrelay.policies.retry_budget import RetryBudget
+from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.providers import Provider, create_provider
+from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
@@ -30,19 +38,22 @@ class Pipeline:
     router: Router
     providers: tuple[Provider, ...]
     stores: tuple[KV, ...]
+    breakers: tuple[CircuitBreaker, ...]
 
 
 def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
     providers: list[Provider] = []
+    breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
     for i, model in enumerate(config.models):
         targets = []
         for j, target in enumerate(model.targets):
-            where = f"$.models[{i}].targets[{j}]"
-            provider = create_provider(target, model.timeout, clock, where=where)
+            provider = create_provider(target, model.timeout, clock, where=f"$.models[{i}].targets[{j}]")
+            breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
             providers.append(provider)
-            targets.append(_target(target, provider))
-        routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks))
+            breakers.append(breaker)
+            targets.append(_target(model, target, provider, breaker, clock, rand))
+        routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
     router = Router(routes, rand=rand)
 
     def total_for(alias: str) -> float | None:
@@ -54,13 +65,36 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
         Deadline(total_for),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
-    return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,))
+    return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers))
 
 
-def _target(target: TargetConfig, provider: Provider) -> Target:
+def _target(
+    model: ModelConfig,
+    target: TargetConfig,
+    provider: Provider,
+    breaker: CircuitBreaker,
+    clock: Clock,
+    rand: Callable[[], float],
+) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
         if isinstance(request, ChatRequest):
             return await provider.chat(request, ctx)
         return await provider.embed(request, ctx)
 
-    return Target(target.label, target.weight, provider, call_provider)
+    label = target.label
+    budget = RetryBudget(
+        clock, ratio=model.retry.budget_ratio, min_per_second=model.retry.budget_min_per_second
+    )
+    target_scope: list[Policy] = [
+        Retry(model.retry, clock, budget=budget, label=label, rand=rand),
+        breaker,
+        AttemptTimeout(clock, first_token=model.timeout.first_token, idle=model.timeout.idle, label=label),
+    ]
+    return Target(
+        label=label,
+        weight=target.weight,
+        provider=provider,
+        service=compose(target_scope, call_provider),
+        health=TargetHealth(clock),
+        price=target.price,
+    )

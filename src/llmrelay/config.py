@@ -17,6 +17,9 @@ from typing import Any
 import msgspec
 
 from llmrelay.errors import ConfigError
+from llmrelay.policies.breaker_state import CircuitBreakerConfig
+from llmrelay.policies.retry import RetryConfig
+from llmrelay.routing.strategies import Strategy
 
 KNOWN_PROVIDERS = ("openai", "anthropic", "gemini", "mock")
 
@@ -68,6 +71,8 @@ class TargetConfig(_Strict, frozen=True):
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     options: dict[str, Any] = msgspec.field(default_factory=dict)
     name: str | None = None
+    price: float = 0.0
+    """Relative cost hint for the ``cheapest`` strategy (e.g. USD per million output tokens)."""
 
     @property
     def label(self) -> str:
@@ -79,7 +84,10 @@ class ModelConfig(_Strict, frozen=True):
     name: str
     targets: list[TargetConfig]
     fallbacks: list[str] = msgspec.field(default_factory=list)
+    strategy: Strategy = "weighted"
     timeout: TimeoutConfig = TimeoutConfig()
+    retry: RetryConfig = RetryConfig()
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
 
 
 class ServerConfig(_Strict, frozen=True):

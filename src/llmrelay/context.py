@@ -16,6 +16,18 @@ import msgspec
 from llmrelay.clock import Clock
 
 
+class CallStats(msgspec.Struct, kw_only=True):
+    """What happened inside one call: upstream attempts, targets tried, fallbacks taken.
+
+    The one mutable thing a context carries (like a tracing span): the router and the retry policy
+    add to it, the server reads it for ``x-llmrelay-attempts`` / ``x-llmrelay-fallbacks`` and logs.
+    """
+
+    attempts: int = 0
+    targets: list[str] = msgspec.field(default_factory=list)
+    fallbacks: int = 0
+
+
 def new_request_id() -> str:
     """128 random bits as hex (os.urandom directly: a uuid4 object costs 4x as much per request)."""
     return os.urandom(16).hex()
@@ -39,6 +51,7 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     principal: str | None = None
     trace_id: str | None = None
     idempotency_key: str | None = None
+    stats: CallStats | None = None
     tags: Mapping[str, str] = msgspec.field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Context:

@@ -89,6 +89,10 @@ class Relay:
             *(s.aclose() for s in pipeline.stores), *(p.aclose() for p in pipeline.providers)
         )
 
+    def circuits(self) -> list[dict[str, Any]]:
+        """Every target's circuit breaker state (``/admin/circuits``, metrics)."""
+        return [breaker.snapshot() for breaker in self._pipeline.breakers]
+
     async def stores_ready(self) -> bool:
         """Whether every store of the pipeline answers (the server's ``/readyz``)."""
         answers = await asyncio.gather(*(s.ping() for s in self._pipeline.stores), return_exceptions=True)

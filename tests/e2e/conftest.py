@@ -48,12 +48,17 @@ def gateway_config(urls: dict[str, str]) -> dict[str, Any]:
             {"key": APP_KEY, "name": "app", "metadata": {"team": "e2e"}},
             {"key": LIMITED_KEY, "name": "limited", "models": ["mock"]},
         ],
+        # Retries are off here so each scripted upstream error reaches the client as it is: these
+        # modules test wire formats and error mapping; test_chaos.py tests retries and failover.
         "models": [
-            {"name": "gpt", "targets": [target("openai", urls["openai"] + "/v1")]},
-            {"name": "claude", "targets": [target("anthropic", urls["anthropic"])]},
-            {"name": "gem", "targets": [target("gemini", urls["gemini"])]},
-            {"name": "embed", "targets": [target("openai", urls["openai"] + "/v1")]},
-            {"name": "mock", "targets": [{"provider": "mock", "options": {"text": "mock says hi"}}]},
+            {"name": name, "targets": targets, "retry": {"max_retries": 0}}
+            for name, targets in (
+                ("gpt", [target("openai", urls["openai"] + "/v1")]),
+                ("claude", [target("anthropic", urls["anthropic"])]),
+                ("gem", [target("gemini", urls["gemini"])]),
+                ("embed", [target("openai", urls["openai"] + "/v1")]),
+                ("mock", [{"provider": "mock", "options": {"text": "mock says hi"}}]),
+            )
         ],
     }
 

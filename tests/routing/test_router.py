@@ -13,6 +13,7 @@ from llmrelay.errors import (
     UpstreamError,
 )
 from llmrelay.providers.mock import MockOptions, MockProvider
+from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Request, Result
@@ -27,7 +28,7 @@ def target(label: str, behaviour: Callable[[], Result], calls: list[str]) -> Tar
         return behaviour()
 
     provider = MockProvider("m", MockOptions(), FakeClock())
-    return Target(label=label, weight=1.0, provider=provider, service=service)
+    return Target(label=label, weight=1.0, provider=provider, service=service, health=TargetHealth(FakeClock()))
 
 
 def ok(label: str) -> Callable[[], Result]:

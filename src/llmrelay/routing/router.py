@@ -1,34 +1,46 @@
 """The router: sits between the request scope and the target scope of the pipeline.
 
-It resolves the alias, orders its targets by weight, and tries them in turn while
-:func:`~llmrelay.classify.classify` says an error may fail over; then it walks the alias's
-``fallbacks`` the same way. Errors that must not fail over (the caller's own mistakes) are raised
-at once. When everything failed, one :class:`AllTargetsFailed` names what was tried.
+It resolves the alias, orders its targets by the route's strategy (:mod:`.strategies`), and tries
+them in turn while :func:`~llmrelay.classify.classify` says an error may fail over; then it walks
+the alias's ``fallbacks`` the same way (a context-length error thus reaches a larger-context alias).
+Caller errors are raised at once. A 429 with ``Retry-After`` cools its target down for that long.
+When everything failed, the optional ``degrade`` hook may still answer (stale-if-error from a
+cache); otherwise one :class:`AllTargetsFailed` names every target tried. ``ctx.stats`` records the
+targets tried and fallbacks taken for the response headers.
 
-On a stream, the router only ever sees failures before the commit point: a provider returns a
-stream after its first chunk, so once one comes back the choice is final.
+On a stream, the router only sees failures before the commit point: a provider returns a stream
+after its first chunk, so once one comes back the choice is final.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
 
 from llmrelay.classify import classify
 from llmrelay.context import Context
-from llmrelay.errors import AllTargetsFailed, NotFound, RelayError
+from llmrelay.errors import AllTargetsFailed, NotFound, RateLimited, RelayError
+from llmrelay.routing.strategies import order_targets
 from llmrelay.routing.target import Route, Target
-from llmrelay.routing.weights import weighted_order
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
 
+Degrade = Callable[[Request, RelayError], Awaitable[Result | None]]
+
 
 class Router:
-    def __init__(self, routes: Mapping[str, Route], *, rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        *,
+        rand: Callable[[], float] = random.random,
+        degrade: Degrade | None = None,
+    ) -> None:
         self._routes = dict(routes)
         self._rand = rand
+        self._degrade = degrade
 
     @property
     def aliases(self) -> list[str]:
@@ -48,23 +60,52 @@ class Router:
     async def __call__(self, request: Request, ctx: Context) -> Result:
         first = self.route(request.model)
         errors: list[tuple[str, RelayError]] = []
-        for alias in (first.alias, *first.fallbacks):
+        for n, alias in enumerate((first.alias, *first.fallbacks)):
+            if n and ctx.stats is not None:
+                ctx.stats.fallbacks += 1
             for target in self._ordered(self._routes[alias]):
                 try:
-                    result = await target.service(request, ctx.replace(target=target.label))
+                    result = await self._attempt(target, request, ctx)
                 except RelayError as err:
                     errors.append((target.label, err))
                     if not classify(err).failover:
                         raise
                 else:
                     return _answered_by(result, target.label)
-        if len(errors) == 1:
-            raise errors[0][1]
-        raise AllTargetsFailed(errors)
+        failure = errors[0][1] if len(errors) == 1 else AllTargetsFailed(errors)
+        if self._degrade is not None:
+            degraded = await self._degrade(request, failure)
+            if degraded is not None:
+                return degraded
+        raise failure
+
+    async def _attempt(self, target: Target, request: Request, ctx: Context) -> Result:
+        if ctx.stats is not None:
+            ctx.stats.targets.append(target.label)
+        health = target.health
+        started = health.started()
+        ok = False
+        try:
+            result = await target.service(request, ctx.replace(target=target.label))
+            ok = True
+            return result
+        except RateLimited as err:
+            if err.retry_after is not None:
+                health.cool_down(err.retry_after)
+            raise
+        finally:
+            health.finished(started, ok=ok)
 
     def _ordered(self, route: Route) -> list[Target]:
-        order = weighted_order([t.weight for t in route.targets], self._rand)
-        return [route.targets[i] for i in order]
+        targets = route.targets
+        order = order_targets(
+            route.strategy,
+            [t.weight for t in targets],
+            [t.health for t in targets],
+            [t.price for t in targets],
+            self._rand,
+        )
+        return [targets[i] for i in order]
 
 
 def _answered_by(result: Result, label: str) -> Result:

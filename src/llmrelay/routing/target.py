@@ -1,10 +1,12 @@
-"""A target: one upstream deployment behind an alias, with its own policy stack."""
+"""A target: one upstream deployment behind an alias, with its own policy stack and health."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmrelay.providers import Provider
+from llmrelay.routing.health import TargetHealth
+from llmrelay.routing.strategies import Strategy
 from llmrelay.service import Service
 
 
@@ -14,12 +16,15 @@ class Target:
     weight: float
     provider: Provider
     service: Service
+    health: TargetHealth
+    price: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """What an alias resolves to: its targets and, in order, the aliases to fall back to."""
+    """What an alias resolves to: its targets, how to order them, the aliases to fall back to."""
 
     alias: str
     targets: tuple[Target, ...]
     fallbacks: tuple[str, ...] = ()
+    strategy: Strategy = field(default="weighted")

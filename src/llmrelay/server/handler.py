@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from llmrelay.config import Config
-from llmrelay.context import Context, new_request_id
+from llmrelay.context import CallStats, Context, new_request_id
 from llmrelay.errors import InvalidRequest, RelayError
 from llmrelay.keys import KeyService
 from llmrelay.relay import Relay
@@ -103,6 +103,9 @@ async def handle(request: Request, face: Face) -> Response:
     target = result.target
     if target:
         headers["x-llmrelay-target"] = target
+    if ctx.stats is not None:
+        headers["x-llmrelay-attempts"] = str(ctx.stats.attempts)
+        headers["x-llmrelay-fallbacks"] = str(ctx.stats.fallbacks)
     if result.replayed:
         headers["idempotent-replayed"] = "true"
     if isinstance(result, ChatStream):
@@ -141,6 +144,7 @@ def _context(state: ServerState, request: Request, principal: Principal, request
         request_id=request_id,
         principal=principal.id,
         tags=principal.metadata,
+        stats=CallStats(),
     )
     timeout = request.headers.get("x-llmrelay-timeout")
     if timeout is not None:

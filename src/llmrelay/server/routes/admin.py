@@ -1,4 +1,4 @@
-"""Admin API for virtual keys, guarded by the master key (disabled without one).
+"""Admin API (virtual keys, circuit state), guarded by the master key (disabled without one).
 
 ``POST /admin/keys`` creates (the secret is in that response only), ``GET /admin/keys`` lists,
 ``GET /admin/keys/{id}`` shows, ``POST /admin/keys/{id}/rotate`` issues a new secret while the old
@@ -91,8 +91,13 @@ async def revoke_key(request: Request, state: ServerState) -> dict[str, Any]:
     return {"id": revoked.id, "revoked": True}
 
 
+async def list_circuits(request: Request, state: ServerState) -> dict[str, Any]:
+    return {"object": "list", "data": state.relay.circuits()}
+
+
 def routes() -> list[Route]:
     return [
+        Route("GET", "/admin/circuits", _admin(list_circuits)),
         Route("POST", "/admin/keys", _admin(create_key)),
         Route("GET", "/admin/keys", _admin(list_keys)),
         Route("GET", "/admin/keys/{key_id}", _admin(get_key)),

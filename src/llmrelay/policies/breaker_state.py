@@ -1,0 +1,113 @@
+"""The circuit breaker's state machine, without I/O: closed → open → half-open → closed.
+
+* **closed**: calls pass. It trips (→ open) on ``failures`` consecutive failures, or when at least
+  ``min_calls`` calls in the last ``window`` seconds failed at a ratio of ``failure_ratio`` or more.
+* **open**: calls are refused for ``cooldown`` seconds, then the next ``allow()`` moves to half-open.
+* **half-open**: at most ``half_open_probes`` calls at a time; a success closes the circuit, a
+  failure opens it again for another cooldown.
+
+Outcomes that are neither (the caller's own errors, cancelled calls) only give back a probe slot.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Literal
+
+import msgspec
+
+from llmrelay.clock import Clock
+
+State = Literal["closed", "open", "half_open"]
+
+
+class CircuitBreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    failures: int = 5
+    failure_ratio: float = 0.5
+    min_calls: int = 20
+    window: float = 30.0
+    cooldown: float = 30.0
+    half_open_probes: int = 1
+    enforce: bool = True
+
+
+class BreakerState:
+    def __init__(self, config: CircuitBreakerConfig, clock: Clock) -> None:
+        self._config = config
+        self._clock = clock
+        self.state: State = "closed"
+        self.consecutive_failures = 0
+        self.opened_at: float | None = None
+        self.probes = 0
+        self.trips = 0
+        self._calls: deque[tuple[float, bool]] = deque()
+
+    def allow(self) -> bool:
+        """May a call go through now? (In half-open, a ``True`` takes a probe slot.)"""
+        if self.state == "open":
+            assert self.opened_at is not None
+            if self._clock.now() < self.opened_at + self._config.cooldown:
+                return False
+            self.state, self.probes = "half_open", 0
+        if self.state == "half_open":
+            if self.probes >= self._config.half_open_probes:
+                return False
+            self.probes += 1
+        return True
+
+    def retry_after(self) -> float | None:
+        if self.state != "open" or self.opened_at is None:
+            return None
+        return max(0.0, self.opened_at + self._config.cooldown - self._clock.now())
+
+    def success(self) -> None:
+        self.consecutive_failures = 0
+        self._remember(ok=True)
+        if self.state == "half_open":
+            self.state, self.probes = "closed", 0
+            self._calls.clear()
+
+    def failure(self) -> None:
+        self.consecutive_failures += 1
+        self._remember(ok=False)
+        if self.state == "half_open" or self._should_trip():
+            self._open()
+
+    def neutral(self) -> None:
+        if self.state == "half_open" and self.probes > 0:
+            self.probes -= 1
+
+    def snapshot(self) -> dict[str, Any]:
+        recent = len(self._calls)
+        failed = sum(1 for _, ok in self._calls if not ok)
+        return {
+            "state": self.state,
+            "consecutive_failures": self.consecutive_failures,
+            "recent_calls": recent,
+            "recent_failures": failed,
+            "opened_at": self.opened_at,
+            "retry_after": self.retry_after(),
+            "trips": self.trips,
+        }
+
+    def _remember(self, *, ok: bool) -> None:
+        now = self._clock.now()
+        self._calls.append((now, ok))
+        while self._calls and self._calls[0][0] <= now - self._config.window:
+            self._calls.popleft()
+
+    def _should_trip(self) -> bool:
+        config = self._config
+        if self.state != "closed":
+            return False
+        if self.consecutive_failures >= config.failures:
+            return True
+        if len(self._calls) < config.min_calls:
+            return False
+        failed = sum(1 for _, ok in self._calls if not ok)
+        return failed / len(self._calls) >= config.failure_ratio
+
+    def _open(self) -> None:
+        self.state, self.probes = "open", 0
+        self.opened_at = self._clock.now()
+        self.trips += 1

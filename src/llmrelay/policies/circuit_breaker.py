@@ -1,0 +1,70 @@
+"""Circuit breaker (target scope, inside retry): stop calling a target that keeps failing.
+
+One instance per target. An open circuit raises :class:`CircuitOpen` at once (no retry, failover:
+the router moves to the next target without waiting). What counts as a failure is the classifier's
+``breaker_failure``; caller errors count as neither. On a stream, returning it counts as a success
+of the attempt and a failure while it is read (after the commit point) counts as a failure.
+Shadow mode (``enforce: false``) keeps the state and logs what it would refuse, but refuses nothing.
+The state is readable through :meth:`snapshot` (admin endpoint ``/admin/circuits``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from llmrelay.classify import classify
+from llmrelay.clock import Clock
+from llmrelay.context import Context
+from llmrelay.errors import CircuitOpen, RelayError
+from llmrelay.policies.breaker_state import BreakerState, CircuitBreakerConfig
+from llmrelay.service import Request, Result, Service
+from llmrelay.streams import ChatStream
+from llmrelay.types import ChatChunk
+
+log = logging.getLogger("llmrelay.circuit_breaker")
+
+
+class CircuitBreaker:
+    def __init__(self, config: CircuitBreakerConfig, clock: Clock, *, label: str) -> None:
+        self._enforce = config.enforce
+        self._label = label
+        self.state = BreakerState(config, clock)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"target": self._label, "enforce": self._enforce, **self.state.snapshot()}
+
+    async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
+        if not self.state.allow():
+            if self._enforce:
+                raise CircuitOpen(f"circuit open for {self._label}", retry_after=self.state.retry_after())
+            log.info("shadow: circuit for %s is %s; letting the call through", self._label, self.state.state)
+        try:
+            result = await call_next(request, ctx)
+        except RelayError as err:
+            self._record(err)
+            raise
+        except asyncio.CancelledError:
+            self.state.neutral()
+            raise
+        self.state.success()
+        if isinstance(result, ChatStream):
+            return result.derive(self._watch)
+        return result
+
+    def _record(self, err: RelayError) -> None:
+        if classify(err).breaker_failure:
+            self.state.failure()
+        else:
+            self.state.neutral()
+
+    async def _watch(self, stream: ChatStream) -> AsyncGenerator[ChatChunk, None]:
+        try:
+            async for chunk in stream:
+                yield chunk
+        except RelayError as err:
+            if classify(err).breaker_failure:
+                self.state.failure()
+            raise

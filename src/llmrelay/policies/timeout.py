@@ -1,0 +1,49 @@
+"""Per-attempt timeouts (target scope, innermost before the provider).
+
+``first_token`` bounds the wait for the provider's answer: the first chunk of a stream (the
+provider returns only once it has it) or the whole unary answer. ``idle`` bounds each gap between
+chunks after that. Expiry cancels the attempt, which closes the upstream HTTP response, and raises
+:class:`~llmrelay.errors.Timeout`: retryable before the commit point; after it, the stream ends with
+an error (``StreamInterrupted``), never a silent truncation. The connect timeout lives in the HTTP
+transport; the request's total budget in :mod:`.deadline`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from llmrelay.clock import Clock
+from llmrelay.context import Context
+from llmrelay.errors import Timeout
+from llmrelay.service import Request, Result, Service
+from llmrelay.streams import ChatStream
+from llmrelay.types import ChatChunk
+
+
+class AttemptTimeout:
+    def __init__(self, clock: Clock, *, first_token: float | None, idle: float | None, label: str) -> None:
+        self._clock = clock
+        self._first_token = first_token
+        self._idle = idle
+        self._label = label
+
+    async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
+        try:
+            async with self._clock.timeout(self._first_token):
+                result = await call_next(request, ctx)
+        except TimeoutError as err:
+            raise Timeout(f"{self._label} sent nothing within {self._first_token}s") from err
+        if isinstance(result, ChatStream) and self._idle is not None:
+            return result.derive(self._bounded)
+        return result
+
+    async def _bounded(self, stream: ChatStream) -> AsyncGenerator[ChatChunk, None]:
+        while True:
+            try:
+                async with self._clock.timeout(self._idle):
+                    chunk = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except TimeoutError as err:
+                raise Timeout(f"{self._label} went silent for {self._idle}s mid-stream") from err
+            yield chunk
