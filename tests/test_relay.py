@@ -109,7 +109,7 @@ async def test_fails_over_between_targets_and_names_them_when_all_fail() -> None
             },
         ]
     }
-    async with Relay.from_config(config) as r:
+    async with Relay.from_config(config, clock=FakeClock()) as r:
         replies = [await r.chat("demo", HI) for _ in range(5)]
         assert {x.target for x in replies} == {"good"}
         with pytest.raises(AllTargetsFailed) as info:

@@ -28,7 +28,9 @@ def target(label: str, behaviour: Callable[[], Result], calls: list[str]) -> Tar
         return behaviour()
 
     provider = MockProvider("m", MockOptions(), FakeClock())
-    return Target(label=label, weight=1.0, provider=provider, service=service, health=TargetHealth(FakeClock()))
+    return Target(
+        label=label, weight=1.0, provider=provider, service=service, health=TargetHealth(FakeClock())
+    )
 
 
 def ok(label: str) -> Callable[[], Result]:
@@ -127,3 +129,35 @@ async def test_unknown_alias_lists_the_available_ones() -> None:
         await router(ChatRequest(model="gpt-9", messages=()), ctx())
     assert info.value.message == "The model `gpt-9` does not exist. Available models: fast, smart"
     assert info.value.param == "model"
+
+
+async def test_429_cools_the_target_down_and_stats_record_the_walk() -> None:
+    from llmrelay.context import CallStats
+    from llmrelay.errors import RateLimited
+
+    clock = FakeClock()
+    calls: list[str] = []
+    limited = target("a", fail(RateLimited("slow", retry_after=30)), calls)
+    healthy = target("b", ok("b"), calls)
+    router = Router({"fast": Route("fast", (limited, healthy))}, rand=in_order())
+    stats = CallStats()
+    result = await router(REQUEST, Context(clock=clock, stats=stats))
+    assert isinstance(result, ChatResponse) and result.target == "b"
+    assert stats.targets == ["a", "b"]
+    assert limited.health.cooling
+    calls.clear()
+    await router(REQUEST, Context(clock=clock))
+    assert calls == ["b@b"]  # the cooled-down target is not tried first any more
+
+
+async def test_degrade_hook_answers_when_everything_failed() -> None:
+    calls: list[str] = []
+    stale = ChatResponse(id="stale", model="cache", created=0, message=text_message("assistant", "old"))
+
+    async def degrade(request: Request, error: RelayError) -> Result | None:
+        return stale
+
+    router = Router(
+        {"fast": Route("fast", (target("a", fail(UpstreamError("down")), calls),))}, degrade=degrade
+    )
+    assert await router(REQUEST, ctx()) is stale
