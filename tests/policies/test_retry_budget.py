@@ -23,3 +23,12 @@ def test_budget_refills_as_the_window_slides() -> None:
     assert not budget.try_retry()
     clock.advance(10.5)
     assert budget.try_retry()
+
+
+def test_old_requests_are_forgotten_even_without_retries() -> None:
+    clock = FakeClock()
+    budget = RetryBudget(clock, ratio=0.2, window=10, min_per_second=0.0)
+    for _ in range(1000):
+        budget.record_request()
+        clock.advance(1)
+    assert len(budget._requests) <= 11  # bounded by the window, not by the traffic so far

@@ -25,15 +25,21 @@ class RetryBudget:
         self._retries: deque[float] = deque()
 
     def record_request(self) -> None:
-        self._requests.append(self._clock.now())
+        now = self._clock.now()
+        self._requests.append(now)
+        _expire(self._requests, now - self._window)
 
     def try_retry(self) -> bool:
         """Withdraw one retry if the budget allows it."""
         now = self._clock.now()
-        for events in (self._requests, self._retries):
-            while events and events[0] <= now - self._window:
-                events.popleft()
+        _expire(self._requests, now - self._window)
+        _expire(self._retries, now - self._window)
         if len(self._retries) >= self._floor + self._ratio * len(self._requests):
             return False
         self._retries.append(now)
         return True
+
+
+def _expire(events: deque[float], before: float) -> None:
+    while events and events[0] <= before:
+        events.popleft()

@@ -28,11 +28,14 @@ class AttemptTimeout:
         self._label = label
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
-        try:
-            async with self._clock.timeout(self._first_token):
-                result = await call_next(request, ctx)
-        except TimeoutError as err:
-            raise Timeout(f"{self._label} sent nothing within {self._first_token}s") from err
+        if self._first_token is None:
+            result = await call_next(request, ctx)
+        else:
+            try:
+                async with self._clock.timeout(self._first_token):
+                    result = await call_next(request, ctx)
+            except TimeoutError as err:
+                raise Timeout(f"{self._label} sent nothing within {self._first_token}s") from err
         if isinstance(result, ChatStream) and self._idle is not None:
             return result.derive(self._bounded)
         return result
