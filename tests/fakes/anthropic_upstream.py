@@ -22,34 +22,14 @@ event, set when a client goes away while its request is held or its stream is be
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.scripted import Reply, ScriptedUpstream
+
 Event = tuple[str, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    path: str
-    headers: dict[str, str]
-    json: Any
-
-
-@dataclass
-class Reply:
-    """One scripted answer. ``events`` makes it an SSE stream; else ``body`` is sent as is."""
-
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    events: list[Event] | None = None
-    drop_after: int | None = None
-    pause_after: int | None = None
 
 
 def error_body(error_type: str, message: str, request_id: str = "req_fake") -> dict[str, Any]:
@@ -125,24 +105,7 @@ def sse(events: list[Event]) -> bytes:
     return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
 
 
-class AnthropicUpstream:
-    def __init__(self, *, api_key: str | None = None) -> None:
-        self.api_key = api_key
-        self.requests: list[RecordedRequest] = []
-        self.first_byte_delay = 0.0
-        self.arrived = asyncio.Event()
-        """Set when any request has been received (before any hold or delay)."""
-        self.disconnected = asyncio.Event()
-        """Set when a client left while its request was held or its stream was being served."""
-        self._script: deque[Reply] = deque()
-        self._gate: asyncio.Event | None = None
-        self._count = 0
-
-    # -- scripting -------------------------------------------------------------------------------
-
-    def reply_json(self, body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self._script.append(Reply(status=status, body=body, headers=dict(headers or {})))
-
+class AnthropicUpstream(ScriptedUpstream):
     def reply_message(self, content: list[dict[str, Any]], **fields: Any) -> None:
         """A unary ``message`` reply (see :func:`message_body` for ``fields``)."""
         self.reply_json(message_body(content, **fields))
@@ -152,98 +115,24 @@ class AnthropicUpstream:
     ) -> None:
         self.reply_json(error_body(error_type, message), status=status, headers=headers)
 
-    def reply_raw(self, status: int, body: bytes, *, headers: dict[str, str] | None = None) -> None:
-        self._script.append(Reply(status=status, body=body, headers=dict(headers or {})))
-
-    def reply_stream(
-        self,
-        events: list[Event],
-        *,
-        drop_after: int | None = None,
-        pause_after: int | None = None,
-    ) -> None:
-        """Stream ``events``; abort the connection after ``drop_after`` of them, or stay open and
-        silent after ``pause_after`` until the client leaves."""
-        self._script.append(Reply(events=events, drop_after=drop_after, pause_after=pause_after))
-
-    def hold(self) -> None:
-        """Hang every request before it is answered, until :meth:`release` (never, if not called)."""
-        self._gate = asyncio.Event()
-
-    def release(self) -> None:
-        if self._gate is not None:
-            self._gate.set()
-            self._gate = None
-
-    # -- serving ---------------------------------------------------------------------------------
-
-    def reset(self) -> None:
-        """Forget scripted replies, recorded requests and events (tests that share one fake)."""
-        self._script.clear()
-        self.requests.clear()
-        self.arrived.clear()
-        self.disconnected.clear()
-
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self._handle)
         return app
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        payload = json.loads(raw) if raw else None
-        self.requests.append(
-            RecordedRequest(
-                path=request.path,
-                headers={k.lower(): v for k, v in request.headers.items()},
-                json=payload,
-            )
-        )
-        self._count += 1
-        self.arrived.set()
-        if self._gate is not None and not await _wait_unless_gone(request, self._gate):
-            self.disconnected.set()
-            return web.Response(status=499)
-        if self.first_byte_delay:
-            await asyncio.sleep(self.first_byte_delay)
-        if self.api_key is not None and request.headers.get("x-api-key") != self.api_key:
-            body = error_body("authentication_error", "invalid x-api-key")
-            return web.json_response(body, status=401)
+    def _unauthorized(self, request: web.Request) -> web.Response | None:
+        if self.api_key is None or request.headers.get("x-api-key") == self.api_key:
+            return None
+        return web.json_response(error_body("authentication_error", "invalid x-api-key"), status=401)
+
+    def _headers(self, reply: Reply) -> dict[str, str]:
+        return {"request-id": f"req_fake_{self._count}", **reply.headers}
+
+    def _frame(self, event: Event) -> bytes:
+        return sse([event])
+
+    def _default(self, request: web.Request, payload: Any) -> Reply:
         body = payload if isinstance(payload, dict) else {}
-        reply = self._script.popleft() if self._script else self._default(body)
-        if reply.events is not None:
-            return await self._stream(request, reply)
-        headers = {"request-id": f"req_fake_{self._count}", **reply.headers}
-        if isinstance(reply.body, bytes):
-            return web.Response(status=reply.status, body=reply.body, headers=headers)
-        return web.json_response(reply.body, status=reply.status, headers=headers)
-
-    async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
-        response = web.StreamResponse(
-            status=200,
-            headers={"Content-Type": "text/event-stream; charset=utf-8", **reply.headers},
-        )
-        await response.prepare(request)
-        try:
-            for n, event in enumerate(reply.events or []):
-                if reply.drop_after is not None and n >= reply.drop_after:
-                    _abort(request)
-                    return response
-                if reply.pause_after is not None and n >= reply.pause_after:
-                    await _wait_unless_gone(request, asyncio.Event())
-                    self.disconnected.set()
-                    return response
-                await response.write(sse([event]))
-            if reply.drop_after is not None:
-                _abort(request)
-                return response
-            await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
-            self.disconnected.set()
-            raise
-        return response
-
-    def _default(self, body: dict[str, Any]) -> Reply:
         last = _last_user_text(body)
         content = [_answer(body, last)]
         stop = "tool_use" if content[0]["type"] == "tool_use" else "end_turn"
@@ -287,24 +176,3 @@ def _last_user_text(body: dict[str, Any]) -> str:
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
     return len(json.dumps(body.get("messages", [])).split()) + len(str(body.get("system", "")).split())
-
-
-def _abort(request: web.Request) -> None:
-    if request.transport is not None:
-        request.transport.abort()
-
-
-async def _wait_unless_gone(request: web.Request, event: asyncio.Event) -> bool:
-    """Wait for ``event``; False if the client disconnected first.
-
-    aiohttp does not cancel a handler when its client leaves, so the fake watches the transport.
-    """
-    while not event.is_set():
-        transport = request.transport
-        if transport is None or transport.is_closing():
-            return False
-        try:
-            await asyncio.wait_for(event.wait(), timeout=0.005)
-        except TimeoutError:
-            continue
-    return True
