@@ -6,7 +6,6 @@ Every model route (OpenAI chat, Anthropic messages, embeddings) is this one func
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream
-
-log = logging.getLogger("llmrelay.server")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -92,12 +89,6 @@ async def handle(request: Request, face: Face) -> Response:
     except RelayError as err:
         response = error_response(err, face.error_body, headers=headers)
         log_line(response.status_code, target=None, error=err.code)
-        return response
-    except Exception:
-        log.exception("unhandled error on %s (request %s)", face.route, request_id)
-        crash = RelayError("internal error in llmrelay; the request id is in x-request-id")
-        response = error_response(crash, face.error_body, headers=headers)
-        log_line(500, target=None, error="internal_error")
         return response
 
     target = result.target
