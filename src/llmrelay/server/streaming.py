@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Literal, Protocol
 
@@ -26,6 +27,8 @@ from llmrelay.errors import RelayError
 from llmrelay.streams import ChatStream
 from llmrelay.types import ChatChunk
 from llmrelay.wire.sse import HEARTBEAT
+
+log = logging.getLogger("llmrelay.server")
 
 Outcome = Literal["ok", "error", "client_closed"]
 
@@ -103,6 +106,10 @@ class SSEResponse(Response):
         except RelayError as err:
             self._outcome, self._error = "error", err
             yield encoder.error(err)
+        except Exception:  # the stream's edge: a bug still ends in an error event, never a truncation
+            log.exception("unhandled error while streaming")
+            self._outcome, self._error = "error", RelayError("internal error in llmrelay")
+            yield encoder.error(self._error)
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
