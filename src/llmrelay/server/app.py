@@ -17,7 +17,7 @@ from llmrelay.server.access_log import AccessLog
 from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
-from llmrelay.server.routes import admin, anthropic, health, models, openai
+from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
 
 
 def create_app(relay: Relay, *, keys: KeyService | None = None, access_log: AccessLog | None = None) -> App:
@@ -29,6 +29,7 @@ def create_app(relay: Relay, *, keys: KeyService | None = None, access_log: Acce
         auth=Authenticator(key_service, master_key=config.server.master_key, required=config.auth_required),
         access_log=access_log or AccessLog(),
         keys=key_service,
+        metrics=metrics.registry_for(relay),
     )
 
     @asynccontextmanager
@@ -48,6 +49,7 @@ def create_app(relay: Relay, *, keys: KeyService | None = None, access_log: Acce
         Route("GET", "/v1/models/{model}", models.get_model),
         Route("GET", "/healthz", health.healthz),
         Route("GET", "/readyz", health.readyz),
+        Route("GET", "/metrics", metrics.metrics),
         *admin.routes(),
     ]
     return App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -41,6 +42,7 @@ class ServerState:
     auth: Authenticator
     access_log: AccessLog
     keys: KeyService
+    metrics: CollectorRegistry
 
     async def readiness(self) -> dict[str, bool]:
         """Each store this replica depends on, and whether it answers."""
