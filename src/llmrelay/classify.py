@@ -13,6 +13,7 @@ timeout before the commit point             yes    yes       yes
 deadline exceeded                           no     no        no
 circuit open                                no     yes       no
 stream interrupted after the commit point   no     no        yes
+stream idle timeout after the commit point  no     no        yes
 ==========================================  =====  ========  =======
 
 An upstream's explicit hint (OpenAI's ``x-should-retry``) overrides the retry column only.
@@ -30,6 +31,7 @@ from llmrelay.errors import (
     RateLimited,
     RelayError,
     StreamInterrupted,
+    StreamTimeout,
     Timeout,
     UpstreamError,
 )
@@ -56,7 +58,7 @@ def classify(error: BaseException) -> Verdict:
 def _base_verdict(error: BaseException) -> Verdict:
     if isinstance(error, DeadlineExceeded):
         return _CALLER_FAULT
-    if isinstance(error, StreamInterrupted):
+    if isinstance(error, StreamInterrupted | StreamTimeout):
         return Verdict(retry=False, failover=False, breaker_failure=True)
     if isinstance(error, UpstreamError | ConnectionFailed | Timeout):
         return _UPSTREAM_FAULT

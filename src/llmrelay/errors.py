@@ -22,7 +22,8 @@ failover and breaker accounting; the server turns any of these into the caller's
     │   └── Overloaded              529 / 503-overloaded
     ├── ConnectionFailed            502  connect error, reset, or a read error before the commit point
     ├── Timeout                     504  connect, first token, idle gap
-    │   └── DeadlineExceeded        504  the request's total time budget ran out
+    │   ├── DeadlineExceeded        504  the request's total time budget ran out
+    │   └── StreamTimeout           504  a stream went silent after its commit point (never retried)
     ├── CircuitOpen                 503  the target's breaker is open
     ├── StreamInterrupted           502  a stream failed after its commit point (never retried)
     └── AllTargetsFailed            the status of the last failure; names every target tried
@@ -139,6 +140,12 @@ class Timeout(RelayError):
 
 class DeadlineExceeded(Timeout):
     code = "deadline_exceeded"
+
+
+class StreamTimeout(Timeout):
+    """The idle gap between chunks ran out after the commit point: a timeout, but never retried."""
+
+    code = "stream_timeout"
 
 
 class CircuitOpen(RelayError):

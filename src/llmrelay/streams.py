@@ -1,21 +1,54 @@
-"""``ChatStream``: a streamed answer with a commit point, an aggregate, and a guaranteed close.
+"""``ChatStream``: a streamed answer with a commit point, one pump, observers and a guaranteed close.
 
-A provider builds a stream with :meth:`ChatStream.open`, which pulls the first chunk from the
+A provider builds a stream with :meth:`ChatStream.open`, which pulls the first chunks from the
 upstream before returning. That makes the **commit point** structural: every failure before the
 first chunk (a 200 followed by an error event, a hang before the first token) is raised from
 ``await call_next(...)``, where retry and failover can still act; once a policy holds a stream,
 nothing below it may retry. The first chunk is handed to the caller without extra delay.
 
-``final()`` returns the aggregated :class:`ChatResponse` once the stream has ended. ``aclose()``
-closes the upstream source (its ``finally`` blocks release the HTTP connection); iterating to the
-end or to an error closes it too, and so does ``async with``.
+**One pump.** The source is an async iterator of *batches* (the chunks one upstream read decoded),
+and this class is the only loop that pulls it. Policies that care about a stream after its commit
+point do not wrap it in another generator; they attach to it:
+
+* :meth:`observe` registers a :class:`StreamObserver`: ``on_chunk`` for every chunk delivered to
+  the caller (cheap and synchronous: it runs on the hot path) and ``on_end`` once, when the stream
+  ended, failed or was closed early. An observer that raises is logged once and detached; the
+  caller's stream goes on.
+* :meth:`limit_until` (an absolute deadline) and :meth:`limit_idle` (the longest wait for the next
+  upstream read) contribute deadlines. The stream keeps **one timer** for the earliest of them,
+  armed when a wait begins and rearmed only when it fires early, instead of a timeout scope per
+  chunk. An expiry cancels the wait (closing the upstream connection) and raises the error the
+  limit was registered with (:class:`~llmrelay.errors.DeadlineExceeded`,
+  :class:`~llmrelay.errors.StreamTimeout`), which are timeouts, not interruptions.
+
+Example, a policy that counts output tokens at the end::
+
+    class CountTokens(StreamObserver):
+        async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
+            if error is None and stream.done:
+                record(stream.final().usage)
+
+    result = await call_next(request, ctx)
+    if isinstance(result, ChatStream):
+        result.observe(CountTokens())
+
+Any other failure of the source after the commit point becomes
+:class:`~llmrelay.errors.StreamInterrupted`. ``final()`` returns the aggregated
+:class:`ChatResponse` once the stream has ended. ``aclose()`` closes the upstream source (its
+``finally`` blocks release the HTTP connection) and runs ``on_end``; iterating to the end or to an
+error does the same, and so does ``async with``. Readers pull chunks one at a time (``async for``)
+or every chunk that is ready at once (:meth:`next_batch`, which the SSE writer uses to send them in
+one write).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 
+from llmrelay.clock import Clock, TimerHandle
 from llmrelay.errors import RelayError, StreamInterrupted
 from llmrelay.types import (
     ChatChunk,
@@ -24,24 +57,46 @@ from llmrelay.types import (
     FinishReason,
     Message,
     TextPart,
+    ToolCallDelta,
     ToolCallPart,
     Usage,
 )
+
+log = logging.getLogger("llmrelay.streams")
+
+Batch = Sequence[ChatChunk]
+ErrorFactory = Callable[[], RelayError]
+
+
+class StreamObserver:
+    """Base of everything that watches a stream; override what you need.
+
+    ``on_end`` runs exactly once: ``error`` is ``None`` when the stream ended normally
+    (``stream.done`` is then true and ``stream.final()`` works) or was closed before its end
+    (``stream.done`` false); otherwise it is the failure the reader sees.
+    """
+
+    def on_chunk(self, chunk: ChatChunk) -> None:
+        return None
+
+    async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
+        return None
 
 
 class ChatStream:
     def __init__(
         self,
-        source: AsyncIterator[ChatChunk],
+        source: AsyncIterator[Batch],
         *,
         id: str,
         model: str,
         created: int,
         provider: str | None = None,
-        first: ChatChunk | None = None,
+        first: Batch = (),
     ) -> None:
         self._source = source
-        self._pending = first
+        self._batch: Batch = first
+        self._index = 0
         self.id = id
         self.model = model
         self.created = created
@@ -49,49 +104,95 @@ class ChatStream:
         self.target: str | None = None
         self.replayed = False
         self._aggregate = _Aggregate()
-        self._done = False
-        self._ended = False
+        self._exhausted = False  # the source has nothing more (ended, failed or closed)
+        self._ended = False  # the source ended normally
+        self._finished = False  # on_end has run
         self._committed = False
+        self._observers: list[StreamObserver] = []
+        self._chunk_observers: list[StreamObserver] = []
+        # The one timer: the earliest of the registered limits, on ``_clock``.
+        self._clock: Clock | None = None
+        self._until: float | None = None
+        self._until_error: ErrorFactory | None = None
+        self._idle: float | None = None
+        self._idle_error: ErrorFactory | None = None
+        self._timer: TimerHandle | None = None
+        self._timer_at = 0.0
+        self._waiter: asyncio.Task[object] | None = None
+        self._waiting_since = 0.0
+        self._expired: ErrorFactory | None = None
+        self._cancels_before = 0
 
     @classmethod
     async def open(
         cls,
-        source: AsyncGenerator[ChatChunk, None],
+        source: AsyncIterator[Batch],
         *,
         id: str,
         model: str,
         created: int,
         provider: str | None = None,
     ) -> ChatStream:
-        """Pull the first chunk so errors before the commit point surface here, then wrap."""
+        """Pull until the first chunk so errors before the commit point surface here, then wrap."""
+        first: Batch = ()
         try:
-            first = await anext(source)
+            while not first:
+                first = await anext(source)
         except StopAsyncIteration:
-            first = None
+            pass
         except BaseException:
-            await source.aclose()
+            await _close(source)
             raise
         stream = cls(source, id=id, model=model, created=created, provider=provider, first=first)
-        if first is None:
-            stream._done = stream._ended = True
+        if not first:
+            stream._exhausted = stream._ended = True
         return stream
 
-    def derive(self, transform: Callable[[ChatStream], AsyncGenerator[ChatChunk, None]]) -> ChatStream:
-        """A stream with the same identity whose chunks come from ``transform(self)``.
+    @classmethod
+    async def open_chunks(
+        cls,
+        source: AsyncIterator[ChatChunk],
+        *,
+        id: str,
+        model: str,
+        created: int,
+        provider: str | None = None,
+    ) -> ChatStream:
+        """:meth:`open` for a source that yields single chunks (each becomes a batch of one)."""
+        return await cls.open(_one_by_one(source), id=id, model=model, created=created, provider=provider)
 
-        Policies use it to watch or bound a stream (deadlines, metrics); closing the derived stream
-        closes this one, because ``transform`` iterates it inside its own ``async with``.
-        """
-        derived = ChatStream(
-            _closing(self, transform),
-            id=self.id,
-            model=self.model,
-            created=self.created,
-            provider=self.provider,
-        )
-        derived.target = self.target
-        derived.replayed = self.replayed
-        return derived
+    @classmethod
+    def replay(
+        cls, chunks: Sequence[ChatChunk], *, id: str, model: str, created: int, provider: str | None = None
+    ) -> ChatStream:
+        """A stream of chunks already in hand (a stored answer), all in one batch."""
+        stream = cls(_Nothing(), id=id, model=model, created=created, provider=provider, first=chunks)
+        stream._exhausted = stream._ended = True
+        return stream
+
+    # --- attaching -------------------------------------------------------------------------------
+
+    def observe(self, observer: StreamObserver) -> None:
+        """Call ``observer`` for each chunk delivered from now on, and once at the end."""
+        if self._finished:
+            raise RuntimeError("observe() called on a stream that has already ended")
+        self._observers.append(observer)
+        if type(observer).on_chunk is not StreamObserver.on_chunk:
+            self._chunk_observers.append(observer)
+
+    def limit_until(self, at: float, clock: Clock, error: ErrorFactory) -> None:
+        """Fail with ``error()`` if the stream is still being read at ``at`` (on ``clock``)."""
+        self._clock = clock
+        if self._until is None or at < self._until:
+            self._until, self._until_error = at, error
+
+    def limit_idle(self, seconds: float, clock: Clock, error: ErrorFactory) -> None:
+        """Fail with ``error()`` when one wait for the upstream's next read exceeds ``seconds``."""
+        self._clock = clock
+        if self._idle is None or seconds < self._idle:
+            self._idle, self._idle_error = seconds, error
+
+    # --- reading ---------------------------------------------------------------------------------
 
     @property
     def committed(self) -> bool:
@@ -102,37 +203,153 @@ class ChatStream:
         return self
 
     async def __anext__(self) -> ChatChunk:
-        if self._pending is not None:
-            chunk, self._pending = self._pending, None
-        elif self._done:
-            raise StopAsyncIteration
-        else:
-            try:
-                chunk = await anext(self._source)
-            except StopAsyncIteration:
-                self._done = self._ended = True
-                raise
-            except RelayError as err:
-                await self.aclose()
-                if isinstance(err, StreamInterrupted):
-                    raise
-                raise StreamInterrupted(
-                    f"stream failed after it started: {err.message}",
-                    provider=err.provider,
-                ) from err
-            except BaseException:
-                await self.aclose()
-                raise
-        self._committed = True
-        self._aggregate.add(chunk)
+        while self._index >= len(self._batch):
+            if not await self._fill():
+                raise StopAsyncIteration
+        chunk = self._batch[self._index]
+        self._index += 1
+        self._deliver(chunk)
         return chunk
 
+    async def next_batch(self) -> Batch:
+        """Every chunk ready now, waiting for the upstream only when none is; empty at the end."""
+        if self._index >= len(self._batch) and not await self._fill():
+            return ()
+        batch = self._batch[self._index :] if self._index else self._batch
+        self._index = len(self._batch)
+        for chunk in batch:
+            self._deliver(chunk)
+        return batch
+
+    def _deliver(self, chunk: ChatChunk) -> None:
+        self._committed = True
+        self._aggregate.add(chunk)
+        for observer in self._chunk_observers:
+            try:
+                observer.on_chunk(chunk)
+            except Exception:
+                self._detach(observer, "on_chunk")
+
+    async def _fill(self) -> bool:
+        """Read the next non-empty batch from the source; ``False`` once it has ended."""
+        if self._exhausted:
+            if not self._finished:
+                await self._finish(None)
+            return False
+        try:
+            batch = await self._wait() if self._clock is not None else await anext(self._source)
+            while not batch:
+                batch = await self._wait() if self._clock is not None else await anext(self._source)
+        except StopAsyncIteration:
+            self._exhausted = self._ended = True
+            await self._finish(None)
+            return False
+        except RelayError as err:
+            self._exhausted = True
+            if self._expired is not None or isinstance(err, StreamInterrupted):
+                await self._finish(err)
+                raise
+            interrupted = StreamInterrupted(
+                f"stream failed after it started: {err.message}", provider=err.provider
+            )
+            await self._finish(interrupted)
+            raise interrupted from err
+        except BaseException as err:
+            self._exhausted = True
+            await self._finish(None if isinstance(err, asyncio.CancelledError) else err)
+            raise
+        self._batch, self._index = batch, 0
+        return True
+
+    async def _wait(self) -> Batch:
+        """One wait on the source under the stream's limits (the only place the timer acts)."""
+        clock = self._clock
+        assert clock is not None
+        now = clock.now()
+        if self._until is not None and now >= self._until:
+            assert self._until_error is not None
+            self._expired = self._until_error
+            raise self._until_error()
+        due = self._until if self._until is not None else now + (self._idle or 0.0)
+        if self._idle is not None:
+            due = min(due, now + self._idle)
+        if self._timer is None or due < self._timer_at:
+            self._arm(clock, due - now, due)
+        task = asyncio.current_task()
+        self._waiter, self._waiting_since = task, now
+        try:
+            return await anext(self._source)
+        except asyncio.CancelledError:
+            expired = self._expired
+            if expired is not None and task is not None and task.uncancel() <= self._cancels_before:
+                raise expired() from None
+            raise
+        finally:
+            self._waiter = None
+
+    def _arm(self, clock: Clock, delay: float, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = clock.call_later(delay, self._on_timer), at
+
+    def _on_timer(self) -> None:
+        """The timer fired: expire the wait if a limit has passed, else rearm for the next due time."""
+        self._timer = None
+        waiter, clock = self._waiter, self._clock
+        if waiter is None or clock is None or self._expired is not None:
+            return  # not waiting now: the next wait checks the limits and arms again
+        now = clock.now()
+        due: float | None = None
+        if self._until is not None:
+            if now >= self._until:
+                self._expire(waiter, self._until_error)
+                return
+            due = self._until
+        if self._idle is not None:
+            idle_due = self._waiting_since + self._idle
+            if now >= idle_due:
+                self._expire(waiter, self._idle_error)
+                return
+            due = idle_due if due is None else min(due, idle_due)
+        if due is not None:
+            self._arm(clock, due - now, due)
+
+    def _expire(self, waiter: asyncio.Task[object], error: ErrorFactory | None) -> None:
+        assert error is not None
+        self._expired = error
+        self._cancels_before = waiter.cancelling()
+        waiter.cancel()
+
+    # --- ending ----------------------------------------------------------------------------------
+
+    async def _finish(self, error: BaseException | None) -> None:
+        """Close the source, stop the timer, and tell every observer (once)."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            await _close(self._source)
+        finally:
+            for observer in self._observers:
+                try:
+                    await observer.on_end(self, error)
+                except Exception:
+                    self._detach(observer, "on_end")
+
+    def _detach(self, observer: StreamObserver, where: str) -> None:
+        log.exception("stream observer %s failed in %s; detached", type(observer).__name__, where)
+        if observer in self._chunk_observers:
+            self._chunk_observers.remove(observer)
+        if where == "on_chunk" and observer in self._observers:
+            self._observers.remove(observer)
+
     async def aclose(self) -> None:
-        self._done = True
-        self._pending = None
-        close = getattr(self._source, "aclose", None)
-        if close is not None:
-            await close()
+        self._exhausted = True
+        self._batch, self._index = (), 0
+        await self._finish(None)
 
     async def __aenter__(self) -> ChatStream:
         return self
@@ -147,8 +364,8 @@ class ChatStream:
 
     @property
     def done(self) -> bool:
-        """True once the upstream finished normally (not when closed early or failed)."""
-        return self._ended and self._pending is None
+        """True once the upstream finished normally and every chunk was read (not when closed early)."""
+        return self._ended and self._index >= len(self._batch)
 
     def final(self) -> ChatResponse:
         """The aggregated answer; only valid once the stream has been read to its end."""
@@ -159,21 +376,33 @@ class ChatStream:
     async def collect(self) -> ChatResponse:
         """Read the rest of the stream and return the aggregate."""
         async with self:
-            async for _ in self:
+            while await self.next_batch():
                 pass
         return self.final()
 
 
-async def _closing(
-    inner: ChatStream, transform: Callable[[ChatStream], AsyncGenerator[ChatChunk, None]]
-) -> AsyncGenerator[ChatChunk, None]:
-    async with inner:
-        gen = transform(inner)
-        try:
-            async for chunk in gen:
-                yield chunk
-        finally:
-            await gen.aclose()
+async def _close(source: AsyncIterator[Batch]) -> None:
+    close = getattr(source, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def _one_by_one(source: AsyncIterator[ChatChunk]) -> AsyncIterator[Batch]:
+    try:
+        async for chunk in source:
+            yield (chunk,)
+    finally:
+        await _close(source)  # type: ignore[arg-type]
+
+
+class _Nothing:
+    """A source that has ended (the chunks of a replayed stream are all in its first batch)."""
+
+    def __aiter__(self) -> _Nothing:
+        return self
+
+    async def __anext__(self) -> Batch:
+        raise StopAsyncIteration
 
 
 class _Aggregate:
@@ -190,16 +419,20 @@ class _Aggregate:
     def add(self, chunk: ChatChunk) -> None:
         if chunk.text:
             self.text.append(chunk.text)
-        for delta in chunk.tool_calls:
+        if chunk.tool_calls:
+            self._add_calls(chunk.tool_calls)
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    def _add_calls(self, deltas: Iterable[ToolCallDelta]) -> None:
+        for delta in deltas:
             self.calls.setdefault(delta.index, []).append(delta.arguments)
             if delta.id:
                 self.call_ids[delta.index] = delta.id
             if delta.name:
                 self.call_names[delta.index] = delta.name
-        if chunk.finish_reason is not None:
-            self.finish_reason = chunk.finish_reason
-        if chunk.usage is not None:
-            self.usage = chunk.usage
 
     def response(self, stream: ChatStream) -> ChatResponse:
         parts: list[ContentPart] = []

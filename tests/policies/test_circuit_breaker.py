@@ -139,7 +139,7 @@ async def test_a_failure_after_the_commit_point_counts() -> None:
         raise ConnectionFailed("dropped")
 
     async def streaming(request: Request, ctx: Context) -> Result:
-        return await ChatStream.open(chunks(), id="s", model="m", created=0)
+        return await ChatStream.open_chunks(chunks(), id="s", model="m", created=0)
 
     stream = await breaker(REQUEST, Context(clock=clock), streaming)
     assert isinstance(stream, ChatStream)

@@ -37,7 +37,7 @@ class Upstream:
             raise UpstreamError("boom")
         assert isinstance(request, ChatRequest)
         if request.stream:
-            return await ChatStream.open(self._chunks(), id="s1", model="m", created=1, provider="p")
+            return await ChatStream.open_chunks(self._chunks(), id="s1", model="m", created=1, provider="p")
         return ChatResponse(
             id=f"r{self.calls}", model="m", created=1, message=text_message("assistant", "ok")
         )

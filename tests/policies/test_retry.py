@@ -146,7 +146,7 @@ async def test_a_returned_stream_is_final() -> None:
     async def call_next(request: Request, ctx: Context) -> Result:
         nonlocal calls
         calls += 1
-        return await ChatStream.open(chunks(), id="s", model="m", created=0)
+        return await ChatStream.open_chunks(chunks(), id="s", model="m", created=0)
 
     stream = await policy(clock)(REQUEST, Context(clock=clock), call_next)
     assert isinstance(stream, ChatStream)

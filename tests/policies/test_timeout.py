@@ -5,9 +5,10 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
+from llmrelay.classify import classify
 from llmrelay.clock import FakeClock
 from llmrelay.context import Context
-from llmrelay.errors import StreamInterrupted, Timeout
+from llmrelay.errors import StreamTimeout, Timeout
 from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
@@ -63,14 +64,15 @@ async def test_idle_gap_mid_stream_ends_it_with_an_error() -> None:
             closed.set()
 
     async def call_next(request: Request, ctx: Context) -> Result:
-        return await ChatStream.open(chunks(), id="s", model="m", created=0)
+        return await ChatStream.open_chunks(chunks(), id="s", model="m", created=0)
 
     stream = await AttemptTimeout(clock, first_token=None, idle=1, label="t")(
         REQUEST, Context(clock=clock), call_next
     )
     assert isinstance(stream, ChatStream)
     assert [(await anext(stream)).text, (await anext(stream)).text] == ["a", "b"]
-    with pytest.raises(StreamInterrupted) as info:
+    with pytest.raises(StreamTimeout) as info:
         await anext(stream)
-    assert isinstance(info.value.__cause__, Timeout)
+    assert isinstance(info.value, Timeout) and info.value.status == 504
+    assert not classify(info.value).retry
     assert closed.is_set()

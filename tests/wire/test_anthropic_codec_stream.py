@@ -49,7 +49,7 @@ async def aggregate(chunks: Iterable[ChatChunk]) -> ChatResponse:
         for chunk in chunks:
             yield chunk
 
-    stream = await ChatStream.open(source(), id="s", model="m", created=0)
+    stream = await ChatStream.open_chunks(source(), id="s", model="m", created=0)
     return await stream.collect()
 
 

@@ -2,17 +2,18 @@
 
 One instance per target. An open circuit raises :class:`CircuitOpen` at once (no retry, failover:
 the router moves to the next target without waiting). What counts as a failure is the classifier's
-``breaker_failure``; caller errors count as neither. On a stream, returning it counts as a success
-of the attempt and a failure while it is read (after the commit point) counts as a failure.
+``breaker_failure``; caller errors count as neither, and so does any exception that is not a
+:class:`~llmrelay.errors.RelayError` (a bug, a cancellation): it gives back a half-open probe slot,
+so no outcome can leave the breaker locked. On a stream, returning it counts as a success of the
+attempt, and a failure while it is read (after the commit point) counts as a failure: an observer
+(:class:`~llmrelay.streams.StreamObserver`) sees the stream's end.
 Shadow mode (``enforce: false``) keeps the state and logs what it would refuse, but refuses nothing.
 The state is readable through :meth:`snapshot` (admin endpoint ``/admin/circuits``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from llmrelay.classify import classify
@@ -21,8 +22,7 @@ from llmrelay.context import Context
 from llmrelay.errors import CircuitOpen, RelayError
 from llmrelay.policies.breaker_state import BreakerState, CircuitBreakerConfig
 from llmrelay.service import Request, Result, Service
-from llmrelay.streams import ChatStream
-from llmrelay.types import ChatChunk
+from llmrelay.streams import ChatStream, StreamObserver
 
 log = logging.getLogger("llmrelay.circuit_breaker")
 
@@ -32,6 +32,7 @@ class CircuitBreaker:
         self._enforce = config.enforce
         self._label = label
         self.state = BreakerState(config, clock)
+        self._stream_end = _StreamEnd(self.state)
 
     def snapshot(self) -> dict[str, Any]:
         return {"target": self._label, "enforce": self._enforce, **self.state.snapshot()}
@@ -46,25 +47,27 @@ class CircuitBreaker:
         except RelayError as err:
             self._record(err)
             raise
-        except asyncio.CancelledError:
+        except BaseException:
             self.state.neutral()
             raise
         self.state.success()
         if isinstance(result, ChatStream):
-            return result.derive(self._watch)
+            result.observe(self._stream_end)
         return result
 
-    def _record(self, err: RelayError) -> None:
+    def _record(self, err: BaseException) -> None:
         if classify(err).breaker_failure:
             self.state.failure()
         else:
             self.state.neutral()
 
-    async def _watch(self, stream: ChatStream) -> AsyncGenerator[ChatChunk, None]:
-        try:
-            async for chunk in stream:
-                yield chunk
-        except RelayError as err:
-            if classify(err).breaker_failure:
-                self.state.failure()
-            raise
+
+class _StreamEnd(StreamObserver):
+    """Counts a failure after the commit point (an interrupted or silent stream) against the target."""
+
+    def __init__(self, state: BreakerState) -> None:
+        self._state = state
+
+    async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
+        if error is not None and classify(error).breaker_failure:
+            self._state.failure()

@@ -4,20 +4,20 @@ Sets ``ctx.deadline`` unless the caller already chose one (``Relay.chat(timeout=
 request header), so every policy below reads the same deadline. When it passes, the call is
 cancelled (which closes the upstream connection) and :class:`DeadlineExceeded` is raised.
 
-On a stream the budget also bounds the wait for each chunk: a stream that outlives its deadline is
-closed and ends with an error, never with a silent truncation.
+On a stream the budget is registered as the stream's deadline
+(:meth:`~llmrelay.streams.ChatStream.limit_until`): a stream that outlives it is closed and ends
+with :class:`DeadlineExceeded`, never with a silent truncation.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TypeVar
 
 from llmrelay.context import Context
 from llmrelay.errors import DeadlineExceeded
 from llmrelay.service import Request, Result, Service
 from llmrelay.streams import ChatStream
-from llmrelay.types import ChatChunk
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ class Deadline:
             return await call_next(request, ctx)
         result = await _within(ctx, call_next(request, ctx))
         if isinstance(result, ChatStream):
-            return result.derive(lambda inner: _bounded(inner, ctx))
+            result.limit_until(ctx.deadline, ctx.clock, _exceeded)
         return result
 
 
@@ -48,15 +48,10 @@ async def _within(ctx: Context, awaitable: Awaitable[T]) -> T:
         async with ctx.clock.timeout(remaining):
             return await awaitable
     except TimeoutError as err:
-        raise DeadlineExceeded(
-            "the request exceeded its total deadline; raise `timeout.total` or send a shorter request"
-        ) from err
+        raise _exceeded() from err
 
 
-async def _bounded(stream: ChatStream, ctx: Context) -> AsyncGenerator[ChatChunk, None]:
-    while True:
-        try:
-            chunk = await _within(ctx, anext(stream))
-        except StopAsyncIteration:
-            return
-        yield chunk
+def _exceeded() -> DeadlineExceeded:
+    return DeadlineExceeded(
+        "the request exceeded its total deadline; raise `timeout.total` or send a shorter request"
+    )

@@ -8,17 +8,23 @@ scoped to the caller) maps to a record holding a fingerprint of the canonical re
 * the same key and fingerprint later replays the stored answer without calling upstream; a
   stream is stored as its chunks and replayed as a stream (``replayed`` is set for the server);
 * a duplicate arriving while the first is in flight waits: in this process it joins the first
-  call's future directly; across replicas it polls the store with backoff on the injected clock,
-  for at most ``wait`` seconds and never past the deadline, then fails with :class:`Conflict`;
-* the same key with another fingerprint is :class:`UnprocessableEntity`;
-* a failed call (or a stream that did not end normally) stores nothing and frees the key.
+  call's future directly (shielded, so a joiner that gives up never cancels the first call); across
+  replicas it polls the store with backoff on the injected clock. Either way it waits at most
+  ``wait`` seconds and never past the deadline, then fails with :class:`Conflict`;
+* the same key with another fingerprint is :class:`UnprocessableEntity`, also while in flight;
+* a failed call, a stream that did not end normally or one closed before it was read stores
+  nothing and frees the key; whatever happens (a store error while keeping, a cancellation), the
+  in-flight entry of this process is removed and its joiners are released.
+
+On a stream the policy is an observer (:class:`~llmrelay.streams.StreamObserver`): it records the
+chunks delivered to the caller and stores them when the stream ends normally.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncGenerator
+import logging
 from typing import Literal
 
 import msgspec
@@ -28,8 +34,10 @@ from llmrelay.context import Context
 from llmrelay.errors import Conflict, UnprocessableEntity
 from llmrelay.service import Request, Result, Service
 from llmrelay.stores.base import KV
-from llmrelay.streams import ChatStream
+from llmrelay.streams import ChatStream, StreamObserver
 from llmrelay.types import ChatChunk, ChatResponse, EmbeddingResponse
+
+log = logging.getLogger("llmrelay.idempotency")
 
 
 class _Stored(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -49,6 +57,16 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(_Stored).decode
 
 
+class _Flight:
+    """A call in flight in this process: its fingerprint, and the answer its joiners wait for."""
+
+    __slots__ = ("done", "fingerprint")
+
+    def __init__(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+        self.done: asyncio.Future[_Stored | None] = asyncio.get_running_loop().create_future()
+
+
 class Idempotency:
     def __init__(
         self,
@@ -64,7 +82,7 @@ class Idempotency:
         self._ttl = ttl
         self._wait = wait
         self._lease = lease
-        self._inflight: dict[str, asyncio.Future[_Stored | None]] = {}
+        self._inflight: dict[str, _Flight] = {}
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
         if ctx.idempotency_key is None:
@@ -72,85 +90,112 @@ class Idempotency:
         key = "idem:" + ctx.idempotency_key
         fingerprint = hashlib.sha256(_encode(request)).hexdigest()
         give_up_at = self._clock.now() + self._wait
+        if ctx.deadline is not None:
+            give_up_at = min(give_up_at, ctx.deadline)
         delay = 0.02
         while True:
-            joined = self._inflight.get(key)
-            if joined is not None:
-                stored = await asyncio.shield(joined)
+            flight = self._inflight.get(key)
+            if flight is not None:
+                stored = await self._join(flight, fingerprint, give_up_at)
                 if stored is not None:
-                    return await _replay(_same(stored, fingerprint))
-                continue
+                    return _replay(_same(stored, fingerprint))
+                continue  # the first call failed and freed the key: claim it
             raw = await self._kv.get(key)
             if raw is not None:
                 stored = _same(_decode(raw), fingerprint)
                 if stored.state == "done":
-                    return await _replay(stored)
+                    return _replay(stored)
             elif await self._kv.set_if_absent(key, _pending(fingerprint), ttl=self._lease):
                 return await self._first(key, fingerprint, request, ctx, call_next)
-            remaining = ctx.remaining()
-            if self._clock.now() >= give_up_at or (remaining is not None and remaining <= delay):
-                raise Conflict(
-                    "a request with this Idempotency-Key is still in progress; retry later",
-                    code="idempotency_key_in_use",
-                )
-            await self._clock.sleep(delay)
+            left = give_up_at - self._clock.now()
+            if left <= 0:
+                raise _in_use()
+            await self._clock.sleep(min(delay, left))
             delay = min(delay * 2, 1.0)
+
+    async def _join(self, flight: _Flight, fingerprint: str, give_up_at: float) -> _Stored | None:
+        if flight.fingerprint != fingerprint:
+            raise _mismatch()
+        try:
+            async with self._clock.timeout(give_up_at - self._clock.now()):
+                return await asyncio.shield(flight.done)
+        except TimeoutError:
+            raise _in_use() from None
 
     async def _first(
         self, key: str, fingerprint: str, request: Request, ctx: Context, call_next: Service
     ) -> Result:
-        done: asyncio.Future[_Stored | None] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = done
+        flight = _Flight(fingerprint)
+        self._inflight[key] = flight
         try:
             result = await call_next(request, ctx)
         except BaseException:
-            await self._abandon(key, done)
+            await self._abandon(key, flight)
             raise
         if isinstance(result, ChatStream):
-            return result.derive(lambda inner: self._recording(inner, key, fingerprint, done))
+            result.observe(_Recorder(self, key, flight))
+            return result
         if isinstance(result, ChatResponse):
             stored = _Stored(fingerprint=fingerprint, state="done", response=result)
         else:
             stored = _Stored(fingerprint=fingerprint, state="done", embedding=result)
-        await self._keep(key, stored, done)
+        await self._keep(key, stored, flight)
         return result
 
-    async def _recording(
-        self, stream: ChatStream, key: str, fingerprint: str, done: asyncio.Future[_Stored | None]
-    ) -> AsyncGenerator[ChatChunk, None]:
-        chunks: list[ChatChunk] = []
+    async def _keep(self, key: str, stored: _Stored, flight: _Flight) -> None:
+        """Store the answer; joiners in this process get it even if the store fails."""
         try:
-            async for chunk in stream:
-                chunks.append(chunk)
-                yield chunk
-        except BaseException:
-            await self._abandon(key, done)
-            raise
-        if not stream.done:  # closed early: nothing complete to store
-            await self._abandon(key, done)
+            await asyncio.shield(self._kv.set(key, _encode(stored), ttl=self._ttl))
+        except Exception:
+            log.exception("could not store the answer for an Idempotency-Key; duplicates will run again")
+            await self._release(key)
+        finally:
+            self._settle(key, flight, stored)
+
+    async def _abandon(self, key: str, flight: _Flight) -> None:
+        self._settle(key, flight, None)
+        await self._release(key)
+
+    async def _release(self, key: str) -> None:
+        try:
+            await asyncio.shield(self._kv.delete(key))
+        except Exception:
+            log.exception("could not free an Idempotency-Key; it frees itself when its lease ends")
+
+    def _settle(self, key: str, flight: _Flight, stored: _Stored | None) -> None:
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+        if not flight.done.done():
+            flight.done.set_result(stored)
+
+
+class _Recorder(StreamObserver):
+    """Keeps the chunks the caller received; stores them once the stream has ended normally."""
+
+    def __init__(self, policy: Idempotency, key: str, flight: _Flight) -> None:
+        self._policy = policy
+        self._key = key
+        self._flight = flight
+        self._chunks: list[ChatChunk] = []
+
+    def on_chunk(self, chunk: ChatChunk) -> None:
+        self._chunks.append(chunk)
+
+    async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
+        if error is not None or not stream.done:
+            await self._policy._abandon(self._key, self._flight)
             return
         stored = _Stored(
-            fingerprint=fingerprint,
+            fingerprint=self._flight.fingerprint,
             state="done",
-            chunks=chunks,
+            chunks=self._chunks,
             stream_id=stream.id,
             stream_model=stream.model,
             stream_created=stream.created,
             provider=stream.provider,
             target=stream.target,
         )
-        await self._keep(key, stored, done)
-
-    async def _keep(self, key: str, stored: _Stored, done: asyncio.Future[_Stored | None]) -> None:
-        await self._kv.set(key, _encode(stored), ttl=self._ttl)
-        self._inflight.pop(key, None)
-        done.set_result(stored)
-
-    async def _abandon(self, key: str, done: asyncio.Future[_Stored | None]) -> None:
-        self._inflight.pop(key, None)
-        if not done.done():
-            done.set_result(None)
-        await asyncio.shield(self._kv.delete(key))
+        await self._policy._keep(self._key, stored, self._flight)
 
 
 def _pending(fingerprint: str) -> bytes:
@@ -159,20 +204,31 @@ def _pending(fingerprint: str) -> bytes:
 
 def _same(stored: _Stored, fingerprint: str) -> _Stored:
     if stored.fingerprint != fingerprint:
-        raise UnprocessableEntity(
-            "this Idempotency-Key was already used with a different request body",
-            code="idempotency_key_mismatch",
-        )
+        raise _mismatch()
     return stored
 
 
-async def _replay(stored: _Stored) -> Result:
+def _mismatch() -> UnprocessableEntity:
+    return UnprocessableEntity(
+        "this Idempotency-Key was already used with a different request body",
+        code="idempotency_key_mismatch",
+    )
+
+
+def _in_use() -> Conflict:
+    return Conflict(
+        "a request with this Idempotency-Key is still in progress; retry later",
+        code="idempotency_key_in_use",
+    )
+
+
+def _replay(stored: _Stored) -> Result:
     if stored.response is not None:
         return msgspec.structs.replace(stored.response, replayed=True)
     if stored.embedding is not None:
         return msgspec.structs.replace(stored.embedding, replayed=True)
-    stream = await ChatStream.open(
-        _chunks(stored.chunks or []),
+    stream = ChatStream.replay(
+        stored.chunks or [],
         id=stored.stream_id,
         model=stored.stream_model,
         created=stored.stream_created,
@@ -181,8 +237,3 @@ async def _replay(stored: _Stored) -> Result:
     stream.target = stored.target
     stream.replayed = True
     return stream
-
-
-async def _chunks(chunks: list[ChatChunk]) -> AsyncGenerator[ChatChunk, None]:
-    for chunk in chunks:
-        yield chunk

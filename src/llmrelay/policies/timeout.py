@@ -1,23 +1,23 @@
 """Per-attempt timeouts (target scope, innermost before the provider).
 
 ``first_token`` bounds the wait for the provider's answer: the first chunk of a stream (the
-provider returns only once it has it) or the whole unary answer. ``idle`` bounds each gap between
-chunks after that. Expiry cancels the attempt, which closes the upstream HTTP response, and raises
-:class:`~llmrelay.errors.Timeout`: retryable before the commit point; after it, the stream ends with
-an error (``StreamInterrupted``), never a silent truncation. The connect timeout lives in the HTTP
-transport; the request's total budget in :mod:`.deadline`.
+provider returns only once it has it) or the whole unary answer. Expiry cancels the attempt, which
+closes the upstream HTTP response, and raises :class:`~llmrelay.errors.Timeout` (retryable: nothing
+was committed). ``idle`` bounds each wait for the upstream's next read after that: the policy
+registers it on the stream (:meth:`~llmrelay.streams.ChatStream.limit_idle`, one timer per stream,
+not a timeout scope per chunk); expiry ends the stream with
+:class:`~llmrelay.errors.StreamTimeout`, a timeout that is never retried and never a silent
+truncation. The connect timeout lives in the HTTP transport; the request's total budget in
+:mod:`.deadline`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-
 from llmrelay.clock import Clock
 from llmrelay.context import Context
-from llmrelay.errors import Timeout
+from llmrelay.errors import StreamTimeout, Timeout
 from llmrelay.service import Request, Result, Service
 from llmrelay.streams import ChatStream
-from llmrelay.types import ChatChunk
 
 
 class AttemptTimeout:
@@ -37,16 +37,8 @@ class AttemptTimeout:
             except TimeoutError as err:
                 raise Timeout(f"{self._label} sent nothing within {self._first_token}s") from err
         if isinstance(result, ChatStream) and self._idle is not None:
-            return result.derive(self._bounded)
+            result.limit_idle(self._idle, self._clock, self._silent)
         return result
 
-    async def _bounded(self, stream: ChatStream) -> AsyncGenerator[ChatChunk, None]:
-        while True:
-            try:
-                async with self._clock.timeout(self._idle):
-                    chunk = await anext(stream)
-            except StopAsyncIteration:
-                return
-            except TimeoutError as err:
-                raise Timeout(f"{self._label} went silent for {self._idle}s mid-stream") from err
-            yield chunk
+    def _silent(self) -> StreamTimeout:
+        return StreamTimeout(f"{self._label} went silent for {self._idle}s mid-stream")

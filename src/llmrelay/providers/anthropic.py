@@ -45,6 +45,7 @@ from llmrelay.wire.anthropic import (
 )
 from llmrelay.wire.anthropic_errors import decode_error
 from llmrelay.wire.anthropic_stream import AnthropicStreamDecoder
+from llmrelay.wire.batch import decode_batch
 from llmrelay.wire.sse import SSEDecoder
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -111,7 +112,8 @@ class AnthropicProvider:
 
     async def _events(
         self, payload: bytes, decoder: AnthropicStreamDecoder
-    ) -> AsyncGenerator[ChatChunk, None]:
+    ) -> AsyncGenerator[list[ChatChunk], None]:
+        """One batch per upstream read; holds the response open while it yields (closing closes it)."""
         sse = SSEDecoder()
         async with self._upstream.stream(MESSAGES_PATH, payload, headers={}) as reply:
             if not 200 <= reply.status < 300:
@@ -119,13 +121,15 @@ class AnthropicProvider:
                 raise decode_error(
                     reply.status, reply.headers, body, provider=self.name, now=self._clock.wall()
                 )
-            async for data in reply.chunks():
-                for event in sse.feed(data):
-                    for chunk in decoder.feed(event.event, event.data):
-                        yield chunk
-            for event in sse.flush():
-                for chunk in decoder.feed(event.event, event.data):
-                    yield chunk
+            while not decoder.done:
+                data = await reply.read()
+                batch, error = decode_batch(sse.feed(data) if data else sse.flush(), decoder.feed_event)
+                if batch:
+                    yield batch
+                if error is not None:
+                    raise error
+                if not data:
+                    break
             decoder.finish()
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:

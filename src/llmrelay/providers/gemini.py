@@ -33,6 +33,7 @@ from llmrelay.types import (
     EmbeddingRequest,
     EmbeddingResponse,
 )
+from llmrelay.wire.batch import decode_batch
 from llmrelay.wire.gemini import (
     GeminiStreamDecoder,
     decode_chat_response,
@@ -101,26 +102,27 @@ class GeminiProvider:
         stream.model = decoder.model
         return stream
 
-    async def _stream(self, body: bytes, decoder: GeminiStreamDecoder) -> AsyncGenerator[ChatChunk, None]:
+    async def _stream(
+        self, body: bytes, decoder: GeminiStreamDecoder
+    ) -> AsyncGenerator[list[ChatChunk], None]:
+        """One batch per upstream read; holds the response open while it yields (closing closes it)."""
         path = f"{self._prefix}:streamGenerateContent?alt=sse"
         async with self._upstream.stream(path, body, headers=_NO_HEADERS) as reply:
             if not 200 <= reply.status < 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
             sse = SSEDecoder()
-            pieces = reply.chunks()
-            try:
-                async for data in pieces:
-                    for event in sse.feed(data):
-                        for chunk in decoder.feed(event.data):
-                            yield chunk
-            finally:
-                # chunks() is an async generator typed as an iterator: close it now, not at GC.
-                await pieces.aclose()
-            for event in sse.flush():
-                for chunk in decoder.feed(event.data):
-                    yield chunk
-            for chunk in decoder.end():
-                yield chunk
+            while True:
+                data = await reply.read()
+                batch, error = decode_batch(sse.feed(data) if data else sse.flush(), decoder.feed_event)
+                if batch:
+                    yield batch
+                if error is not None:
+                    raise error
+                if not data:
+                    break
+            last = decoder.end()
+            if last:
+                yield last
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
         body = msgspec.json.encode(encode_embedding_request(request, model=self.model))

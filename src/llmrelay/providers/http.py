@@ -11,12 +11,12 @@ codecs' job: this layer returns any status as it came.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from llmrelay.errors import ConnectionFailed, Timeout
+from llmrelay.errors import ConnectionFailed, RelayError, Timeout
 
 if TYPE_CHECKING:
     import aiohttp
@@ -29,7 +29,11 @@ class HttpReply(NamedTuple):
 
 
 class StreamReply:
-    """An open streaming response. Read ``body()`` on an error status, else iterate ``chunks()``."""
+    """An open streaming response. Read ``body()`` on an error status, else ``read()`` until ``b""``.
+
+    ``read()`` is a plain method, not a generator, so a provider that stops early leaves nothing
+    behind to close: the response itself is closed by :meth:`Upstream.stream`.
+    """
 
     def __init__(self, response: aiohttp.ClientResponse, upstream: Upstream) -> None:
         self._response = response
@@ -41,10 +45,15 @@ class StreamReply:
         with self._upstream.mapped_errors():
             return await self._response.read()
 
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        with self._upstream.mapped_errors():
-            async for data in self._response.content.iter_any():
-                yield data
+    async def read(self) -> bytes:
+        """The bytes that arrived since the last read (waits for some); ``b""`` at the end."""
+        try:
+            return await self._response.content.readany()
+        except Exception as exc:
+            mapped = self._upstream.mapped_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
 
 class Upstream:
@@ -125,19 +134,28 @@ class Upstream:
     @contextmanager
     def mapped_errors(self) -> Iterator[None]:
         """Turn aiohttp/asyncio transport failures into canonical errors naming only the host."""
+        try:
+            yield
+        except Exception as exc:
+            mapped = self.mapped_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def mapped_error(self, exc: Exception) -> RelayError | None:
+        """The canonical error for a transport failure; ``None`` for anything else (a bug)."""
         import aiohttp
 
         host, provider = self.host, self.provider
-        try:
-            yield
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise Timeout(f"{provider} at {host} timed out", provider=provider) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectionFailed(f"could not connect to {provider} at {host}", provider=provider) from exc
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            raise ConnectionFailed(
+        if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+            return Timeout(f"{provider} at {host} timed out", provider=provider)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return ConnectionFailed(f"could not connect to {provider} at {host}", provider=provider)
+        if isinstance(exc, aiohttp.ClientError | ConnectionError):
+            return ConnectionFailed(
                 f"connection to {provider} at {host} failed: {type(exc).__name__}", provider=provider
-            ) from exc
+            )
+        return None
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

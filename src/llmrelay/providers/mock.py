@@ -86,7 +86,7 @@ class MockProvider:
                 provider=self.name,
             )
         source = self._chunks(reply, finish, usage)
-        return await ChatStream.open(
+        return await ChatStream.open_chunks(
             source, id=response_id, model=self.model, created=created, provider=self.name
         )
 

@@ -30,6 +30,7 @@ from llmrelay.types import (
     EmbeddingRequest,
     EmbeddingResponse,
 )
+from llmrelay.wire.batch import decode_batch
 from llmrelay.wire.openai import MaxTokensField, decode_chat_response, encode_chat_request
 from llmrelay.wire.openai_embeddings import (
     EncodingFormat,
@@ -110,23 +111,21 @@ class OpenAIProvider:
 
     async def _chunks(
         self, body: bytes, headers: dict[str, str], decoder: ChatStreamDecoder
-    ) -> AsyncGenerator[ChatChunk, None]:
-        """Holds the HTTP response open while it yields; closing the generator closes it."""
+    ) -> AsyncGenerator[list[ChatChunk], None]:
+        """One batch per upstream read; holds the response open while it yields (closing closes it)."""
         async with self._upstream.stream("/chat/completions", body, headers=headers) as reply:
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
             sse = SSEDecoder()
-            async for data in reply.chunks():
-                for event in sse.feed(data):
-                    chunk = decoder.feed(event.data)
-                    if chunk is not None:
-                        yield chunk
-                if decoder.done:
-                    return
-            for event in sse.flush():
-                chunk = decoder.feed(event.data)
-                if chunk is not None:
-                    yield chunk
+            while not decoder.done:
+                data = await reply.read()
+                batch, error = decode_batch(sse.feed(data) if data else sse.flush(), decoder.feed_event)
+                if batch:
+                    yield batch
+                if error is not None:
+                    raise error
+                if not data:
+                    break
             if not decoder.done:
                 raise ConnectionFailed(
                     f"{self.name} stream from {self._upstream.host} ended before [DONE]",

@@ -6,6 +6,7 @@ Every model route (OpenAI chat, Anthropic messages, embeddings) is this one func
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +25,9 @@ from llmrelay.relay import Relay
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.auth import Authenticator, Principal
 from llmrelay.server.body import read_body
+from llmrelay.server.disconnect import CLIENT_CLOSED, DisconnectGuard
 from llmrelay.server.errors import ErrorBody, error_response
-from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse
+from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutting_down
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream
@@ -80,18 +82,33 @@ async def handle(request: Request, face: Face) -> Response:
             **fields,
         )
 
+    guard: DisconnectGuard | None = None
     try:
         principal = await state.auth.principal(request.headers)
         body = await read_body(request, state.config.server.max_body_bytes)
         canonical = face.decode(body)
         model = canonical.model
         principal.check_model(model)
-        ctx = _context(state, request, principal, request_id)
+        ctx = _context(state, request, principal, request_id, model)
+        guard = DisconnectGuard(request.receive)
         result = await state.relay.send(canonical, ctx)
     except RelayError as err:
+        if guard is not None:
+            guard.stop()
         response = error_response(err, face.error_body, headers=headers)
         log_line(response.status_code, target=None, error=err.code)
         return response
+    except asyncio.CancelledError:
+        if guard is None:
+            raise
+        guard.stop()
+        if guard.absorb():
+            log_line(CLIENT_CLOSED, target=None, outcome="client_closed")
+            return Response(status_code=CLIENT_CLOSED)  # nobody is listening any more
+        _uncancel()
+        stopping = shutting_down()
+        log_line(stopping.status, target=None, error=stopping.code, outcome="shutdown")
+        return error_response(stopping, face.error_body, headers=headers)
 
     target = result.target
     if target:
@@ -105,8 +122,9 @@ async def handle(request: Request, face: Face) -> Response:
 
         def finished(outcome: Outcome, err: RelayError | None) -> None:
             usage = result.final().usage if outcome == "ok" else None
+            status = CLIENT_CLOSED if outcome == "client_closed" else 200
             log_line(
-                200,
+                status,
                 target=target,
                 usage=usage,
                 stream=True,
@@ -119,11 +137,19 @@ async def handle(request: Request, face: Face) -> Response:
             face.frames(result, canonical),
             heartbeat=state.config.server.heartbeat,
             headers=headers,
+            guard=guard,
             on_finish=finished,
         )
+    guard.stop()
     payload = msgspec.json.encode(face.encode(result, canonical))
     log_line(200, target=target, usage=getattr(result, "usage", None))
     return Response(payload, status_code=200, headers=headers, media_type="application/json")
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 def _request_id(request: Request) -> str:
@@ -131,7 +157,9 @@ def _request_id(request: Request) -> str:
     return given if given and _REQUEST_ID.match(given) else new_request_id()
 
 
-def _context(state: ServerState, request: Request, principal: Principal, request_id: str) -> Context:
+def _context(
+    state: ServerState, request: Request, principal: Principal, request_id: str, alias: str
+) -> Context:
     ctx = Context(
         clock=state.relay.clock,
         request_id=request_id,
@@ -150,7 +178,10 @@ def _context(state: ServerState, request: Request, principal: Principal, request
                 "x-llmrelay-timeout must be a number of seconds in (0, 3600]",
                 param="x-llmrelay-timeout",
             )
-        ctx = ctx.with_timeout(seconds)
+        # A caller may shorten the deadline, never extend it past the operator's `timeout.total`.
+        model = state.config.model(alias)
+        total = model.timeout.total if model is not None else None
+        ctx = ctx.with_timeout(seconds if total is None else min(seconds, total))
     key = request.headers.get("idempotency-key")
     if key is not None:
         if not 0 < len(key) <= 255:

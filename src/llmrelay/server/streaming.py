@@ -1,36 +1,48 @@
-"""Server-sent event responses: unbuffered, uncompressed, with heartbeats, errors and cancellation.
+"""Server-sent event responses: unbuffered, coalesced, with heartbeats, errors and cancellation.
 
 The pipeline returns a :class:`ChatStream` only after its first chunk (the commit point), so the
 HTTP status is decided before the first byte; from then on:
 
-* chunks are written as they come, each encoded by the route's :class:`FrameEncoder`;
-* while the upstream is silent for ``heartbeat`` seconds a comment line keeps proxies from
-  timing the connection out;
+* the writer takes every chunk that is ready at once (:meth:`ChatStream.next_batch`) and sends
+  their frames in one write; once the answer's finish chunk is in, the frames after it (usage,
+  the format's terminator) go out in that same write;
+* while the upstream is silent for ``heartbeat`` seconds a comment line keeps proxies from timing
+  the connection out (one small task per stream wakes up only then; nothing is added per chunk);
 * a failure after the commit point is written as the format's error event and the stream ends
-  without its normal terminator (no ``[DONE]``): never a clean-looking truncation;
-* when the client disconnects, the writer is cancelled at once and the ChatStream is closed in
-  ``finally``, which closes the upstream connection.
+  without its normal terminator (no ``[DONE]``, no ``message_stop``): never a clean-looking
+  truncation;
+* when the client disconnects, the request's :class:`~.disconnect.DisconnectGuard` cancels the
+  writer at once and the ChatStream is closed in ``finally``, which closes the upstream
+  connection;
+* when the server's graceful-shutdown limit cancels a stream still open, it ends with an error
+  event (``server_shutting_down``) instead of being cut silently.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from llmrelay.errors import RelayError
+from llmrelay.server.disconnect import DisconnectGuard
 from llmrelay.streams import ChatStream
 from llmrelay.types import ChatChunk
 from llmrelay.wire.sse import HEARTBEAT
 
 log = logging.getLogger("llmrelay.server")
 
-Outcome = Literal["ok", "error", "client_closed"]
+Outcome = Literal["ok", "error", "client_closed", "shutdown"]
+
+
+def shutting_down() -> RelayError:
+    return RelayError(
+        "the server is shutting down; retry the request", status=503, code="server_shutting_down"
+    )
 
 
 class FrameEncoder(Protocol):
@@ -51,6 +63,7 @@ class SSEResponse(Response):
         *,
         heartbeat: float,
         headers: dict[str, str],
+        guard: DisconnectGuard,
         on_finish: Callable[[Outcome, RelayError | None], None],
     ) -> None:
         super().__init__(
@@ -63,61 +76,85 @@ class SSEResponse(Response):
         self._stream = stream
         self._encoder = encoder
         self._heartbeat = heartbeat
+        self._guard = guard
         self._on_finish = on_finish
-        self._outcome: Outcome = "client_closed"
-        self._error: RelayError | None = None
+        self._waiting = False  # the writer is waiting for the upstream (a heartbeat may go out)
+        self._last_write = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        writer = asyncio.ensure_future(self._write(send))
-        watcher = asyncio.ensure_future(_disconnected(receive))
+        outcome: Outcome = "client_closed"
+        error: RelayError | None = None
+        loop = asyncio.get_running_loop()
+        beats: asyncio.Task[None] | None = None
         try:
-            await asyncio.wait({writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (writer, watcher):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            self._on_finish(self._outcome, self._error)
-        if writer.done() and not writer.cancelled() and writer.exception() is not None:
-            raise writer.exception()  # type: ignore[misc]
-
-    async def _write(self, send: Send) -> None:
-        async for frame in self._frames():
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _frames(self) -> AsyncIterator[bytes]:
-        stream, encoder = self._stream, self._encoder
-        pending: asyncio.Future[ChatChunk] | None = None
-        try:
-            while True:
-                pending = asyncio.ensure_future(anext(stream))
-                while not (await asyncio.wait({pending}, timeout=self._heartbeat))[0]:
-                    yield HEARTBEAT
-                try:
-                    chunk = pending.result()
-                except StopAsyncIteration:
-                    break
-                yield encoder.chunk(chunk)
-            self._outcome = "ok"
-            yield encoder.end()
-        except RelayError as err:
-            self._outcome, self._error = "error", err
-            yield encoder.error(err)
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            self._last_write = loop.time()
+            if self._heartbeat > 0:
+                beats = loop.create_task(self._heartbeats(send))
+            outcome, error = await self._relay(send)
+        except asyncio.CancelledError:
+            if not self._guard.absorb():
+                # Not the client leaving: the server's drain limit. Say so instead of cutting.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                outcome, error = "shutdown", shutting_down()
+                await _send_quietly(send, self._encoder.error(error))
         except Exception:  # the stream's edge: a bug still ends in an error event, never a truncation
             log.exception("unhandled error while streaming")
-            self._outcome, self._error = "error", RelayError("internal error in llmrelay")
-            yield encoder.error(self._error)
+            outcome, error = "error", RelayError("internal error in llmrelay")
+            await _send_quietly(send, self._encoder.error(error))
         finally:
-            if pending is not None and not pending.done():
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            await stream.aclose()
+            if beats is not None:
+                beats.cancel()
+            self._guard.stop()
+            await self._stream.aclose()
+            self._on_finish(outcome, error)
+
+    async def _relay(self, send: Send) -> tuple[Outcome, RelayError | None]:
+        stream, encoder = self._stream, self._encoder
+        loop = asyncio.get_running_loop()
+        pending = b""
+        try:
+            while True:
+                self._waiting = True
+                batch = await stream.next_batch()
+                self._waiting = False
+                if not batch:
+                    await send({"type": "http.response.body", "body": pending + encoder.end()})
+                    return "ok", None
+                pending += _frames(encoder, batch)
+                if any(chunk.finish_reason is not None for chunk in batch):
+                    continue  # the answer is complete: what follows goes out in this same write
+                await send({"type": "http.response.body", "body": pending, "more_body": True})
+                pending = b""
+                self._last_write = loop.time()
+        except RelayError as err:
+            self._waiting = False
+            await send({"type": "http.response.body", "body": pending + encoder.error(err)})
+            return "error", err
+
+    async def _heartbeats(self, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            delay = self._last_write + self._heartbeat - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            if self._waiting:
+                await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+            self._last_write = loop.time()
 
 
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+def _frames(encoder: FrameEncoder, batch: Sequence[ChatChunk]) -> bytes:
+    if len(batch) == 1:
+        return encoder.chunk(batch[0])
+    return b"".join(encoder.chunk(chunk) for chunk in batch)
+
+
+async def _send_quietly(send: Send, frame: bytes) -> None:
+    """A last frame to a client that may be gone already: failing to deliver it changes nothing."""
+    try:
+        await send({"type": "http.response.body", "body": frame})
+    except Exception:
+        log.debug("could not deliver the last frame of a stream", exc_info=True)

@@ -29,6 +29,7 @@ from llmrelay.wire.anthropic import (
     message_id,
 )
 from llmrelay.wire.anthropic_errors import ErrorObject, error_from_type
+from llmrelay.wire.sse import Event as SSEEvent
 
 
 class _StartMessage(msgspec.Struct, frozen=True):
@@ -108,6 +109,10 @@ class AnthropicStreamDecoder:
         self._start_usage = UsageBody()
         self._blocks: dict[int, tuple[str, int]] = {}
         self._tools = 0
+
+    def feed_event(self, event: SSEEvent) -> list[ChatChunk]:
+        """:meth:`feed` for a whole SSE event (for batch decoding)."""
+        return self.feed(event.event, event.data)
 
     def feed(self, event: str, data: str) -> list[ChatChunk]:
         decoder = _DECODERS.get(event)

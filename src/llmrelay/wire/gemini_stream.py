@@ -25,6 +25,7 @@ from llmrelay.wire.gemini_response import (
     parse_response,
     usage_from,
 )
+from llmrelay.wire.sse import Event
 
 
 class GeminiStreamDecoder:
@@ -41,6 +42,10 @@ class GeminiStreamDecoder:
         self._calls = 0
         self._emitted = False
         self._usage: Usage | None = None
+
+    def feed_event(self, event: Event) -> list[ChatChunk]:
+        """:meth:`feed` for a whole SSE event (for batch decoding)."""
+        return self.feed(event.data)
 
     def feed(self, data: str) -> list[ChatChunk]:
         event = parse_response(data)

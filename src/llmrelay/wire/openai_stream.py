@@ -32,6 +32,7 @@ from llmrelay.wire.openai import (
     encode_usage,
 )
 from llmrelay.wire.openai_errors import decode_stream_error
+from llmrelay.wire.sse import Event
 
 DONE = "[DONE]"
 
@@ -76,6 +77,11 @@ class ChatStreamDecoder:
         self.model = ""
         self.created: int | None = None
         self.done = False
+
+    def feed_event(self, event: Event) -> tuple[ChatChunk, ...]:
+        """:meth:`feed` for a whole SSE event, as zero or one chunk (for batch decoding)."""
+        chunk = self.feed(event.data)
+        return () if chunk is None else (chunk,)
 
     def feed(self, data: str) -> ChatChunk | None:
         """Decode one SSE ``data`` payload; ``None`` when it carries nothing for the caller."""
