@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -7,9 +8,10 @@ import pytest
 
 from llmrelay.clock import FakeClock
 from llmrelay.config import load_config
-from llmrelay.errors import AuthenticationError, NotFound
+from llmrelay.errors import AuthenticationError, Conflict, NotFound
 from llmrelay.keys import KeyService, VirtualKey
 from llmrelay.keys.store import MemoryKeyStore, SqliteKeyStore
+from tests.keys.pausing_store import PausingSqliteKeyStore
 
 
 class CountingStore(MemoryKeyStore):
@@ -93,3 +95,94 @@ async def test_static_keys_from_config() -> None:
     assert key.id == "static_ci" and key.models == ("a",)
     assert store.lookups == 0
     assert await service.list() == []
+
+
+@pytest.fixture
+async def pausing(tmp_path: Path) -> AsyncIterator[tuple[KeyService, PausingSqliteKeyStore]]:
+    store = PausingSqliteKeyStore(tmp_path / "keys.db")
+    service = KeyService(store, FakeClock())
+    await service.open()
+    yield service, store
+    await service.aclose()
+
+
+async def test_a_lookup_in_flight_during_revoke_does_not_bring_the_key_back(
+    pausing: tuple[KeyService, PausingSqliteKeyStore],
+) -> None:
+    service, store = pausing
+    secret, key = await service.create()
+    store.after_by_hash.arm()
+    in_flight = asyncio.create_task(service.authenticate(secret))
+    await store.after_by_hash.reached.wait()  # the lookup has read the record, not yet cached it
+    await service.revoke(key.id)
+    store.after_by_hash.release()
+    await in_flight  # it started before the revocation: either answer is fair for this one
+    with pytest.raises(AuthenticationError, match="revoked"):
+        await service.authenticate(secret)
+
+
+@pytest.mark.parametrize("paused", ["rotate", "revoke"])
+async def test_concurrent_rotate_and_revoke_leave_the_key_revoked(
+    pausing: tuple[KeyService, PausingSqliteKeyStore], paused: str
+) -> None:
+    service, store = pausing
+    secret, key = await service.create()
+    store.after_get.arm()  # the first call reads the record, then waits while the other one runs
+    if paused == "rotate":
+        first = asyncio.create_task(service.rotate(key.id, grace_seconds=60))
+        await store.after_get.reached.wait()
+        await service.revoke(key.id)
+    else:
+        first = asyncio.create_task(service.revoke(key.id))
+        await store.after_get.reached.wait()
+        await service.rotate(key.id, grace_seconds=60)
+    store.after_get.release()
+    if paused == "rotate":
+        with pytest.raises(Conflict) as refused:
+            await first
+        assert refused.value.code == "key_revoked"
+    else:
+        await first
+    stored = await service.get(key.id)
+    assert stored is not None and stored.revoked_at is not None
+    with pytest.raises(AuthenticationError, match="revoked"):
+        await service.authenticate(secret)
+
+
+async def test_rotating_a_revoked_key_is_a_conflict() -> None:
+    service = KeyService(MemoryKeyStore(), FakeClock())
+    _, key = await service.create()
+    await service.revoke(key.id)
+    with pytest.raises(Conflict) as refused:
+        await service.rotate(key.id, grace_seconds=60)
+    assert refused.value.status == 409 and refused.value.code == "key_revoked"
+
+
+async def test_revoking_twice_keeps_the_first_revocation_time() -> None:
+    clock = FakeClock()
+    service = KeyService(MemoryKeyStore(), clock)
+    _, key = await service.create()
+    first = await service.revoke(key.id)
+    clock.advance(10)
+    assert (await service.revoke(key.id)).revoked_at == first.revoked_at
+
+
+async def test_the_auth_cache_evicts_the_least_recently_used_key_only() -> None:
+    store = CountingStore()
+    service = KeyService(store, FakeClock(), cache_size=2)
+    a, b, c = [(await service.create())[0] for _ in range(3)]
+    for secret in (a, b, a, c):  # c evicts b, the least recently used; a stays
+        await service.authenticate(secret)
+    assert store.lookups == 3
+    await service.authenticate(a)
+    assert store.lookups == 3
+    await service.authenticate(b)
+    assert store.lookups == 4
+
+
+async def test_model_names_are_trimmed_and_blanks_dropped() -> None:
+    service = KeyService(MemoryKeyStore(), FakeClock())
+    _, key = await service.create(models=[" mock", "mock-embed ", "", "  ", "mock"])
+    assert key.models == ("mock", "mock-embed")
+    stored = await service.get(key.id)
+    assert stored is not None and stored.models == ("mock", "mock-embed")
