@@ -123,3 +123,16 @@ async def test_model_names_are_trimmed_and_blanks_dropped() -> None:
     assert key.models == ("mock", "mock-embed")
     stored = await service.get(key.id)
     assert stored is not None and stored.models == ("mock", "mock-embed")
+
+
+async def test_revoking_here_a_key_revoked_elsewhere_takes_effect_here_at_once() -> None:
+    clock = FakeClock()
+    store = MemoryKeyStore()
+    here, elsewhere = KeyService(store, clock), KeyService(store, clock)  # e.g. the server and the CLI
+    secret, key = await here.create()
+    await here.authenticate(secret)
+    await elsewhere.revoke(key.id)
+    await here.authenticate(secret)  # cached here: the documented cache_ttl window
+    await here.revoke(key.id)  # nothing to write, but this process must stop trusting its cache
+    with pytest.raises(AuthenticationError, match="revoked"):
+        await here.authenticate(secret)
