@@ -7,7 +7,7 @@ import pytest
 
 from llmrelay.clock import FakeClock
 from llmrelay.config import load_config
-from llmrelay.errors import AuthenticationError, NotFound
+from llmrelay.errors import AuthenticationError, InvalidRequest, NotFound
 from llmrelay.keys import KeyService, VirtualKey
 from llmrelay.keys.store import MemoryKeyStore, SqliteKeyStore
 
@@ -136,3 +136,12 @@ async def test_revoking_here_a_key_revoked_elsewhere_takes_effect_here_at_once()
     await here.revoke(key.id)  # nothing to write, but this process must stop trusting its cache
     with pytest.raises(AuthenticationError, match="revoked"):
         await here.authenticate(secret)
+
+
+async def test_a_key_cannot_be_created_already_expired() -> None:
+    clock = FakeClock()
+    service = KeyService(MemoryKeyStore(), clock)
+    with pytest.raises(InvalidRequest) as refused:
+        await service.create(expires_at=clock.wall())
+    assert refused.value.param == "expires_at"
+    assert await service.list() == []

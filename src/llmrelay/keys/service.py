@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from llmrelay.clock import Clock
 from llmrelay.config import Config, StaticKey
-from llmrelay.errors import AuthenticationError, ConfigError, Conflict, NotFound
+from llmrelay.errors import AuthenticationError, ConfigError, Conflict, InvalidRequest, NotFound
 from llmrelay.keys.auth_cache import AuthCache
 from llmrelay.keys.lifecycle import INVALID, check, revoked, rotated
 from llmrelay.keys.model import VirtualKey, display_prefix, hash_secret, model_names, new_secret
@@ -102,7 +102,11 @@ class KeyService:
         metadata: Mapping[str, str] | None = None,
         expires_at: float | None = None,
     ) -> tuple[str, VirtualKey]:
-        """A new key; the secret is returned here and never again. Model names are trimmed."""
+        """A new key; the secret is returned here and never again. Model names are trimmed;
+        ``expires_at`` must be in the future (a key born expired is a mistake, not a key)."""
+        now = self._clock.wall()
+        if expires_at is not None and not expires_at > now:
+            raise InvalidRequest("expires_at must be in the future", param="expires_at")
         secret = new_secret()
         key = VirtualKey(
             id="key_" + secrets.token_hex(8),
@@ -112,7 +116,7 @@ class KeyService:
             models=model_names(models),
             tier=tier,
             metadata=dict(metadata or {}),
-            created_at=self._clock.wall(),
+            created_at=now,
             expires_at=expires_at,
         )
         await self._store.insert(key)
