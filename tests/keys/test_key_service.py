@@ -7,7 +7,7 @@ import pytest
 
 from llmrelay.clock import FakeClock
 from llmrelay.config import load_config
-from llmrelay.errors import AuthenticationError, InvalidRequest, NotFound
+from llmrelay.errors import AuthenticationError, Conflict, InvalidRequest, NotFound
 from llmrelay.keys import KeyService, VirtualKey
 from llmrelay.keys.store import MemoryKeyStore, SqliteKeyStore
 
@@ -145,3 +145,25 @@ async def test_a_key_cannot_be_created_already_expired() -> None:
         await service.create(expires_at=clock.wall())
     assert refused.value.param == "expires_at"
     assert await service.list() == []
+
+
+class LosingStore(MemoryKeyStore):
+    """Every compare-and-set loses, as if another writer always got there first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def compare_and_set(self, current: VirtualKey, new: VirtualKey) -> VirtualKey | None:
+        self.attempts += 1
+        return None
+
+
+async def test_an_update_that_keeps_losing_the_race_gives_up_with_a_conflict() -> None:
+    store = LosingStore()
+    service = KeyService(store, FakeClock())
+    _, key = await service.create()
+    with pytest.raises(Conflict) as busy:
+        await service.revoke(key.id)
+    assert busy.value.code == "key_busy" and 1 < store.attempts < 100
+    assert (await service.get(key.id)) == key
