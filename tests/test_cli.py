@@ -31,10 +31,10 @@ def test_keys_lifecycle_in_the_data_dir(tmp_path: Path) -> None:
     env = {"LLMRELAY_HOME": str(tmp_path)}
     runner = CliRunner()
     created = runner.invoke(
-        main, ["keys", "create", "--name", "bot", "--models", "a,b", "-m", "team=x"], env=env
+        main, ["keys", "create", "--name", "bot", "--models", "a,b", "--metadata", "team=x"], env=env
     )
     assert created.exit_code == 0, created.output
-    key = json.loads(created.output)
+    key = json.loads(created.stdout)
     assert (
         key["key"].startswith("sk-relay-")
         and key["models"] == ["a", "b"]

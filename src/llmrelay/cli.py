@@ -6,6 +6,7 @@ Subcommands import what they need when they run, so ``llmrelay --help`` stays in
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 import time
@@ -128,7 +129,7 @@ def keys() -> None:
     """Manage virtual keys in the gateway's state store (the one `serve` uses)."""
 
 
-def _with_keys(config_path: Path | None, action: Callable[[KeyService], Awaitable[Any]]) -> Any:
+def _with_keys(config_path: Path | None, action: Callable[[KeyService, Config], Awaitable[Any]]) -> Any:
     from llmrelay.clock import SystemClock
     from llmrelay.keys import KeyService
 
@@ -137,7 +138,7 @@ def _with_keys(config_path: Path | None, action: Callable[[KeyService], Awaitabl
         service = KeyService.for_config(config, clock=SystemClock())
         await service.open()
         try:
-            return await action(service)
+            return await action(service, config)
         finally:
             await service.aclose()
 
@@ -152,32 +153,66 @@ def _echo_json(value: Any) -> None:
     click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
 
 
+def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    # 0 used to mean "never" and a negative number made a key that was born expired.
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a number of seconds > 0 (omit it for no expiry), not {value:g}")
+    return value
+
+
+def _pairs(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise click.BadParameter(f"expected key=value, got {item!r}")
+        pairs[name.strip()] = value
+    return pairs
+
+
 @keys.command("create")
 @_CONFIG_OPTION
 @click.option("--name", default=None)
-@click.option("--models", default="", help="Comma-separated aliases this key may use (default: all).")
+@click.option(
+    "--models",
+    default="",
+    help="Comma-separated aliases this key may use (default: all). Names not in the config are kept,"
+    " with a warning.",
+)
 @click.option("--tier", default=None)
-@click.option("--metadata", "-m", multiple=True, help="key=value, repeatable (user, team, ...).")
-@click.option("--expires-in", type=float, default=None, help="Seconds until the key expires.")
+# No -m: in `llmrelay chat` it is --model.
+@click.option("--metadata", multiple=True, callback=_pairs, help="key=value, repeatable (user, team, ...).")
+@click.option(
+    "--expires-in",
+    type=float,
+    default=None,
+    callback=_positive_seconds,
+    help="Seconds until the key expires, > 0 (default: never).",
+)
 def keys_create(
     config_path: Path | None,
     name: str | None,
     models: str,
     tier: str | None,
-    metadata: tuple[str, ...],
+    metadata: dict[str, str],
     expires_in: float | None,
 ) -> None:
     """Create a key and print it (the secret is shown this once)."""
-    pairs = dict(item.partition("=")[::2] for item in metadata)
-    expires_at = time.time() + expires_in if expires_in else None
+    from llmrelay.keys.model import model_names
 
-    async def create(service: KeyService) -> dict[str, Any]:
+    aliases = model_names(models.split(","))
+    expires_at = time.time() + expires_in if expires_in is not None else None
+
+    async def create(service: KeyService, config: Config) -> dict[str, Any]:
+        # A warning, not an error: keys may be made before their aliases.
+        known = {m.name for m in config.models}
+        for alias in aliases:
+            if alias not in known:
+                click.echo(
+                    f"warning: no model alias `{alias}` in the config; the key lists it anyway", err=True
+                )
         secret, key = await service.create(
-            name=name,
-            models=[m for m in models.split(",") if m],
-            tier=tier,
-            metadata=pairs,
-            expires_at=expires_at,
+            name=name, models=aliases, tier=tier, metadata=metadata, expires_at=expires_at
         )
         return {"key": secret, **key.public()}
 
@@ -189,7 +224,7 @@ def keys_create(
 def keys_list(config_path: Path | None) -> None:
     """List keys (never their secrets)."""
 
-    async def list_all(service: KeyService) -> list[dict[str, Any]]:
+    async def list_all(service: KeyService, config: Config) -> list[dict[str, Any]]:
         return [k.public() for k in await service.list()]
 
     _echo_json(_with_keys(config_path, list_all))
@@ -199,12 +234,16 @@ def keys_list(config_path: Path | None) -> None:
 @_CONFIG_OPTION
 @click.argument("key_id")
 @click.option(
-    "--grace", type=float, default=3600.0, show_default=True, help="Seconds the old secret stays valid."
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Seconds the old secret stays valid.",
 )
 def keys_rotate(config_path: Path | None, key_id: str, grace: float) -> None:
-    """Issue a new secret for KEY_ID."""
+    """Issue a new secret for KEY_ID (a revoked or expired key cannot be rotated)."""
 
-    async def rotate(service: KeyService) -> dict[str, Any]:
+    async def rotate(service: KeyService, config: Config) -> dict[str, Any]:
         secret, key = await service.rotate(key_id, grace_seconds=grace)
         return {"key": secret, **key.public()}
 
@@ -215,9 +254,15 @@ def keys_rotate(config_path: Path | None, key_id: str, grace: float) -> None:
 @_CONFIG_OPTION
 @click.argument("key_id")
 def keys_revoke(config_path: Path | None, key_id: str) -> None:
-    """Revoke KEY_ID at once."""
+    """Revoke KEY_ID in the state store at once.
 
-    async def revoke(service: KeyService) -> dict[str, Any]:
+    A gateway that is already running may still accept the key for up to 5 seconds: each server
+    process caches authenticated keys that long (revoking through the admin API, DELETE
+    /admin/keys/KEY_ID, takes effect at once in the process that serves the call; other
+    processes and replicas follow within the same 5 seconds).
+    """
+
+    async def revoke(service: KeyService, config: Config) -> dict[str, Any]:
         return (await service.revoke(key_id)).public()
 
     _echo_json(_with_keys(config_path, revoke))

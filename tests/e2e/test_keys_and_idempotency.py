@@ -57,6 +57,35 @@ async def test_admin_key_lifecycle(gateway: Gateway) -> None:
             await client(gateway, revoked).chat.completions.create(model="mock", messages=HELLO)  # type: ignore[arg-type]
 
 
+async def test_admin_trims_model_names(gateway: Gateway) -> None:
+    status, created = await admin(gateway, "POST", "/admin/keys", {"models": [" mock", "gpt ", "", "mock"]})
+    assert status == 200 and created["models"] == ["mock", "gpt"]
+    status, shown = await admin(gateway, "GET", f"/admin/keys/{created['id']}")
+    assert status == 200 and shown["models"] == ["mock", "gpt"]
+    reply = await client(gateway, created["key"]).chat.completions.create(model="mock", messages=HELLO)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content == "mock says hi"
+
+
+async def test_rotating_a_revoked_key_is_a_conflict(gateway: Gateway) -> None:
+    status, created = await admin(gateway, "POST", "/admin/keys", {"name": "gone"})
+    key_id = created["id"]
+    assert (await admin(gateway, "DELETE", f"/admin/keys/{key_id}"))[0] == 200
+    status, body = await admin(gateway, "POST", f"/admin/keys/{key_id}/rotate", {"grace_seconds": 60})
+    assert status == 409
+    assert body["error"]["code"] == "key_revoked" and key_id in body["error"]["message"]
+    assert "sk-relay-" not in json.dumps(body)
+    status, shown = await admin(gateway, "GET", f"/admin/keys/{key_id}")
+    assert status == 200 and shown["revoked_at"] is not None and shown["display"] == created["display"]
+
+
+async def test_a_negative_grace_is_a_400(gateway: Gateway) -> None:
+    status, created = await admin(gateway, "POST", "/admin/keys", {})
+    status, body = await admin(gateway, "POST", f"/admin/keys/{created['id']}/rotate", {"grace_seconds": -1})
+    assert status == 400 and "grace_seconds" in body["error"]["message"]
+    status, shown = await admin(gateway, "GET", f"/admin/keys/{created['id']}")
+    assert shown["display"] == created["display"]  # not rotated
+
+
 async def test_admin_api_needs_the_master_key(gateway: Gateway) -> None:
     status, body = await admin(gateway, "GET", "/admin/keys", headers={"authorization": f"Bearer {APP_KEY}"})
     assert status == 401 and body["error"]["type"] == "authentication_error"
@@ -110,3 +139,10 @@ async def test_idempotent_stream_is_replayed_as_a_stream(gateway: Gateway, upstr
     assert streams[0].count(b"data: ") == streams[1].count(b"data: ") > 2
     assert streams[1].rstrip().endswith(b"data: [DONE]")
     assert len(upstreams.openai.requests) == 1
+
+
+async def test_a_key_cannot_be_created_already_expired(gateway: Gateway) -> None:
+    status, body = await admin(gateway, "POST", "/admin/keys", {"name": "stillborn", "expires_at": 1000.0})
+    assert status == 400 and body["error"]["param"] == "expires_at"
+    status, listed = await admin(gateway, "GET", "/admin/keys")
+    assert "stillborn" not in [k["name"] for k in listed["data"]]

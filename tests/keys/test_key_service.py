@@ -7,7 +7,7 @@ import pytest
 
 from llmrelay.clock import FakeClock
 from llmrelay.config import load_config
-from llmrelay.errors import AuthenticationError, NotFound
+from llmrelay.errors import AuthenticationError, Conflict, InvalidRequest, NotFound
 from llmrelay.keys import KeyService, VirtualKey
 from llmrelay.keys.store import MemoryKeyStore, SqliteKeyStore
 
@@ -93,3 +93,77 @@ async def test_static_keys_from_config() -> None:
     assert key.id == "static_ci" and key.models == ("a",)
     assert store.lookups == 0
     assert await service.list() == []
+
+
+async def test_revoking_twice_keeps_the_first_revocation_time() -> None:
+    clock = FakeClock()
+    service = KeyService(MemoryKeyStore(), clock)
+    _, key = await service.create()
+    first = await service.revoke(key.id)
+    clock.advance(10)
+    assert (await service.revoke(key.id)).revoked_at == first.revoked_at
+
+
+async def test_the_auth_cache_evicts_the_least_recently_used_key_only() -> None:
+    store = CountingStore()
+    service = KeyService(store, FakeClock(), cache_size=2)
+    a, b, c = [(await service.create())[0] for _ in range(3)]
+    for secret in (a, b, a, c):  # c evicts b, the least recently used; a stays
+        await service.authenticate(secret)
+    assert store.lookups == 3
+    await service.authenticate(a)
+    assert store.lookups == 3
+    await service.authenticate(b)
+    assert store.lookups == 4
+
+
+async def test_model_names_are_trimmed_and_blanks_dropped() -> None:
+    service = KeyService(MemoryKeyStore(), FakeClock())
+    _, key = await service.create(models=[" mock", "mock-embed ", "", "  ", "mock"])
+    assert key.models == ("mock", "mock-embed")
+    stored = await service.get(key.id)
+    assert stored is not None and stored.models == ("mock", "mock-embed")
+
+
+async def test_revoking_here_a_key_revoked_elsewhere_takes_effect_here_at_once() -> None:
+    clock = FakeClock()
+    store = MemoryKeyStore()
+    here, elsewhere = KeyService(store, clock), KeyService(store, clock)  # e.g. the server and the CLI
+    secret, key = await here.create()
+    await here.authenticate(secret)
+    await elsewhere.revoke(key.id)
+    await here.authenticate(secret)  # cached here: the documented cache_ttl window
+    await here.revoke(key.id)  # nothing to write, but this process must stop trusting its cache
+    with pytest.raises(AuthenticationError, match="revoked"):
+        await here.authenticate(secret)
+
+
+async def test_a_key_cannot_be_created_already_expired() -> None:
+    clock = FakeClock()
+    service = KeyService(MemoryKeyStore(), clock)
+    with pytest.raises(InvalidRequest) as refused:
+        await service.create(expires_at=clock.wall())
+    assert refused.value.param == "expires_at"
+    assert await service.list() == []
+
+
+class LosingStore(MemoryKeyStore):
+    """Every compare-and-set loses, as if another writer always got there first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def compare_and_set(self, current: VirtualKey, new: VirtualKey) -> VirtualKey | None:
+        self.attempts += 1
+        return None
+
+
+async def test_an_update_that_keeps_losing_the_race_gives_up_with_a_conflict() -> None:
+    store = LosingStore()
+    service = KeyService(store, FakeClock())
+    _, key = await service.create()
+    with pytest.raises(Conflict) as busy:
+        await service.revoke(key.id)
+    assert busy.value.code == "key_busy" and 1 < store.attempts < 100
+    assert (await service.get(key.id)) == key

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -29,9 +30,16 @@ def display_prefix(secret: str) -> str:
     return secret[: len(PREFIX) + 4] + "…"
 
 
+def model_names(names: Iterable[str]) -> tuple[str, ...]:
+    """Aliases as a key stores them: trimmed (``"mock, mock-embed"`` split on commas keeps the
+    spaces), blanks dropped, each once, in the order given."""
+    return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+
+
 class VirtualKey(msgspec.Struct, frozen=True, kw_only=True):
     """A key's record. ``hash`` is the current secret's; ``previous_hash`` stays valid until
-    ``grace_until`` after a rotation. Times are Unix seconds."""
+    ``grace_until`` after a rotation. Times are Unix seconds. ``version`` counts the writes since
+    creation: stores replace a record only at the version it was read at (compare-and-set)."""
 
     id: str
     hash: str
@@ -45,6 +53,7 @@ class VirtualKey(msgspec.Struct, frozen=True, kw_only=True):
     revoked_at: float | None = None
     previous_hash: str | None = None
     grace_until: float | None = None
+    version: int = 0
 
     def allows(self, alias: str) -> bool:
         return not self.models or alias in self.models

@@ -1,28 +1,35 @@
 """``KeyService``: create, rotate, revoke and authenticate virtual keys.
 
-Hot path: :meth:`authenticate` answers from a small in-process cache (``cache_ttl`` seconds on the
-injected clock) and only asks the store on a miss, so a busy key costs one dict lookup per request.
-The trade-off: a key revoked through *another* replica (or the CLI) keeps working here for at most
-``cache_ttl`` seconds; revocation through this process is immediate. Static keys from config are
-hashed once at start and never stored.
+Hot path: :meth:`authenticate` answers from a small in-process LRU cache (``cache_ttl`` seconds on
+the injected clock, see :mod:`llmrelay.keys.auth_cache`) and only asks the store on a miss, so a
+busy key costs one dict lookup per request. The trade-off: a key revoked through *another* replica
+(or the CLI) keeps working here for at most ``cache_ttl`` seconds (5 by default; the CLI's
+``keys revoke`` help says so); revocation through this process is immediate, even for a lookup
+that was reading the store at that moment. Static keys from config are hashed once at start and
+never stored.
+
+Rotate and revoke are read, decide (:mod:`llmrelay.keys.lifecycle`), compare-and-set: when two
+race, the one that loses reads the winner's record and decides again, so a revocation is never
+lost to a concurrent rotation.
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets
-from collections.abc import Mapping, Sequence
-
-import msgspec
+from collections.abc import Callable, Mapping, Sequence
 
 from llmrelay.clock import Clock
 from llmrelay.config import Config, StaticKey
-from llmrelay.errors import AuthenticationError, ConfigError, NotFound
-from llmrelay.keys.model import VirtualKey, display_prefix, hash_secret, new_secret
+from llmrelay.errors import AuthenticationError, ConfigError, Conflict, InvalidRequest, NotFound
+from llmrelay.keys.auth_cache import AuthCache
+from llmrelay.keys.lifecycle import INVALID, check, revoked, rotated
+from llmrelay.keys.model import VirtualKey, display_prefix, hash_secret, model_names, new_secret
 from llmrelay.keys.store import KeyStore, MemoryKeyStore, SqliteKeyStore
 from llmrelay.stores.sqlite import sqlite_path
 
-_INVALID = "invalid API key"
+# A rotate or revoke that loses a compare-and-set reads again; losing this often in a row means
+# the key is being hammered by writers, and the caller should hear so rather than wait.
+_ATTEMPTS = 8
 
 
 class KeyService:
@@ -37,9 +44,7 @@ class KeyService:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._cache_ttl = cache_ttl
-        self._cache_size = cache_size
-        self._cache: dict[str, tuple[VirtualKey, float]] = {}
+        self._cache = AuthCache(ttl=cache_ttl, size=cache_size)
         self._static = {
             hash_secret(k.key.reveal()): _static_record(i, k, clock) for i, k in enumerate(static)
         }
@@ -73,36 +78,20 @@ class KeyService:
         key = self._static.get(digest)
         if key is None:
             key = await self._lookup(digest)
-        self._check(key, digest)
+        check(key, digest, now=self._clock.wall())
         return key
 
     async def _lookup(self, digest: str) -> VirtualKey:
         now = self._clock.now()
-        cached = self._cache.get(digest)
-        if cached is not None and now - cached[1] < self._cache_ttl:
-            return cached[0]
+        cached = self._cache.get(digest, now=now)
+        if cached is not None:
+            return cached
+        generation = self._cache.generation
         key = await self._store.by_hash(digest)
         if key is None:
-            raise AuthenticationError(_INVALID)
-        if len(self._cache) >= self._cache_size:
-            self._cache.clear()
-        self._cache[digest] = (key, now)
+            raise AuthenticationError(INVALID)
+        self._cache.put(digest, key, now=now, generation=generation)
         return key
-
-    def _check(self, key: VirtualKey, digest: str) -> None:
-        now = self._clock.wall()
-        if key.revoked_at is not None:
-            raise AuthenticationError("this API key has been revoked")
-        if key.expires_at is not None and key.expires_at <= now:
-            raise AuthenticationError("this API key has expired")
-        if hmac.compare_digest(key.hash, digest):
-            return
-        previous = key.previous_hash or ""
-        if hmac.compare_digest(previous, digest) and key.grace_until is not None and now < key.grace_until:
-            return
-        if hmac.compare_digest(previous, digest):
-            raise AuthenticationError("this API key was rotated and its grace period has ended")
-        raise AuthenticationError(_INVALID)
 
     async def create(
         self,
@@ -113,20 +102,24 @@ class KeyService:
         metadata: Mapping[str, str] | None = None,
         expires_at: float | None = None,
     ) -> tuple[str, VirtualKey]:
-        """A new key; the secret is returned here and never again."""
+        """A new key; the secret is returned here and never again. Model names are trimmed;
+        ``expires_at`` must be in the future (a key born expired is a mistake, not a key)."""
+        now = self._clock.wall()
+        if expires_at is not None and not expires_at > now:
+            raise InvalidRequest("expires_at must be in the future", param="expires_at")
         secret = new_secret()
         key = VirtualKey(
             id="key_" + secrets.token_hex(8),
             hash=hash_secret(secret),
             display=display_prefix(secret),
             name=name,
-            models=tuple(models),
+            models=model_names(models),
             tier=tier,
             metadata=dict(metadata or {}),
-            created_at=self._clock.wall(),
+            created_at=now,
             expires_at=expires_at,
         )
-        await self._store.put(key)
+        await self._store.insert(key)
         return secret, key
 
     async def list(self) -> list[VirtualKey]:
@@ -136,36 +129,36 @@ class KeyService:
         return await self._store.get(key_id)
 
     async def rotate(self, key_id: str, *, grace_seconds: float) -> tuple[str, VirtualKey]:
-        """A new secret for the key; the current one stays valid for ``grace_seconds``."""
-        key = await self._require(key_id)
+        """A new secret for the key; the current one stays valid for ``grace_seconds``.
+        :class:`Conflict` (``key_revoked`` / ``key_expired``) for a key whose secret could never work."""
         secret = new_secret()
-        rotated = msgspec.structs.replace(
-            key,
-            hash=hash_secret(secret),
-            display=display_prefix(secret),
-            previous_hash=key.hash,
-            grace_until=self._clock.wall() + grace_seconds,
+        key = await self._update(
+            key_id, lambda k: rotated(k, secret, now=self._clock.wall(), grace_seconds=grace_seconds)
         )
-        await self._store.put(rotated)
-        self._forget(key_id)
-        return secret, rotated
+        return secret, key
 
     async def revoke(self, key_id: str) -> VirtualKey:
-        key = await self._require(key_id)
-        revoked = msgspec.structs.replace(key, revoked_at=self._clock.wall())
-        await self._store.put(revoked)
-        self._forget(key_id)
-        return revoked
+        """Revoke the key (again is fine: the first revocation time stays)."""
+        return await self._update(key_id, lambda k: revoked(k, now=self._clock.wall()))
 
-    async def _require(self, key_id: str) -> VirtualKey:
-        key = await self._store.get(key_id)
-        if key is None:
-            raise NotFound(f"no key with id {key_id}", param="key_id")
-        return key
-
-    def _forget(self, key_id: str) -> None:
-        for digest in [d for d, (k, _) in self._cache.items() if k.id == key_id]:
-            del self._cache[digest]
+    async def _update(self, key_id: str, change: Callable[[VirtualKey], VirtualKey]) -> VirtualKey:
+        """Read, change, compare-and-set; on a lost race read again and decide again."""
+        try:
+            for _ in range(_ATTEMPTS):
+                key = await self._store.get(key_id)
+                if key is None:
+                    raise NotFound(f"no key with id {key_id}", param="key_id")
+                changed = change(key)
+                if changed is key:
+                    return key
+                stored = await self._store.compare_and_set(key, changed)
+                if stored is not None:
+                    return stored
+        finally:
+            # Even without a write of ours: the store may hold a change made elsewhere (the CLI
+            # revoked it) that this process should stop missing now.
+            self._cache.forget(key_id)
+        raise Conflict(f"key {key_id} kept changing during this update; try again", code="key_busy")
 
 
 def _static_record(index: int, key: StaticKey, clock: Clock) -> VirtualKey:

@@ -1,14 +1,17 @@
 """Admin API (virtual keys, circuit state), guarded by the master key (disabled without one).
 
-``POST /admin/keys`` creates (the secret is in that response only), ``GET /admin/keys`` lists,
-``GET /admin/keys/{id}`` shows, ``POST /admin/keys/{id}/rotate`` issues a new secret while the old
-one stays valid for ``grace_seconds``, ``DELETE /admin/keys/{id}`` revokes.
+``POST /admin/keys`` creates (the secret is in that response only; model names are trimmed;
+``expires_at`` must be in the future), ``GET /admin/keys`` lists, ``GET /admin/keys/{id}`` shows,
+``POST /admin/keys/{id}/rotate`` issues a new secret while the old one stays valid for
+``grace_seconds`` (409 ``key_revoked`` / ``key_expired`` for a key whose new secret could never
+work), ``DELETE /admin/keys/{id}`` revokes (at once in this process; other processes and replicas
+cache keys for up to 5 s).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -31,7 +34,7 @@ class NewKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Rotation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    grace_seconds: float = 3600.0
+    grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
 
 
 T = TypeVar("T")
