@@ -73,13 +73,18 @@ def _run_figures(results: Mapping[str, Any]) -> Figures:
                 _flatten(out, f"{column} {scenario}", metrics)
             elif (value := _number(metrics)) is not None:
                 out[f"{column} {scenario}"] = value
-    direct = {name.split(" ", 1)[1]: value for name, value in out.items() if name.startswith("direct ")}
-    for name, value in list(out.items()):
+    return _with_derived(out)
+
+
+def _with_derived(raw: Figures) -> Figures:
+    """Each figure of a gateway column followed by what it means against the direct leg."""
+    direct = {name.split(" ", 1)[1]: value for name, value in raw.items() if name.startswith("direct ")}
+    out: Figures = {}
+    for name, value in raw.items():
+        out[name] = value
         column, rest = name.split(" ", 1)
-        base = direct.get(rest)
-        if column == "direct" or base is None:
-            continue
-        _derive(out, name, rest, value, base)
+        if column != "direct" and rest in direct:
+            _derive(out, name, value, direct[rest])
     return out
 
 
@@ -91,7 +96,7 @@ def _flatten(out: Figures, prefix: str, metrics: Mapping[str, Any]) -> None:
             out[f"{prefix} {key}"] = number
 
 
-def _derive(out: Figures, name: str, metric: str, value: float, base: float) -> None:
+def _derive(out: Figures, name: str, value: float, base: float) -> None:
     """Throughput relative to direct, latency added over direct (same run, same machine state)."""
     head, last = name.rsplit(" ", 1)
     if better(name) == "higher" and base > 0:
@@ -116,12 +121,7 @@ def _reference_figures(data: Mapping[str, Any]) -> Figures:
                         out[f"{column} cpu_s_per_1000 {label}"] = number
                 continue
             _reference_phase(out, f"{column} {phase}", result)
-    direct = {k.split(" ", 1)[1]: v for k, v in out.items() if k.startswith("direct ")}
-    for name, value in list(out.items()):
-        column, rest = name.split(" ", 1)
-        if column == "gateway" and rest in direct:
-            _derive(out, name, rest, value, direct[rest])
-    return out
+    return _with_derived(out)
 
 
 def _reference_phase(out: Figures, prefix: str, result: Mapping[str, Any]) -> None:
@@ -143,6 +143,11 @@ def _reference_phase(out: Figures, prefix: str, result: Mapping[str, Any]) -> No
         for p in ("p50", "p90", "p99"):
             if (value := _number(percentiles.get(p))) is not None:
                 out[f"{prefix} {label + '_' if label else ''}{p}_ms"] = value
+
+
+def rename_column(figs: Figures, old: str, new: str) -> Figures:
+    """The same figures with column ``old`` called ``new`` (to line up differently named variants)."""
+    return {(new + name[len(old) :] if name.startswith(old + " ") else name): v for name, v in figs.items()}
 
 
 def load(path: str | Path) -> Figures:
@@ -224,6 +229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FRACTION",
         help="exit 1 if a figure got worse by more than FRACTION (e.g. 0.10); default: always exit 0",
     )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="compare the old file's column OLD with the new file's column NEW (repeatable), "
+        "e.g. llmrelay=base when the new run named its variants",
+    )
     args = parser.parse_args(argv)
     threshold = DEFAULT_THRESHOLD if args.fail_over is None else args.fail_over
     loaded: list[Figures] = []
@@ -233,6 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as err:
             print(f"compare: cannot read {path}: {err}", file=sys.stderr)
             return 2
+    for mapping in args.column:
+        old_name, sep, new_name = mapping.partition("=")
+        if not sep:
+            parser.error(f"--column takes OLD=NEW, not {mapping!r}")
+        loaded[0] = rename_column(loaded[0], old_name, new_name)
     rows = compare(loaded[0], loaded[1], threshold=threshold)
     print(render(rows, threshold=threshold))
     return 1 if args.fail_over is not None and any(row.worse for row in rows) else 0
