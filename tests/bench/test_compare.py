@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.compare import Row, better, compare, figures, main, render
+from bench.compare import Row, better, compare, figures, main, rename_column, render
 
 
 def run_results(
@@ -212,3 +212,17 @@ def test_main_unreadable_file_exits_two(tmp_path: Path, capsys: pytest.CaptureFi
     assert main([good, str(tmp_path / "missing.json")]) == 2
     assert main([good, str(tmp_path / "bad.json")]) == 2
     assert "bad.json" in capsys.readouterr().err
+
+
+def test_column_rename_lines_up_differently_named_variants() -> None:
+    old = figures(run_results(through_rate=2000.0, through_p99=3.0, cpu=0.7))
+    renamed = rename_column(old, "llmrelay", "base")
+    assert renamed["base max rate"] == 2000.0
+    assert "llmrelay max rate" not in renamed
+    assert renamed["direct max rate"] == old["direct max rate"]
+
+
+def test_derived_figures_follow_their_source() -> None:
+    names = list(figures(run_results(through_rate=2000.0, through_p99=3.0, cpu=0.7)))
+    assert names[names.index("llmrelay max rate") + 1] == "llmrelay max rate/direct"
+    assert names[names.index("llmrelay open_500 p99_ms") + 1] == "llmrelay open_500 added_p99_ms"
