@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.report import cpu_delta, cpu_us_per_request, report
 
-RESULTS = {
+RESULTS: dict[str, dict[str, Any]] = {
     "direct": {"open_500": {"p50_ms": 0.5, "p99_ms": 1.0, "errors": 0}, "max": {"rate": 4000.0}},
     "base": {
         "open_500": {"p50_ms": 1.0, "p99_ms": 2.0, "errors": 0, "cpu_s_per_1000": 0.700},
