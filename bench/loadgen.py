@@ -10,7 +10,9 @@ they time three points from the (scheduled) start:
   token a user sees; role-only and empty events do not count;
 * the total (``p50_ms`` ...): the end of the stream.
 
-Every run is bounded in count and time and refuses any target outside 127.0.0.0/8.
+Every run is bounded in count and time and refuses any target outside 127.0.0.0/8. From a shell:
+``python bench/loadgen.py URL --seconds 20 --rate 500`` (or ``--closed 64``, ``--stream``), e.g. to
+keep a gateway busy while a profiler records it.
 """
 
 from __future__ import annotations
@@ -202,3 +204,33 @@ async def closed_loop(
         await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), timeout=seconds + 30)
         result.elapsed = time.perf_counter() - t0
     return result
+
+
+def main() -> None:
+    """Load one URL from the command line (e.g. while a profiler records the gateway)."""
+    import argparse
+    import json
+
+    import uvloop
+
+    parser = argparse.ArgumentParser(description="Load a loopback chat-completions URL; print a summary.")
+    parser.add_argument("url", help="e.g. http://127.0.0.1:4000/v1/chat/completions")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--rate", type=float, default=500.0, help="open loop at this arrival rate [500/s]")
+    mode.add_argument("--closed", type=int, metavar="N", help="closed loop with N in flight instead")
+    parser.add_argument("--stream", action="store_true", help="SSE streams instead of plain calls")
+    parser.add_argument("--header", action="append", default=[], metavar="NAME:VALUE", help="{n} numbers it")
+    args = parser.parse_args()
+    headers = RequestHeaders(dict(h.split(":", 1) for h in args.header))
+    if args.closed:
+        run = closed_loop(
+            args.url, concurrency=args.closed, seconds=args.seconds, stream=args.stream, headers=headers
+        )
+    else:
+        run = open_loop(args.url, rate=args.rate, seconds=args.seconds, stream=args.stream, headers=headers)
+    print(json.dumps(uvloop.run(run).summary()))
+
+
+if __name__ == "__main__":
+    main()
