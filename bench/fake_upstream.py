@@ -1,8 +1,12 @@
 """A fast fake OpenAI upstream for the benchmark: a raw ASGI app under uvicorn (uvloop + httptools).
 
 ``POST /v1/chat/completions`` answers a fixed realistic completion, or with ``"stream": true`` an SSE
-stream of ``--chunks`` chunks, a usage chunk and ``data: [DONE]``. It parses only the ``stream``
-flag, so its own CPU cost stays small next to the gateway's. Run: ``python bench/fake_upstream.py --port N``.
+stream shaped like OpenAI's: a role-only first event (``"content": ""``, no text yet), then
+``--chunks`` content chunks each preceded by ``--chunk-delay`` seconds, then the finish chunk, a
+usage chunk and ``data: [DONE]`` at once. The role-only event goes out immediately, so time to first
+byte and time to first *text* differ by one delay, as with a real model. It parses only the
+``stream`` flag, so its own CPU cost stays small next to the gateway's.
+Run: ``python bench/fake_upstream.py --port N [--chunks 20 --chunk-delay 0.005]``.
 """
 
 from __future__ import annotations
@@ -59,9 +63,9 @@ USAGE = (
 
 
 def make_app(chunks: int, chunk_delay: float) -> Any:
-    pieces = [chunk({"role": "assistant", "content": ""})]
-    pieces += [chunk({"content": f"tok{i} "}) for i in range(chunks)]
-    pieces += [chunk({}, "stop"), USAGE, b"data: [DONE]\n\n"]
+    role = chunk({"role": "assistant", "content": ""})
+    contents = [chunk({"content": f"tok{i} "}) for i in range(chunks)]
+    tail = chunk({}, "stop") + USAGE + b"data: [DONE]\n\n"
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -79,11 +83,12 @@ def make_app(chunks: int, chunk_delay: float) -> Any:
             return
         headers = [(b"content-type", b"text/event-stream")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for piece in pieces:
+        await send({"type": "http.response.body", "body": role, "more_body": True})
+        for piece in contents:
             if chunk_delay:
                 await asyncio.sleep(chunk_delay)
             await send({"type": "http.response.body", "body": piece, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.body", "body": tail})
 
     return app
 
@@ -94,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--chunks", type=int, default=20)
-    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds before each content chunk")
     args = parser.parse_args()
     uvicorn.run(
         make_app(args.chunks, args.chunk_delay),

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import HERE, free_port, pinned, process
+from processes import free_port, pinned, process
 
+HERE = Path(__file__).resolve().parent
 BODY = b'{"model": "bench", "messages": [{"role": "user", "content": "hi"}]}'
 HEADERS = {"content-type": "application/json"}
 REQUESTS = 3000
