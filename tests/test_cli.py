@@ -55,7 +55,8 @@ def test_keys_lifecycle_in_the_data_dir(tmp_path: Path) -> None:
 def test_a_mid_stream_error_starts_on_its_own_line(tmp_path: Path) -> None:
     config = tmp_path / "llmrelay.yaml"
     config.write_text(
-        "models:\n  - {name: demo, targets: [{provider: mock, options: {text: a b c, fail_after_chunks: 2}}]}\n"
+        "models:\n"
+        "  - {name: demo, targets: [{provider: mock, options: {text: a b c, fail_after_chunks: 2}}]}\n"
     )
     result = CliRunner().invoke(main, ["chat", "-c", str(config), "-m", "demo", "x"])
     assert result.exit_code == 1
