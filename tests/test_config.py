@@ -221,6 +221,7 @@ def model(**fields: object) -> dict[str, object]:
         ({"server": {"graceful_shutdown": -1}, **BASE}, "$.server.graceful_shutdown"),
         ({"server": {"idempotency_ttl": 0}, **BASE}, "$.server.idempotency_ttl"),
         ({"server": {"idempotency_wait": -1}, **BASE}, "$.server.idempotency_wait"),
+        ({"server": {"log_level": "loud"}, **BASE}, "$.server.log_level"),
         (
             {"models": [{"name": "a", "targets": [{"provider": "openai", "api_key": "k"}]}]},
             "$.models[0].targets[0].model",

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -115,6 +115,8 @@ class ServerConfig(_Strict, frozen=True):
     graceful_shutdown: _NonNegative = 30.0
     idempotency_ttl: _Positive = 86_400.0
     idempotency_wait: _NonNegative = 60.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Of the ``llmrelay`` loggers on stderr; ``warning`` silences the access log."""
 
 
 class StateConfig(_Strict, frozen=True):
