@@ -162,9 +162,10 @@ def test_env_references_fill_typed_provider_options() -> None:
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [
-        ("redis://127.0.0.1:6379/0", "redis:// cannot hold virtual keys"),
+        ("redis://127.0.0.1:6379/0", "redis:// is not supported"),
         ("postgres://db/x", "unsupported scheme 'postgres'"),
-        ("sqlite://", "sqlite:///path/to.db"),
+        ("sqlite://", "needs a file"),
+        ("rediss://:secret@cache:6380/0", "rediss://"),
         ("llmrelay.db", "unsupported scheme"),
     ],
 )
@@ -173,7 +174,7 @@ def test_state_urls_that_cannot_work_are_rejected_at_load(url: str, fragment: st
         load_config({"state": {"url": url}, **BASE})
     message = info.value.message
     assert "`$.state.url`" in message and fragment in message
-    assert "memory://" in message and "\n" not in message
+    assert "memory://" in message and "\n" not in message and "secret" not in message
 
 
 @pytest.mark.parametrize("url", ["memory://", "sqlite:///./relay.db", "sqlite:////tmp/relay.db"])

@@ -14,7 +14,6 @@ A config that loads runs in both faces, the library and the server.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.retry import RetryConfig
@@ -154,9 +154,6 @@ class Config(_Strict, frozen=True):
         return None
 
 
-_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
 def load_config(
     source: str | Path | Mapping[str, Any], *, environ: Mapping[str, str] | None = None
 ) -> Config:
@@ -168,13 +165,13 @@ def load_config(
         import yaml  # deferred: only file-based config needs it
 
         try:
-            text, refs = _shield_refs(Path(source).read_text(encoding="utf-8"))
-            raw = _unshield_refs(yaml.safe_load(text) or {}, refs)
+            text, refs = shield_refs(Path(source).read_text(encoding="utf-8"))
+            raw = unshield_refs(yaml.safe_load(text) or {}, refs)
         except OSError as err:
             raise ConfigError(f"cannot read config file {source}: {err.strerror}") from err
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {_yaml_error(source, err)}") from err
-    resolved = _resolve_env(raw, env, "$")
+    resolved = resolve_env(raw, env, "$")
     try:
         # strict=False: a string becomes an int, float or bool only where the field asks for one
         # (``${PORT}``); ``str`` fields keep the text as written.
@@ -218,61 +215,10 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("LLMRELAY_HOME") or Path.home() / ".llmrelay")
 
 
-def _shield_refs(text: str) -> tuple[str, list[str]]:
-    """Swap ``${...}`` for plain placeholders before YAML parsing.
-
-    In YAML flow mappings (``{api_key: ${KEY}}``, the documented config style) ``{`` is syntax, so
-    the references are parked as scalar-safe tokens and restored in the parsed values, where the
-    usual resolution applies; values never pass through the YAML parser, so they cannot inject.
-    """
-    refs: list[str] = []
-
-    def park(match: re.Match[str]) -> str:
-        refs.append(match.group(0))
-        return f"__llmrelay_ref_{len(refs) - 1}__"
-
-    return _REF.sub(park, text), refs
-
-
-_PARKED = re.compile(r"__llmrelay_ref_(\d+)__")
-
-
-def _unshield_refs(value: Any, refs: list[str]) -> Any:
-    if isinstance(value, str):
-        return _PARKED.sub(lambda m: refs[int(m.group(1))], value)
-    if isinstance(value, dict):
-        return {k: _unshield_refs(v, refs) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unshield_refs(v, refs) for v in value]
-    return value
-
-
 def _decode_secret(kind: type, value: Any) -> Any:
     if kind is Secret and isinstance(value, str):
         return Secret(value)
     raise NotImplementedError
-
-
-def _resolve_env(value: Any, env: Mapping[str, str], path: str) -> Any:
-    if isinstance(value, str):
-        return _substitute(value, env, path)
-    if isinstance(value, Mapping):
-        return {k: _resolve_env(v, env, f"{path}.{k}") for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_resolve_env(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
-def _substitute(text: str, env: Mapping[str, str], path: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"environment variable {name} is not set (referenced at `{path}`)")
-
-    return _REF.sub(replace, text)
 
 
 _NEEDS_MODEL = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
@@ -298,8 +244,6 @@ _POLICY_LIMITS: dict[str, dict[str, Any]] = {
 }
 """Bounds for the policies' own config structs (defined beside each policy), checked here so the
 message names the path like msgspec's own: ``Expected `int` >= 0 - at `$.models[0].retry...```."""
-
-_STATE_SCHEMES = "memory:// or sqlite:///path/to.db"
 
 
 def _check(config: Config) -> None:
@@ -358,16 +302,19 @@ def _check_state_url(url: str | None) -> None:
     redis, but virtual keys live at the same URL and have no redis store yet."""
     if url is None:
         return
-    where = f"`$.state.url` ({_STATE_SCHEMES})"
+    # Only the scheme is ever shown: a URL may carry a password (redis://:secret@host).
+    use = "use memory:// or sqlite:///path/to.db"
     scheme, sep, rest = url.partition("://")
     if scheme in ("redis", "rediss"):
-        raise ConfigError(f"{scheme}:// cannot hold virtual keys yet at {where}")
+        raise ConfigError(
+            f"{scheme}:// is not supported at `$.state.url` yet (virtual keys have no redis store): {use}"
+        )
     if scheme == "sqlite" and sep and rest.startswith("/") and rest.strip("/"):
         return
     if scheme == "sqlite":
-        raise ConfigError(f"a sqlite URL needs a file, as in sqlite:///path/to.db, at {where}")
+        raise ConfigError(f"a sqlite state URL needs a file at `$.state.url`: {use}")
     if scheme != "memory" or not sep:
-        raise ConfigError(f"unsupported scheme {scheme!r} at {where}")
+        raise ConfigError(f"unsupported scheme {scheme!r} at `$.state.url`: {use}")
 
 
 def environment_config(environ: Mapping[str, str] | None = None) -> Config:
