@@ -202,6 +202,16 @@ async def test_bad_option_values_get_the_servers_invalid_request(option: str, va
     assert sdk.value.message == server.value.message
 
 
+async def test_bad_extensions_are_an_invalid_request() -> None:
+    async with relay() as r:
+        for bad in ({"openai": 5}, ["openai"]):
+            with pytest.raises(InvalidRequest) as info:
+                await r.chat("demo", HI, extensions=bad)  # type: ignore[arg-type]
+            assert info.value.param == "extensions"
+        reply = await r.chat("demo", HI, extensions={"openai": {"logprobs": True}})
+    assert reply.text == "You said: Hi there"
+
+
 async def test_good_options_still_pass() -> None:
     async with relay() as r:
         reply = await r.chat(

@@ -31,6 +31,7 @@ from llmrelay.builder import build
 from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
 from llmrelay.context import Context
+from llmrelay.errors import InvalidRequest
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -313,7 +314,7 @@ def chat_request(
         stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
         seed=options.get("seed"),
         user=options.get("user"),
-        extensions={k: dict(v) for k, v in options.get("extensions", {}).items()},
+        extensions=_extensions(options.get("extensions", {})),
     )
 
 
@@ -323,6 +324,16 @@ def _check_names(method: str, options: Mapping[str, Any]) -> None:
             close = difflib.get_close_matches(name, _OPTIONS, n=1)
             hint = f". Did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"{method}() got an unexpected keyword argument {name!r}{hint}")
+
+
+def _extensions(value: object) -> dict[str, dict[str, Any]]:
+    """Provider name -> extra request fields (``{"openai": {"logprobs": True}}``)."""
+    if isinstance(value, Mapping) and all(isinstance(v, Mapping) for v in value.values()):
+        return {str(k): dict(v) for k, v in value.items()}
+    raise InvalidRequest(
+        '`extensions` must map a provider name to its extra fields, e.g. {"openai": {"logprobs": True}}',
+        param="extensions",
+    )
 
 
 def _timeout(value: object) -> float | None:
