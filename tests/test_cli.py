@@ -50,3 +50,40 @@ def test_keys_lifecycle_in_the_data_dir(tmp_path: Path) -> None:
     missing = runner.invoke(main, ["keys", "revoke", "key_nope"], env=env)
     assert missing.exit_code == 1 and "no key with id key_nope" in missing.output
     assert (tmp_path / "llmrelay.db").exists()
+
+
+def test_a_mid_stream_error_starts_on_its_own_line(tmp_path: Path) -> None:
+    config = tmp_path / "llmrelay.yaml"
+    config.write_text(
+        "models:\n"
+        "  - {name: demo, targets: [{provider: mock, options: {text: a b c, fail_after_chunks: 2}}]}\n"
+    )
+    result = CliRunner().invoke(main, ["chat", "-c", str(config), "-m", "demo", "x"])
+    assert result.exit_code == 1
+    assert result.stdout == "a b\n"
+    assert result.stderr.startswith("error: ") and "mock stream dropped" in result.stderr
+    assert "a b\nerror: " in result.output
+
+
+def test_chat_dash_reads_the_prompt_from_stdin() -> None:
+    result = CliRunner().invoke(main, ["chat", "-"], input="Hello from\nstdin\n", env={"OPENAI_API_KEY": ""})
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "You said: Hello from\nstdin\n"
+
+
+def test_chat_dash_with_empty_stdin_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["chat", "-"], input="")
+    assert result.exit_code == 2
+    assert "stdin" in result.stderr
+
+
+def test_serve_refuses_a_state_url_it_cannot_use_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "llmrelay.yaml"
+    config.write_text(
+        "state: {url: 'redis://127.0.0.1:6379/0'}\nmodels:\n  - {name: demo, targets: [{provider: mock}]}\n"
+    )
+    result = CliRunner().invoke(main, ["serve", "-c", str(config)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert result.output.startswith("error: ") and "`$.state.url`" in result.output
+    assert "listening" not in result.output

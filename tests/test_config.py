@@ -47,7 +47,7 @@ def test_yaml_and_dict_give_the_same_config(tmp_path: Path) -> None:
 
 def test_secrets_never_show() -> None:
     config = load_config(
-        {"models": [{"name": "a", "targets": [{"provider": "openai", "api_key": "sk-XYZ"}]}]}
+        {"models": [{"name": "a", "targets": [{"provider": "openai", "model": "m", "api_key": "sk-XYZ"}]}]}
     )
     key = config.models[0].targets[0].api_key
     assert key is not None and key.reveal() == "sk-XYZ"
@@ -115,3 +115,156 @@ def test_environment_config_offers_mock_and_keyed_providers() -> None:
     assert "claude-haiku-4-5" in names and "gpt-4o-mini" not in names
     target = config.models[-1].targets[0]
     assert target.provider == "anthropic" and target.api_key == Secret("a-key")
+
+
+def test_env_references_fill_numbers_and_booleans_but_strings_stay_strings(tmp_path: Path) -> None:
+    path = tmp_path / "llmrelay.yaml"
+    path.write_text(
+        "server: {port: ${PORT}, master_key: ${MASTER}}\n"
+        "models:\n"
+        "  - name: fast\n"
+        "    targets: [{provider: openai, model: ${MODEL}, api_key: ${KEY}, weight: ${W:-2.5}}]\n"
+        "    timeout: {total: ${LAT:-0.1}}\n"
+        "    retry: {max_retries: ${RETRIES}, enforce: ${ENFORCE}}\n"
+    )
+    env = {"PORT": "4100", "MASTER": "0123", "MODEL": "on", "KEY": "1e3", "RETRIES": "3", "ENFORCE": "false"}
+    config = load_config(path, environ=env)
+    model = config.models[0]
+    assert config.server.port == 4100
+    assert model.timeout.total == 0.1 and model.targets[0].weight == 2.5
+    assert model.retry.max_retries == 3 and model.retry.enforce is False
+    # strings are never reinterpreted: a secret `0123` and a model named `on` stay as written
+    assert config.server.master_key == Secret("0123")
+    assert model.targets[0].model == "on" and model.targets[0].api_key == Secret("1e3")
+
+
+def test_env_reference_that_is_not_a_number_names_the_path() -> None:
+    raw = {"server": {"port": "${PORT}"}, **BASE}
+    with pytest.raises(ConfigError, match=r"Expected `int`.* - at `\$\.server\.port`"):
+        load_config(raw, environ={"PORT": "http"})
+
+
+def test_env_references_fill_typed_provider_options() -> None:
+    import asyncio
+
+    from llmrelay.relay import Relay
+
+    options = {"latency": "${LAT:-0.01}", "text": "${TEXT}"}
+    raw = {"models": [{"name": "a", "targets": [{"provider": "mock", "options": options}]}]}
+
+    async def ask() -> str:
+        async with Relay(load_config(raw, environ={"TEXT": "0123"})) as relay:
+            return (await relay.chat("a", [{"role": "user", "content": "x"}])).text
+
+    assert asyncio.run(ask()) == "0123"
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis:// is not supported"),
+        ("postgres://db/x", "unsupported scheme 'postgres'"),
+        ("sqlite://", "needs a file"),
+        ("rediss://:secret@cache:6380/0", "rediss://"),
+        ("llmrelay.db", "unsupported scheme"),
+    ],
+)
+def test_state_urls_that_cannot_work_are_rejected_at_load(url: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config({"state": {"url": url}, **BASE})
+    message = info.value.message
+    assert "`$.state.url`" in message and fragment in message
+    assert "memory://" in message and "\n" not in message and "secret" not in message
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///./relay.db", "sqlite:////tmp/relay.db"])
+def test_supported_state_urls_load(url: str) -> None:
+    assert load_config({"state": {"url": url}, **BASE}).state.url == url
+
+
+def test_log_prompts_is_not_an_option() -> None:
+    with pytest.raises(ConfigError, match="log_prompts"):
+        load_config({"server": {"log_prompts": True}, **BASE})
+
+
+def model(**fields: object) -> dict[str, object]:
+    return {"models": [{"name": "a", "targets": [{"provider": "mock"}], **fields}]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        (model(timeout={"total": -5}), "$.models[0].timeout.total"),
+        (model(timeout={"connect": 0}), "$.models[0].timeout.connect"),
+        (model(timeout={"idle": -1}), "$.models[0].timeout.idle"),
+        (model(timeout={"first_token": 0}), "$.models[0].timeout.first_token"),
+        (model(retry={"max_retries": -1}), "$.models[0].retry.max_retries"),
+        (model(retry={"base": 0}), "$.models[0].retry.base"),
+        (model(retry={"cap": -1}), "$.models[0].retry.cap"),
+        (model(retry={"budget_ratio": -0.1}), "$.models[0].retry.budget_ratio"),
+        (model(circuit_breaker={"failures": 0}), "$.models[0].circuit_breaker.failures"),
+        (model(circuit_breaker={"failure_ratio": 1.5}), "$.models[0].circuit_breaker.failure_ratio"),
+        (model(circuit_breaker={"min_calls": 0}), "$.models[0].circuit_breaker.min_calls"),
+        (model(circuit_breaker={"window": 0}), "$.models[0].circuit_breaker.window"),
+        (model(circuit_breaker={"cooldown": -1}), "$.models[0].circuit_breaker.cooldown"),
+        (model(circuit_breaker={"half_open_probes": 0}), "$.models[0].circuit_breaker.half_open_probes"),
+        (
+            {"models": [{"name": "a", "targets": [{"provider": "mock", "weight": -1}]}]},
+            "$.models[0].targets[0].weight",
+        ),
+        (
+            {"models": [{"name": "a", "targets": [{"provider": "mock", "price": -1}]}]},
+            "$.models[0].targets[0].price",
+        ),
+        ({"server": {"heartbeat": 0}, **BASE}, "$.server.heartbeat"),
+        ({"server": {"max_body_bytes": 0}, **BASE}, "$.server.max_body_bytes"),
+        ({"server": {"workers": 0}, **BASE}, "$.server.workers"),
+        ({"server": {"graceful_shutdown": -1}, **BASE}, "$.server.graceful_shutdown"),
+        ({"server": {"idempotency_ttl": 0}, **BASE}, "$.server.idempotency_ttl"),
+        ({"server": {"idempotency_wait": -1}, **BASE}, "$.server.idempotency_wait"),
+        ({"server": {"log_level": "loud"}, **BASE}, "$.server.log_level"),
+        (
+            {"models": [{"name": "a", "targets": [{"provider": "openai", "api_key": "k"}]}]},
+            "$.models[0].targets[0].model",
+        ),
+        (
+            {"models": [{"name": "a", "targets": [{"provider": "anthropic", "api_key": "k"}]}]},
+            "$.models[0].targets[0].model",
+        ),
+        ({}, "$.models"),
+        ({"server": {"master_key": ""}, **BASE}, "$.server.master_key"),
+        ({"server": {"master_key": "  "}, **BASE}, "$.server.master_key"),
+        ({"keys": [{"key": ""}], **BASE}, "$.keys[0].key"),
+    ],
+)
+def test_values_that_cannot_work_are_rejected_with_their_path(raw: dict[str, object], path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert f"`{path}" in info.value.message and "\n" not in info.value.message
+
+
+def test_zero_is_allowed_where_it_means_off() -> None:
+    config = load_config(
+        {
+            "server": {"graceful_shutdown": 0, "idempotency_wait": 0},
+            **model(retry={"max_retries": 0, "max_retry_after": 0, "budget_ratio": 0}),
+        }
+    )
+    assert config.models[0].retry.max_retries == 0 and config.server.graceful_shutdown == 0
+
+
+def test_empty_config_file_is_rejected(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match=r"no models .*`\$\.models`"):
+        load_config(empty)
+
+
+def test_invalid_yaml_names_the_file_on_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - {name: a, targets: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    message = info.value.message
+    assert "<unicode string>" not in message and "\n" not in message
+    assert f"{bad}:3: not valid YAML" in message and "started at line 2" in message

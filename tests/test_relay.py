@@ -158,3 +158,128 @@ async def test_relay_can_be_used_from_many_tasks() -> None:
             *(r.chat("demo", [{"role": "user", "content": str(i)}]) for i in range(20))
         )
     assert [x.text for x in replies] == [f"You said: {i}" for i in range(20)]
+
+
+async def test_unknown_options_are_type_errors_that_name_them() -> None:
+    async with relay() as r:
+        with pytest.raises(TypeError, match=r"^chat\(\) got an unexpected keyword argument 'temprature'"):
+            await r.chat("demo", HI, temprature=0.5)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"Did you mean 'temperature'\?"):
+            await r.chat("demo", HI, temprature=0.5)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"^stream\(\) .* 'max_token'"):
+            r.stream("demo", HI, max_token=5)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("temperature", "hot"),
+        ("top_p", [1]),
+        ("max_tokens", 1.5),
+        ("stop", 5),
+        ("seed", "x"),
+        ("user", 3),
+        ("parallel_tool_calls", "yes"),
+        ("tool_choice", 7),
+        ("response_format", {"type": "yaml"}),
+    ],
+)
+async def test_bad_option_values_get_the_servers_invalid_request(option: str, value: object) -> None:
+    import msgspec
+
+    from llmrelay.wire.openai_inbound import decode_chat_request
+
+    body = msgspec.json.encode({"model": "demo", "messages": HI, option: value})
+    with pytest.raises(InvalidRequest) as server:
+        decode_chat_request(body)
+    async with relay() as r:
+        with pytest.raises(InvalidRequest) as sdk:
+            await r.chat("demo", HI, **{option: value})  # type: ignore[arg-type]
+        with pytest.raises(InvalidRequest) as streamed:
+            r.stream("demo", HI, **{option: value})  # type: ignore[arg-type]
+    assert sdk.value.param == streamed.value.param == server.value.param
+    assert (server.value.param or "").startswith(option)
+    assert sdk.value.message == server.value.message
+
+
+async def test_bad_extensions_are_an_invalid_request() -> None:
+    async with relay() as r:
+        for bad in ({"openai": 5}, ["openai"]):
+            with pytest.raises(InvalidRequest) as info:
+                await r.chat("demo", HI, extensions=bad)  # type: ignore[arg-type]
+            assert info.value.param == "extensions"
+        reply = await r.chat("demo", HI, extensions={"openai": {"logprobs": True}})
+    assert reply.text == "You said: Hi there"
+
+
+async def test_good_options_still_pass() -> None:
+    async with relay() as r:
+        reply = await r.chat(
+            "demo", HI, temperature=1, top_p=0.5, max_tokens=50, stop=("x", "y"), seed=3, user="u"
+        )
+    assert reply.text == "You said: Hi there"
+
+
+@pytest.mark.parametrize("timeout", ["5", 0, -1, True])
+async def test_bad_timeout_is_an_invalid_request_naming_it(timeout: object) -> None:
+    async with relay() as r:
+        for call in (
+            lambda: r.chat("demo", HI, timeout=timeout),  # type: ignore[arg-type]
+            lambda: r.embed("embed", "a", timeout=timeout),  # type: ignore[arg-type]
+        ):
+            with pytest.raises(InvalidRequest, match="`timeout`") as info:
+                await call()
+            assert info.value.param == "timeout"
+        with pytest.raises(InvalidRequest, match="`timeout`"):
+            r.stream("demo", HI, timeout=timeout)  # type: ignore[arg-type]
+
+
+async def test_a_closed_relay_says_so() -> None:
+    r = relay()
+    async with r:
+        assert (await r.chat("demo", HI)).text
+    with pytest.raises(RuntimeError, match="Relay is closed"):
+        await r.chat("demo", HI)
+    with pytest.raises(RuntimeError, match="Relay is closed"):
+        await r.embed("embed", "a")
+    with pytest.raises(RuntimeError, match="Relay is closed"):
+        async for _ in r.stream("demo", HI):
+            pass
+    async with r:  # opening again is allowed
+        assert (await r.chat("demo", HI)).text
+
+
+def test_a_closed_sync_relay_says_so() -> None:
+    config = {"models": [{"name": "demo", "targets": [{"provider": "mock"}]}]}
+    r = SyncRelay.from_config(config)
+    r.close()
+    with pytest.raises(RuntimeError, match="SyncRelay is closed"):
+        r.chat("demo", HI)
+    with pytest.raises(RuntimeError, match="SyncRelay is closed"):
+        r.stream("demo", HI)
+    with pytest.raises(RuntimeError, match="SyncRelay is closed"):
+        r.embed("demo", "a")
+    r.close()  # closing twice is harmless
+
+
+def test_sync_methods_keep_their_signatures_and_docs() -> None:
+    import inspect
+
+    for name in ("chat", "embed"):
+        sync_sig = inspect.signature(getattr(SyncRelay, name))
+        async_sig = inspect.signature(getattr(Relay, name))
+        assert sync_sig.parameters == async_sig.parameters
+        assert "args" not in sync_sig.parameters
+        assert getattr(SyncRelay, name).__doc__ == getattr(Relay, name).__doc__
+    for documented in (Relay, SyncRelay, Relay.chat, Relay.stream, Relay.embed):
+        assert documented.__doc__ and len(documented.__doc__.split()) > 5
+    assert "model" in inspect.signature(SyncRelay.chat).parameters
+
+
+def test_sync_stream_checks_its_options_at_the_call() -> None:
+    config = {"models": [{"name": "demo", "targets": [{"provider": "mock"}]}]}
+    with SyncRelay.from_config(config) as r:
+        with pytest.raises(TypeError, match="temprature"):
+            r.stream("demo", HI, temprature=1)  # type: ignore[call-arg]
+        with pytest.raises(InvalidRequest, match="`temperature`"):
+            r.stream("demo", HI, temperature="hot")  # type: ignore[arg-type]

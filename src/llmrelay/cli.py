@@ -50,26 +50,39 @@ def main() -> None:
 @click.option("--system", "-s", default=None, help="System prompt.")
 @click.option("--stream/--no-stream", default=True, show_default=True)
 def chat(prompt: str, model: str, config_path: Path | None, system: str | None, stream: bool) -> None:
-    """Send PROMPT to MODEL and print the answer."""
+    """Send PROMPT to MODEL and print the answer (PROMPT `-` reads it from stdin)."""
     from llmrelay.relay import Relay
 
+    if prompt == "-":
+        prompt = sys.stdin.read().removesuffix("\n")
+        if not prompt.strip():
+            raise click.UsageError("no prompt on stdin (PROMPT `-` reads it from there)")
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": prompt}
     ]
+    # Whether stdout sits mid-line: an error after some streamed text must start on a line of its
+    # own, or a terminal shows "a berror: ...".
+    mid_line = False
 
     async def run() -> None:
+        nonlocal mid_line
         async with Relay(_config(config_path)) as relay:
             if stream:
                 async with relay.stream(model, messages) as call:
                     async for chunk in call:
-                        click.echo(chunk.text, nl=False)
+                        if chunk.text:
+                            click.echo(chunk.text, nl=False)
+                            mid_line = not chunk.text.endswith("\n")
                 click.echo()
+                mid_line = False
             else:
                 click.echo((await relay.chat(model, messages)).text)
 
     try:
         asyncio.run(run())
     except RelayError as err:
+        if mid_line:
+            click.echo()
         click.echo(f"error: {err.message}", err=True)
         sys.exit(1)
 

@@ -1,21 +1,27 @@
 """Typed configuration, validated once at start-up; the only module that reads the environment.
 
-The same structure loads from YAML or a Python dict (see ARCHITECTURE §10). Unknown keys are errors
-that name their path (``$.models[0].targets[1].modle``); ``${VAR}`` and ``${VAR:-default}``
-references are resolved from the environment before validation; credentials become
-:class:`Secret` values whose ``repr`` and ``str`` never show them.
+The same structure loads from YAML or a Python dict (see ``docs/architecture.md``). Unknown keys are
+errors that name their path (``$.models[0].targets[1].modle``); ``${VAR}`` and ``${VAR:-default}``
+references are resolved from the environment before validation, then a value is coerced to its
+field's declared type (``port: ${PORT}`` is an int; a ``str`` field such as a secret ``0123`` is never
+reinterpreted); credentials become :class:`Secret` values whose ``repr`` and ``str`` never show them.
+
+Everything that cannot work is refused here, once, with the path named: a negative timeout, a
+target without the model its provider needs, an empty master key, a state URL no store accepts.
+A config that loads runs in both faces, the library and the server.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
 
+from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.retry import RetryConfig
@@ -47,6 +53,12 @@ class Secret:
         return hash(self._value)
 
 
+_Positive = Annotated[float, Meta(gt=0)]
+"""Seconds, sizes and weights that must be above zero (``0`` or less could never work)."""
+_NonNegative = Annotated[float, Meta(ge=0)]
+"""Quantities where ``0`` means "off" (no wait, no drain, no cost hint)."""
+
+
 class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
 
@@ -54,10 +66,10 @@ class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 class TimeoutConfig(_Strict, frozen=True):
     """Seconds. ``connect`` and ``idle`` (gap between bytes) bound each attempt; ``total`` the call."""
 
-    connect: float = 10.0
-    first_token: float | None = None
-    idle: float = 600.0
-    total: float | None = 600.0
+    connect: _Positive = 10.0
+    first_token: _Positive | None = None
+    idle: _Positive = 600.0
+    total: _Positive | None = 600.0
 
 
 class TargetConfig(_Strict, frozen=True):
@@ -67,11 +79,11 @@ class TargetConfig(_Strict, frozen=True):
     model: str | None = None
     api_key: Secret | None = None
     base_url: str | None = None
-    weight: float = 1.0
+    weight: _Positive = 1.0
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     options: dict[str, Any] = msgspec.field(default_factory=dict)
     name: str | None = None
-    price: float = 0.0
+    price: _NonNegative = 0.0
     """Relative cost hint for the ``cheapest`` strategy (e.g. USD per million output tokens)."""
 
     @property
@@ -96,14 +108,15 @@ class ServerConfig(_Strict, frozen=True):
 
     host: str = "127.0.0.1"
     port: int = 4000
-    workers: int = 1
+    workers: Annotated[int, Meta(ge=1)] = 1
     master_key: Secret | None = None
-    max_body_bytes: int = 4 * 1024 * 1024
-    heartbeat: float = 15.0
-    log_prompts: bool = False
-    graceful_shutdown: float = 30.0
-    idempotency_ttl: float = 86_400.0
-    idempotency_wait: float = 60.0
+    max_body_bytes: Annotated[int, Meta(ge=1)] = 4 * 1024 * 1024
+    heartbeat: _Positive = 15.0
+    graceful_shutdown: _NonNegative = 30.0
+    idempotency_ttl: _Positive = 86_400.0
+    idempotency_wait: _NonNegative = 60.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Of the ``llmrelay`` loggers on stderr; ``warning`` silences the access log."""
 
 
 class StateConfig(_Strict, frozen=True):
@@ -141,9 +154,6 @@ class Config(_Strict, frozen=True):
         return None
 
 
-_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
 def load_config(
     source: str | Path | Mapping[str, Any], *, environ: Mapping[str, str] | None = None
 ) -> Config:
@@ -155,19 +165,36 @@ def load_config(
         import yaml  # deferred: only file-based config needs it
 
         try:
-            text, refs = _shield_refs(Path(source).read_text(encoding="utf-8"))
-            raw = _unshield_refs(yaml.safe_load(text) or {}, refs)
+            text, refs = shield_refs(Path(source).read_text(encoding="utf-8"))
+            raw = unshield_refs(yaml.safe_load(text) or {}, refs)
         except OSError as err:
             raise ConfigError(f"cannot read config file {source}: {err.strerror}") from err
         except yaml.YAMLError as err:
-            raise ConfigError(f"config file {source} is not valid YAML: {err}") from err
-    resolved = _resolve_env(raw, env, "$")
+            raise ConfigError(f"config file {_yaml_error(source, err)}") from err
+    resolved = resolve_env(raw, env, "$")
     try:
-        config = msgspec.convert(resolved, Config, dec_hook=_decode_secret)
+        # strict=False: a string becomes an int, float or bool only where the field asks for one
+        # (``${PORT}``); ``str`` fields keep the text as written.
+        config = msgspec.convert(resolved, Config, dec_hook=_decode_secret, strict=False)
     except msgspec.ValidationError as err:
         raise ConfigError(f"invalid config: {err}") from err
     _check(config)
     return config
+
+
+def _yaml_error(source: str | Path, err: Exception) -> str:
+    """One line, ``path:line: problem``, naming the file (PyYAML would say ``<unicode string>``).
+
+    Only the line is given: parking ``${...}`` references may shift columns, never lines.
+    """
+    problem = getattr(err, "problem", None)
+    mark = getattr(err, "problem_mark", None)
+    if problem is None or mark is None:
+        return f"{source} is not valid YAML: {' '.join(str(err).split())}"
+    context, started = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and started is not None:
+        problem += f" ({context} started at line {started.line + 1})"
+    return f"{source}:{mark.line + 1}: not valid YAML: {problem}"
 
 
 def with_server_defaults(config: Config, environ: Mapping[str, str] | None = None) -> Config:
@@ -188,65 +215,46 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("LLMRELAY_HOME") or Path.home() / ".llmrelay")
 
 
-def _shield_refs(text: str) -> tuple[str, list[str]]:
-    """Swap ``${...}`` for plain placeholders before YAML parsing.
-
-    In YAML flow mappings (``{api_key: ${KEY}}``, the documented config style) ``{`` is syntax, so
-    the references are parked as scalar-safe tokens and restored in the parsed values, where the
-    usual resolution applies; values never pass through the YAML parser, so they cannot inject.
-    """
-    refs: list[str] = []
-
-    def park(match: re.Match[str]) -> str:
-        refs.append(match.group(0))
-        return f"__llmrelay_ref_{len(refs) - 1}__"
-
-    return _REF.sub(park, text), refs
-
-
-_PARKED = re.compile(r"__llmrelay_ref_(\d+)__")
-
-
-def _unshield_refs(value: Any, refs: list[str]) -> Any:
-    if isinstance(value, str):
-        return _PARKED.sub(lambda m: refs[int(m.group(1))], value)
-    if isinstance(value, dict):
-        return {k: _unshield_refs(v, refs) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unshield_refs(v, refs) for v in value]
-    return value
-
-
 def _decode_secret(kind: type, value: Any) -> Any:
     if kind is Secret and isinstance(value, str):
         return Secret(value)
     raise NotImplementedError
 
 
-def _resolve_env(value: Any, env: Mapping[str, str], path: str) -> Any:
-    if isinstance(value, str):
-        return _substitute(value, env, path)
-    if isinstance(value, Mapping):
-        return {k: _resolve_env(v, env, f"{path}.{k}") for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_resolve_env(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
-    return value
+_NEEDS_MODEL = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+"""Providers whose API has no default model (an example for the message)."""
 
-
-def _substitute(text: str, env: Mapping[str, str], path: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"environment variable {name} is not set (referenced at `{path}`)")
-
-    return _REF.sub(replace, text)
+_POLICY_LIMITS: dict[str, dict[str, Any]] = {
+    "retry": {
+        "max_retries": Annotated[int, Meta(ge=0)],
+        "base": _Positive,
+        "cap": _Positive,
+        "max_retry_after": _NonNegative,
+        "budget_ratio": _NonNegative,
+        "budget_min_per_second": _NonNegative,
+    },
+    "circuit_breaker": {
+        "failures": Annotated[int, Meta(ge=1)],
+        "failure_ratio": Annotated[float, Meta(gt=0, le=1)],
+        "min_calls": Annotated[int, Meta(ge=1)],
+        "window": _Positive,
+        "cooldown": _Positive,
+        "half_open_probes": Annotated[int, Meta(ge=1)],
+    },
+}
+"""Bounds for the policies' own config structs (defined beside each policy), checked here so the
+message names the path like msgspec's own: ``Expected `int` >= 0 - at `$.models[0].retry...```."""
 
 
 def _check(config: Config) -> None:
     """Cross-field rules msgspec cannot express; each message names the offending path."""
+    if not config.models:
+        raise ConfigError(
+            "no models are configured at `$.models`: add at least one alias"
+            " (e.g. `{name: demo, targets: [{provider: mock}]}`, see examples/llmrelay.yaml)"
+        )
+    _check_secrets(config)
+    _check_state_url(config.state.url)
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):
         where = f"$.models[{i}]"
@@ -260,11 +268,53 @@ def _check(config: Config) -> None:
                     f"unknown provider {target.provider!r} at `{where}.targets[{j}].provider`"
                     f" (known: {', '.join(KNOWN_PROVIDERS)})"
                 )
-            if target.weight <= 0:
-                raise ConfigError(f"weight must be > 0 at `{where}.targets[{j}].weight`")
+            example = _NEEDS_MODEL.get(target.provider)
+            if example and not target.model:
+                raise ConfigError(
+                    f"an {target.provider} target needs a model at `{where}.targets[{j}].model`"
+                    f" (e.g. {example})"
+                )
         for fallback in model.fallbacks:
             if fallback not in names or fallback == model.name:
                 raise ConfigError(f"unknown fallback {fallback!r} at `{where}.fallbacks`")
+        for section, limits in _POLICY_LIMITS.items():
+            policy = getattr(model, section)
+            for field, kind in limits.items():
+                try:
+                    msgspec.convert(getattr(policy, field), kind)
+                except msgspec.ValidationError as err:
+                    raise ConfigError(f"invalid config: {err} - at `{where}.{section}.{field}`") from err
+
+
+def _check_secrets(config: Config) -> None:
+    """An empty key turns authentication on while matching no caller: nobody could log in."""
+    if config.server.master_key is not None and not config.server.master_key.reveal().strip():
+        raise ConfigError(
+            "the master key is empty at `$.server.master_key`: set one, or remove it to run open"
+        )
+    for i, key in enumerate(config.keys):
+        if not key.key.reveal().strip():
+            raise ConfigError(f"the key is empty at `$.keys[{i}].key`")
+
+
+def _check_state_url(url: str | None) -> None:
+    """Only URLs every store of the server accepts: the idempotency KV takes memory, sqlite and
+    redis, but virtual keys live at the same URL and have no redis store yet."""
+    if url is None:
+        return
+    # Only the scheme is ever shown: a URL may carry a password (redis://:secret@host).
+    use = "use memory:// or sqlite:///path/to.db"
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("redis", "rediss"):
+        raise ConfigError(
+            f"{scheme}:// is not supported at `$.state.url` yet (virtual keys have no redis store): {use}"
+        )
+    if scheme == "sqlite" and sep and rest.startswith("/") and rest.strip("/"):
+        return
+    if scheme == "sqlite":
+        raise ConfigError(f"a sqlite state URL needs a file at `$.state.url`: {use}")
+    if scheme != "memory" or not sep:
+        raise ConfigError(f"unsupported scheme {scheme!r} at `$.state.url`: {use}")
 
 
 def environment_config(environ: Mapping[str, str] | None = None) -> Config:

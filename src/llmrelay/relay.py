@@ -9,23 +9,29 @@
         vectors = await relay.embed("embed", ["a", "b"])
 
 Messages, tools, tool choice and response format may be canonical values or the OpenAI-style dicts
-most code already has; dicts are decoded once, with the same codec the server uses, so a mistake
-gets the same precise error in both faces. The blocking API is :class:`llmrelay.sync.SyncRelay`.
+most code already has; dicts are decoded once, with the same codec the server uses, and the other
+options are checked with the server's own types, so a mistake gets the same precise
+:class:`~llmrelay.errors.InvalidRequest` in both faces. An option that does not exist is a
+``TypeError``, as for any Python function. The blocking API is :class:`llmrelay.sync.SyncRelay`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypedDict, Unpack
+from typing import Annotated, Any, TypedDict, Unpack
+
+from msgspec import Meta
 
 from llmrelay.builder import build
 from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
 from llmrelay.context import Context
+from llmrelay.errors import InvalidRequest
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -62,7 +68,35 @@ class ChatOptions(TypedDict, total=False):
     """Total seconds for this call, replacing the model's configured ``timeout.total``."""
 
 
+_OPTIONS = sorted(ChatOptions.__optional_keys__)
+_WIRE_FIELDS = frozenset(
+    {
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "stop",
+        "seed",
+        "user",
+    }
+)
+"""Options that are top-level fields of an OpenAI request body, checked with the server's types
+(``tools`` are checked one by one, since canonical and dict tools may be mixed)."""
+_Seconds = Annotated[float, Meta(gt=0)] | None
+
+
 class Relay:
+    """The gateway in-process: every configured alias behind retries, timeouts, circuit breakers,
+    failover and fallbacks, the same pipeline ``llmrelay serve`` runs.
+
+    Build it with :meth:`from_config` (a YAML path or a dict) and use it inside ``async with``,
+    which opens the provider connection pools and stores and closes them at the end; a call on a
+    closed relay raises ``RuntimeError``. One relay serves any number of concurrent tasks.
+    Errors are the classes of :mod:`llmrelay.errors` (``RateLimited``, ``AllTargetsFailed``, ...).
+    """
+
     def __init__(
         self,
         config: Config,
@@ -73,6 +107,7 @@ class Relay:
         self.config = config
         self.clock = clock or SystemClock()
         self._pipeline = build(config, clock=self.clock, rand=rand)
+        self._closed = False
 
     @classmethod
     def from_config(cls, source: str | Path | Mapping[str, Any], *, clock: Clock | None = None) -> Relay:
@@ -80,10 +115,14 @@ class Relay:
         return cls(load_config(source), clock=clock)
 
     async def open(self) -> None:
+        """Open connection pools and stores (``async with`` does it; a closed relay may reopen)."""
+        self._closed = False
         pipeline = self._pipeline
         await asyncio.gather(*(s.open() for s in pipeline.stores), *(p.open() for p in pipeline.providers))
 
     async def aclose(self) -> None:
+        """Close connection pools and stores; later calls raise ``RuntimeError``."""
+        self._closed = True
         pipeline = self._pipeline
         await asyncio.gather(
             *(s.aclose() for s in pipeline.stores), *(p.aclose() for p in pipeline.providers)
@@ -121,22 +160,42 @@ class Relay:
 
     async def send(self, request: Request, ctx: Context | None = None) -> Result:
         """Run a canonical request through the pipeline (what the server and the methods use)."""
+        if self._closed:
+            raise RuntimeError("this Relay is closed: open it again (`async with relay:`) or make a new one")
         return await self._pipeline.service(request, ctx or self.context())
 
     async def chat(
         self, model: str, messages: Sequence[MessageInput], **options: Unpack[ChatOptions]
     ) -> ChatResponse:
+        """Send ``messages`` to the alias ``model`` and return the whole answer.
+
+        ``messages`` are OpenAI-style dicts (``{"role": "user", "content": "Hi"}``) or
+        :class:`~llmrelay.types.Message` values. Options (all optional): ``tools``,
+        ``tool_choice``, ``parallel_tool_calls``, ``response_format``, ``temperature``, ``top_p``,
+        ``max_tokens``, ``stop``, ``seed``, ``user``, ``extensions`` (provider-specific fields,
+        e.g. ``{"openai": {"logprobs": True}}``) and ``timeout`` (total seconds for this call).
+        The answer has ``text``, ``tool_calls``, ``finish_reason``, ``usage`` and ``target`` (which
+        deployment answered). An unknown option is a ``TypeError``; a bad value is the server's
+        :class:`~llmrelay.errors.InvalidRequest`; failures are :mod:`llmrelay.errors` classes.
+        """
         request = chat_request(model, messages, options, stream=False)
-        result = await self.send(request, self.context(timeout=options.get("timeout")))
+        result = await self.send(request, self.context(timeout=_timeout(options.get("timeout"))))
         assert isinstance(result, ChatResponse)
         return result
 
     def stream(
         self, model: str, messages: Sequence[MessageInput], **options: Unpack[ChatOptions]
     ) -> StreamCall:
-        """A streamed answer: iterate it (``async for``); the call starts at the first iteration."""
+        """A streamed answer: iterate it (``async for``); the call starts at the first iteration.
+
+        Takes the arguments of :meth:`chat` (checked now, before anything is sent). Chunks carry
+        ``text`` and, on the last, ``usage``; ``final()`` gives the joined answer once it ended.
+        Failures before the first chunk are retried and fail over like :meth:`chat`; a failure
+        after it raises :class:`~llmrelay.errors.StreamInterrupted`. ``async with`` (or reading to
+        the end) closes the upstream stream.
+        """
         request = chat_request(model, messages, options, stream=True)
-        return StreamCall(self, request, self.context(timeout=options.get("timeout")))
+        return StreamCall(self, request, self.context(timeout=_timeout(options.get("timeout"))))
 
     async def embed(
         self,
@@ -147,9 +206,14 @@ class Relay:
         user: str | None = None,
         timeout: float | None = None,
     ) -> EmbeddingResponse:
+        """Embed one text or several with the alias ``model``; ``vectors`` keep the input order.
+
+        ``dimensions`` asks for shorter vectors where the model supports it; ``timeout`` is the
+        total seconds for this call.
+        """
         texts = (input,) if isinstance(input, str) else tuple(input)
         request = EmbeddingRequest(model=model, input=texts, dimensions=dimensions, user=user)
-        result = await self.send(request, self.context(timeout=timeout))
+        result = await self.send(request, self.context(timeout=_timeout(timeout)))
         assert isinstance(result, EmbeddingResponse)
         return result
 
@@ -210,7 +274,19 @@ class StreamCall:
 def chat_request(
     model: str, messages: Sequence[MessageInput], options: ChatOptions, *, stream: bool
 ) -> ChatRequest:
-    """Build the canonical request from the facade's arguments (dicts decoded as OpenAI's)."""
+    """Build the canonical request from the facade's arguments (dicts decoded as OpenAI's).
+
+    Unknown options raise ``TypeError`` (as Python does for keyword arguments); values are checked
+    with the server's own types, so both faces raise the same ``InvalidRequest``.
+    """
+    _check_names("stream" if stream else "chat", options)
+    openai_wire.check_chat_fields(
+        {
+            name: value
+            for name, value in options.items()
+            if name in _WIRE_FIELDS and not isinstance(value, ToolChoice | ResponseFormat)
+        }
+    )
     stop = options.get("stop")
     tool_choice = options.get("tool_choice")
     response_format = options.get("response_format")
@@ -238,8 +314,31 @@ def chat_request(
         stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
         seed=options.get("seed"),
         user=options.get("user"),
-        extensions={k: dict(v) for k, v in options.get("extensions", {}).items()},
+        extensions=_extensions(options.get("extensions", {})),
     )
+
+
+def _check_names(method: str, options: Mapping[str, Any]) -> None:
+    for name in options:
+        if name not in ChatOptions.__optional_keys__:
+            close = difflib.get_close_matches(name, _OPTIONS, n=1)
+            hint = f". Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"{method}() got an unexpected keyword argument {name!r}{hint}")
+
+
+def _extensions(value: object) -> dict[str, dict[str, Any]]:
+    """Provider name -> extra request fields (``{"openai": {"logprobs": True}}``)."""
+    if isinstance(value, Mapping) and all(isinstance(v, Mapping) for v in value.values()):
+        return {str(k): dict(v) for k, v in value.items()}
+    raise InvalidRequest(
+        '`extensions` must map a provider name to its extra fields, e.g. {"openai": {"logprobs": True}}',
+        param="extensions",
+    )
+
+
+def _timeout(value: object) -> float | None:
+    """Seconds > 0 or ``None``, else ``InvalidRequest`` naming ``timeout``."""
+    return openai_wire.convert_inbound(value, _Seconds, root="timeout")  # type: ignore[arg-type]
 
 
 def _messages(messages: Sequence[MessageInput]) -> tuple[Message, ...]:

@@ -10,6 +10,7 @@ waits for it; nothing is written twice. Use it from scripts and sync web framewo
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from llmrelay.config import load_config
-from llmrelay.relay import ChatOptions, MessageInput, Relay
+from llmrelay.relay import ChatOptions, MessageInput, Relay, StreamCall
 from llmrelay.types import ChatChunk
 
 P = ParamSpec("P")
@@ -27,14 +28,24 @@ R = TypeVar("R")
 def _blocking(
     method: Callable[Concatenate[Relay, P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[SyncRelay, P], R]:
+    # wraps() keeps the name, the docstring and (through __wrapped__) the signature that help()
+    # and IDEs show: `chat(self, model, messages, **options)`, not `(*args, **kwargs)`.
+    @functools.wraps(method)
     def run(self: SyncRelay, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        self._check_open()
         return self._run(method(self.relay, *args, **kwargs))
 
-    run.__name__, run.__doc__ = method.__name__, method.__doc__
+    run.__module__, run.__qualname__ = __name__, f"SyncRelay.{method.__name__}"
     return run
 
 
 class SyncRelay:
+    """:class:`~llmrelay.relay.Relay`, blocking: the same methods, arguments and errors.
+
+    Use it with ``with`` (or call :meth:`close`): it owns an event loop in a daemon thread, and a
+    call after :meth:`close` raises ``RuntimeError``. Safe to share between threads.
+    """
+
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
         self._loop = asyncio.new_event_loop()
@@ -44,7 +55,12 @@ class SyncRelay:
 
     @classmethod
     def from_config(cls, source: str | Path | Mapping[str, Any]) -> SyncRelay:
+        """A relay for a YAML file path or a dict of the same shape (validated now), opened."""
         return cls(Relay(load_config(source)))
+
+    def _check_open(self) -> None:
+        if self._loop.is_closed():
+            raise RuntimeError("this SyncRelay is closed: make a new one")
 
     def _run(self, coro: Coroutine[Any, Any, R]) -> R:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -55,8 +71,15 @@ class SyncRelay:
     def stream(
         self, model: str, messages: Sequence[MessageInput], **options: Unpack[ChatOptions]
     ) -> Iterator[ChatChunk]:
-        """Chunks as they arrive; leaving the loop early closes the upstream stream."""
-        call = self.relay.stream(model, messages, **options)
+        """Chunks as they arrive; leaving the loop early closes the upstream stream.
+
+        Takes the arguments of :meth:`Relay.chat <llmrelay.relay.Relay.chat>`, checked now; the
+        call starts at the first iteration.
+        """
+        self._check_open()
+        return self._chunks(self.relay.stream(model, messages, **options))
+
+    def _chunks(self, call: StreamCall) -> Iterator[ChatChunk]:
         try:
             while True:
                 try:
@@ -67,6 +90,7 @@ class SyncRelay:
             self._run(call.aclose())
 
     def close(self) -> None:
+        """Close the relay and stop its loop; closing twice is harmless."""
         if self._loop.is_closed():
             return
         self._run(self.relay.aclose())

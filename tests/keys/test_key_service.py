@@ -86,7 +86,12 @@ async def test_hot_path_is_served_from_the_cache() -> None:
 
 
 async def test_static_keys_from_config() -> None:
-    config = load_config({"keys": [{"key": "sk-static-123", "name": "ci", "models": ["a"]}], "models": []})
+    config = load_config(
+        {
+            "keys": [{"key": "sk-static-123", "name": "ci", "models": ["a"]}],
+            "models": [{"name": "a", "targets": [{"provider": "mock"}]}],
+        }
+    )
     store = CountingStore()
     service = KeyService(store, FakeClock(), static=config.keys)
     key = await service.authenticate("sk-static-123")

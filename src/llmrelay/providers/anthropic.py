@@ -140,7 +140,7 @@ class AnthropicProvider:
 
 
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> AnthropicProvider:
-    options = msgspec.convert(target.options, AnthropicOptions)
+    options = msgspec.convert(target.options, AnthropicOptions, strict=False)  # `${VAR}` fills numbers
     if not target.model:
         raise ConfigError("an anthropic target needs `model` (e.g. claude-haiku-4-5)")
     headers = {

@@ -136,5 +136,5 @@ class GeminiProvider:
 
 
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> GeminiProvider:
-    options = msgspec.convert(target.options, GeminiOptions)
+    options = msgspec.convert(target.options, GeminiOptions, strict=False)  # `${VAR}` fills numbers
     return GeminiProvider(target, options, timeout, clock)

@@ -170,5 +170,5 @@ def _unit_vector(text: str, size: int) -> list[float]:
 
 
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> MockProvider:
-    options = msgspec.convert(target.options, MockOptions)
+    options = msgspec.convert(target.options, MockOptions, strict=False)  # `${VAR}` fills numbers
     return MockProvider(target.model or "mock", options, clock)

@@ -154,7 +154,7 @@ def _max_tokens_field(options: OpenAIOptions, base_url: str) -> MaxTokensField:
 
 
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAIProvider:
-    options = msgspec.convert(target.options, OpenAIOptions)
+    options = msgspec.convert(target.options, OpenAIOptions, strict=False)  # `${VAR}` fills numbers
     headers = {"content-type": "application/json", **target.headers}
     if target.api_key is not None:
         headers["authorization"] = f"Bearer {target.api_key.reveal()}"

@@ -19,15 +19,16 @@ from llmrelay.server.asgi import App
 
 def app_from_environment() -> App:
     """Factory for worker processes: the config named by ``LLMRELAY_CONFIG`` (or the default)."""
-    _configure_logging()
-    return create_app(Relay(with_server_defaults(config_from_environment())))
+    config = with_server_defaults(config_from_environment())
+    _configure_logging(config.server.log_level)
+    return create_app(Relay(config))
 
 
 def serve(config: Config, *, workers: int = 1) -> None:
     import uvicorn
 
-    _configure_logging()
     config = with_server_defaults(config)
+    _configure_logging(config.server.log_level)
     common: dict[str, Any] = {
         "host": config.server.host,
         "port": config.server.port,
@@ -47,12 +48,14 @@ def serve(config: Config, *, workers: int = 1) -> None:
         uvicorn.run(create_app(Relay(config)), **common)
 
 
-def _configure_logging() -> None:
-    """JSON lines on stderr: the access log as-is, the rest as messages."""
+def _configure_logging(level: str = "info") -> None:
+    """Everything under the ``llmrelay`` logger goes to stderr, one line per record: the access
+    log (``llmrelay.access``, at info) as JSON objects, the rest (retries, breakers, errors) as
+    messages. ``level`` is ``server.log_level``; ``warning`` keeps only problems."""
     logger = logging.getLogger("llmrelay")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
         logger.propagate = False
+    logger.setLevel(level.upper())

@@ -2,7 +2,8 @@
 
 Pure. The HTTP server decodes ``POST /v1/chat/completions`` bodies with :func:`decode_chat_request`
 and the SDK facade accepts OpenAI-style dicts through :func:`decode_messages`,
-:func:`decode_tools`, :func:`decode_tool_choice` and :func:`decode_response_format`; all raise
+:func:`decode_tools`, :func:`decode_tool_choice`, :func:`decode_response_format` and checks its
+other options with :func:`check_chat_fields`; all raise
 :class:`InvalidRequest` with ``param`` naming the offending field (``messages[0].content``), as
 OpenAI itself does. Typed msgspec structs do the validation, so the error paths come for free and
 decoding stays fast.
@@ -194,6 +195,12 @@ def decode_chat_request(body: bytes) -> ChatRequest:
         user=wire.user,
         extensions={"openai": extra} if extra else {},
     )
+
+
+def check_chat_fields(fields: dict[str, Any]) -> None:
+    """Validate top-level request fields given without a body (the SDK's keyword arguments) with
+    the very types :func:`decode_chat_request` uses, so one mistake is one error in both faces."""
+    convert_inbound({"model": "", "messages": [], **fields}, _InRequest, root="")
 
 
 def stream_include_usage(request: ChatRequest) -> bool:
