@@ -26,6 +26,7 @@ from llmrelay.builder import build
 from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
 from llmrelay.context import Context
+from llmrelay.request_rules import validate
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -214,7 +215,7 @@ def chat_request(
     stop = options.get("stop")
     tool_choice = options.get("tool_choice")
     response_format = options.get("response_format")
-    return ChatRequest(
+    request = ChatRequest(
         model=model,
         messages=_messages(messages),
         stream=stream,
@@ -240,6 +241,7 @@ def chat_request(
         user=options.get("user"),
         extensions={k: dict(v) for k, v in options.get("extensions", {}).items()},
     )
+    return validate(request)
 
 
 def _messages(messages: Sequence[MessageInput]) -> tuple[Message, ...]:
