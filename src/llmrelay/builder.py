@@ -30,6 +30,7 @@ from llmrelay.service import Policy, Request, Result, Service, compose
 from llmrelay.stores import open_kv
 from llmrelay.stores.base import KV
 from llmrelay.types import ChatRequest
+from llmrelay.wire.foreign_params import honour_or_drop
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,10 @@ def _target(
     rand: Callable[[], float],
 ) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
+        # Per attempt: a fallback may move the request to a provider of another format.
+        request = honour_or_drop(
+            request, target.provider, drop_params=model.drop_params, alias=model.name, target=target.label
+        )
         if isinstance(request, ChatRequest):
             return await provider.chat(request, ctx)
         return await provider.embed(request, ctx)

@@ -100,6 +100,9 @@ class ModelConfig(_Strict, frozen=True):
     timeout: TimeoutConfig = TimeoutConfig()
     retry: RetryConfig = RetryConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    drop_params: bool = False
+    """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
+    client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
 
 
 class ServerConfig(_Strict, frozen=True):

@@ -32,6 +32,7 @@ from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
 from llmrelay.context import Context
 from llmrelay.errors import InvalidRequest
+from llmrelay.request_rules import validate
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -290,7 +291,7 @@ def chat_request(
     stop = options.get("stop")
     tool_choice = options.get("tool_choice")
     response_format = options.get("response_format")
-    return ChatRequest(
+    request = ChatRequest(
         model=model,
         messages=_messages(messages),
         stream=stream,
@@ -316,6 +317,7 @@ def chat_request(
         user=options.get("user"),
         extensions=_extensions(options.get("extensions", {})),
     )
+    return validate(request)
 
 
 def _check_names(method: str, options: Mapping[str, Any]) -> None:

@@ -56,11 +56,11 @@ def test_default_is_one_variant_named_llmrelay() -> None:
 
 def test_invalid_config_and_missing_bench_model_are_refused(tmp_path: Path) -> None:
     typo = tmp_path / "typo.yaml"
-    typo.write_text("models:\n  - name: bench\n    targets: [{provider: openai}]\n    retyr: {}\n")
+    typo.write_text("models:\n  - name: bench\n    targets: [{provider: openai, model: m}]\n    retyr: {}\n")
     with pytest.raises(ValueError, match="retyr"):
         load(f"t={typo}")
     other = tmp_path / "other.yaml"
-    other.write_text("models:\n  - name: other\n    targets: [{provider: openai}]\n")
+    other.write_text("models:\n  - name: other\n    targets: [{provider: openai, model: m}]\n")
     with pytest.raises(ValueError, match="bench"):
         load(f"o={other}")
 

@@ -6,11 +6,18 @@ the first token, ``chunk_delay`` between chunks, on the injected clock), split i
 ``chunks``, call a tool when the request forces one, embed text into stable unit vectors, and inject
 failures: the first ``fail_times`` calls (or a ``fail_rate`` share, seeded) raise the canonical error
 for ``fail_status``; ``fail_after_chunks`` breaks a stream after that many chunks.
+
+Structured output is honoured, so code that parses answers runs against the mock: a ``json_object``
+format gets a JSON object (the scripted text when it is one, else ``{"text": <reply>}``), a
+``json_schema`` format and a forced tool call get the minimal instance of their schema
+(:mod:`llmrelay.providers.mock_json`). Provider-only knobs (``extensions``) are ignored: the mock
+stands in for every provider and models none of their knobs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 from collections.abc import AsyncGenerator
@@ -20,7 +27,8 @@ import msgspec
 from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context, new_request_id
-from llmrelay.errors import ConnectionFailed, error_for_status
+from llmrelay.errors import ConnectionFailed, InvalidRequest, error_for_status
+from llmrelay.providers.mock_json import minimal_instance
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -31,6 +39,7 @@ from llmrelay.types import (
     EmbeddingResponse,
     FinishReason,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCallDelta,
     ToolCallPart,
@@ -116,12 +125,15 @@ class MockProvider:
         forced = request.tool_choice
         if request.tools and forced is not None and forced.mode in ("required", "tool"):
             tool = next((t for t in request.tools if t.name == forced.name), request.tools[0])
-            call = ToolCallPart(id="call_mock_0", name=tool.name, arguments="{}")
+            arguments = _json(tool.parameters, param=f"tools[{request.tools.index(tool)}].parameters")
+            call = ToolCallPart(id="call_mock_0", name=tool.name, arguments=arguments)
             return Message(role="assistant", content=(call,))
         text = self.options.text
         if text is None:
             last_user = next((m for m in reversed(request.messages) if m.role == "user"), None)
             text = f"You said: {last_user.text}" if last_user else "Hello from the mock provider."
+        if request.response_format is not None:
+            text = _structured(text, request.response_format)
         parts: tuple[ContentPart, ...] = (TextPart(text=text),)
         return Message(role="assistant", content=parts)
 
@@ -141,6 +153,27 @@ class MockProvider:
             yield ChatChunk(text=piece)
         yield ChatChunk(finish_reason=finish)
         yield ChatChunk(usage=usage)
+
+
+def _structured(text: str, fmt: ResponseFormat) -> str:
+    """The reply as the format asks: JSON object mode keeps a scripted object, else wraps the text."""
+    if fmt.type == "json_schema":
+        return _json(fmt.json_schema or {"type": "object"}, param="response_format.json_schema")
+    if fmt.type == "json_object":
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        return text if isinstance(value, dict) else json.dumps({"text": text})
+    return text
+
+
+def _json(schema: object, *, param: str) -> str:
+    """JSON text of the minimal instance of ``schema``; a schema nothing satisfies is the caller's 400."""
+    try:
+        return json.dumps(minimal_instance(schema))
+    except ValueError as err:
+        raise InvalidRequest(f"the mock provider cannot answer this schema: {err}", param=param) from err
 
 
 def _split(text: str, count: int) -> list[str]:

@@ -9,7 +9,9 @@ are encoded by :class:`~llmrelay.wire.anthropic_stream.AnthropicStreamEncoder`, 
 Validation uses typed msgspec structs, so a malformed request fails with msgspec's exact path, which
 becomes the error's ``param`` (``messages[0].content[1].source``). Top-level fields without a
 canonical meaning (``top_k``, ``thinking``, ``output_config``, ...) are kept in
-``extensions["anthropic"]`` and merged back when the target is Anthropic. Tool results, which
+``extensions["anthropic"]`` and merged back when the target is Anthropic (another target answers
+400 naming them unless the alias sets ``drop_params``: :mod:`llmrelay.wire.foreign_params`); the
+decoded request passes :func:`llmrelay.request_rules.validate`. Tool results, which
 Anthropic puts in user messages, become canonical ``role="tool"`` messages (one per result, before
 the rest of that user turn); images inside a tool result follow them as user content, because
 canonical tool results are text. Thinking blocks in the history are dropped: canonical messages have
@@ -24,6 +26,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from llmrelay.errors import InvalidRequest
+from llmrelay.request_rules import validate
 from llmrelay.types import (
     ChatRequest,
     ChatResponse,
@@ -150,7 +153,7 @@ def decode_messages_request(body: bytes) -> ChatRequest:
         raise InvalidRequest(str(err), param=_param(str(err))) from err
     extras = {k: v for k, v in raw.items() if k not in _KNOWN}
     choice, parallel = _tool_choice(request.tool_choice)
-    return ChatRequest(
+    canonical = ChatRequest(
         model=request.model,
         messages=_system(request.system) + _messages(request.messages),
         stream=request.stream,
@@ -167,6 +170,7 @@ def decode_messages_request(body: bytes) -> ChatRequest:
         user=request.metadata.user_id if request.metadata is not None else None,
         extensions={"anthropic": extras} if extras else {},
     )
+    return validate(canonical)
 
 
 def _param(message: str) -> str | None:

@@ -10,7 +10,10 @@ decoding stays fast.
 
 Top-level fields the canonical request does not model (``n``, ``logprobs``, ``presence_penalty``,
 ``metadata``, ``reasoning_effort``, ``service_tier``, ``stream_options``, ...) are kept verbatim in
-``extensions["openai"]``: an OpenAI upstream receives them untouched, other providers ignore them.
+``extensions["openai"]``: an OpenAI upstream receives them untouched; for other providers
+:mod:`llmrelay.wire.foreign_params` decides (a 400 naming them, unless the alias sets
+``drop_params``). The decoded request passes :func:`llmrelay.request_rules.validate` (``tool_choice``
+needs its tool, ``n`` above 1 is refused).
 ``developer`` messages are system messages; ``max_completion_tokens`` wins over ``max_tokens``.
 """
 
@@ -22,6 +25,7 @@ from typing import Any, Literal, TypeAlias, TypeVar
 import msgspec
 
 from llmrelay.errors import InvalidRequest
+from llmrelay.request_rules import validate
 from llmrelay.types import (
     ChatRequest,
     ChatResponse,
@@ -179,7 +183,7 @@ def decode_chat_request(body: bytes) -> ChatRequest:
         raise InvalidRequest("`messages` must hold at least one message", param="messages")
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
     max_tokens = wire.max_completion_tokens if wire.max_completion_tokens is not None else wire.max_tokens
-    return ChatRequest(
+    request = ChatRequest(
         model=wire.model,
         messages=_messages(wire.messages),
         stream=bool(wire.stream),
@@ -195,6 +199,7 @@ def decode_chat_request(body: bytes) -> ChatRequest:
         user=wire.user,
         extensions={"openai": extra} if extra else {},
     )
+    return validate(request)
 
 
 def check_chat_fields(fields: dict[str, Any]) -> None:
