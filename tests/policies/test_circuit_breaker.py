@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 
 import pytest
 
 from llmrelay.clock import FakeClock
 from llmrelay.context import Context
-from llmrelay.errors import CircuitOpen, ConnectionFailed, InvalidRequest, RelayError, UpstreamError
+from llmrelay.errors import (
+    CircuitOpen,
+    ConnectionFailed,
+    InvalidRequest,
+    RelayError,
+    StreamTimeout,
+    UpstreamError,
+)
 from llmrelay.policies.breaker_state import BreakerState, CircuitBreakerConfig
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.service import Request, Result
@@ -147,3 +155,49 @@ async def test_a_failure_after_the_commit_point_counts() -> None:
         async for _ in stream:
             pass
     assert breaker.snapshot()["state"] == "open"
+
+
+@pytest.mark.parametrize("death", [TypeError("unserialisable extensions"), asyncio.CancelledError()])
+async def test_a_probe_that_dies_with_a_foreign_exception_gives_its_slot_back(death: BaseException) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(CircuitBreakerConfig(failures=1, cooldown=1), clock, label="a")
+
+    async def failing(request: Request, ctx: Context) -> Result:
+        raise UpstreamError("boom")
+
+    async def dying(request: Request, ctx: Context) -> Result:
+        raise death
+
+    async def fine(request: Request, ctx: Context) -> Result:
+        return OK
+
+    with pytest.raises(UpstreamError):
+        await breaker(REQUEST, Context(clock=clock), failing)
+    clock.advance(1)
+    with pytest.raises(type(death)):
+        await breaker(REQUEST, Context(clock=clock), dying)  # the half-open probe
+    assert breaker.state.state == "half_open" and breaker.state.probes == 0
+    assert await breaker(REQUEST, Context(clock=clock), fine) is OK  # not locked out
+    assert breaker.state.state == "closed"
+
+
+async def test_a_stream_that_goes_silent_after_the_commit_point_counts() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(CircuitBreakerConfig(failures=1), clock, label="a")
+
+    async def chunks() -> AsyncGenerator[ChatChunk, None]:
+        yield ChatChunk(text="a")
+        await clock.sleep(5)
+        await asyncio.Event().wait()
+
+    async def streaming(request: Request, ctx: Context) -> Result:
+        stream = await ChatStream.open_chunks(chunks(), id="s", model="m", created=0)
+        stream.limit_idle(1, clock, lambda: StreamTimeout("silent"))
+        return stream
+
+    stream = await breaker(REQUEST, Context(clock=clock), streaming)
+    assert isinstance(stream, ChatStream)
+    with pytest.raises(StreamTimeout):
+        async for _ in stream:
+            pass
+    assert breaker.state.state == "open"

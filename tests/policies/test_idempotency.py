@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
 
-from llmrelay.clock import FakeClock
+from llmrelay.clock import FakeClock, SystemClock
 from llmrelay.context import Context
 from llmrelay.errors import Conflict, UnprocessableEntity, UpstreamError
 from llmrelay.policies.idempotency import Idempotency
@@ -15,6 +16,7 @@ from llmrelay.stores import open_kv
 from llmrelay.stores.base import KV
 from llmrelay.streams import ChatStream
 from llmrelay.types import ChatChunk, ChatRequest, ChatResponse, Usage, text_message
+from tests.services import require
 
 REQUEST = ChatRequest(model="m", messages=(text_message("user", "hi"),))
 
@@ -152,3 +154,160 @@ async def test_a_stream_closed_early_frees_the_key(kv: KV) -> None:
     await first.aclose()
     again = await policy(streamed, ctx(clock), upstream)
     assert isinstance(again, ChatStream) and not again.replayed and upstream.calls == 2
+
+
+class FailingSet:
+    """A KV whose ``set`` fails (a store outage while keeping an answer); the rest works."""
+
+    def __init__(self, inner: KV) -> None:
+        self.inner = inner
+
+    async def get(self, key: str) -> bytes | None:
+        return await self.inner.get(key)
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        raise ConnectionError("store down")
+
+    async def set_if_absent(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
+        return await self.inner.set_if_absent(key, value, ttl=ttl)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_store_failure_while_keeping_frees_the_key_and_releases_joiners(kv: KV, stream: bool) -> None:
+    clock, upstream = FakeClock(), Upstream()
+    upstream.gate.clear()
+    policy = Idempotency(FailingSet(kv), clock, wait=5)  # type: ignore[arg-type]
+    request = ChatRequest(model="m", messages=REQUEST.messages, stream=stream)
+    first = asyncio.ensure_future(policy(request, ctx(clock), upstream))
+    await upstream.entered.wait()
+    joiner = asyncio.ensure_future(policy(request, ctx(clock), upstream))
+    await asyncio.sleep(0)
+    upstream.gate.set()
+    result = await first
+    if isinstance(result, ChatStream):
+        await result.collect()
+    joined = await joiner  # released with the answer in hand, not left waiting forever
+    if isinstance(joined, ChatStream):
+        assert (await joined.collect()).text == "ab"
+    assert not policy._inflight
+    assert await kv.get("idem:tenant:k1") is None  # the claim was freed: a later duplicate runs again
+    assert upstream.calls == 1
+
+
+async def test_a_stream_closed_before_it_was_read_frees_the_key_and_its_joiners(kv: KV) -> None:
+    clock, upstream = FakeClock(), Upstream()
+    policy = Idempotency(kv, clock, wait=5)
+    streamed = ChatRequest(model="m", messages=REQUEST.messages, stream=True)
+    first = await policy(streamed, ctx(clock), upstream)
+    assert isinstance(first, ChatStream)
+    joiner = asyncio.ensure_future(policy(streamed, ctx(clock), upstream))
+    await asyncio.sleep(0)
+    await first.aclose()
+    again = await joiner  # the joiner takes the freed key and calls itself
+    assert isinstance(again, ChatStream) and not again.replayed
+    await again.collect()
+    assert upstream.calls == 2 and not policy._inflight
+
+
+async def test_a_joiner_waits_at_most_wait_seconds(kv: KV) -> None:
+    clock, upstream = FakeClock(), Upstream()
+    upstream.gate.clear()
+    policy = Idempotency(kv, clock, wait=3)
+    first = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
+    await upstream.entered.wait()
+    joiner = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
+    await asyncio.sleep(0)
+    clock.advance(3)
+    with pytest.raises(Conflict):
+        await joiner
+    assert not first.done()  # the joiner giving up did not cancel the first call (shielded)
+    upstream.gate.set()
+    assert isinstance(await first, ChatResponse)
+
+
+async def test_a_joiner_with_another_body_is_422_at_once(kv: KV) -> None:
+    clock, upstream = FakeClock(), Upstream()
+    upstream.gate.clear()
+    policy = Idempotency(kv, clock)
+    first = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
+    await upstream.entered.wait()
+    changed = ChatRequest(model="m", messages=(text_message("user", "other"),))
+    with pytest.raises(UnprocessableEntity):
+        await policy(changed, ctx(clock), upstream)
+    upstream.gate.set()
+    await first
+
+
+async def test_a_cancelled_joiner_does_not_cancel_the_first_call(kv: KV) -> None:
+    clock, upstream = FakeClock(), Upstream()
+    upstream.gate.clear()
+    policy = Idempotency(kv, clock)
+    first = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
+    await upstream.entered.wait()
+    joiner = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
+    await asyncio.sleep(0)
+    joiner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await joiner
+    upstream.gate.set()
+    result = await first
+    assert isinstance(result, ChatResponse) and not result.replayed
+
+
+class CountingReads:
+    """Passes through to a KV; sets ``polled`` once ``target`` reads have been made."""
+
+    def __init__(self, inner: KV, target: int) -> None:
+        self.inner = inner
+        self.reads = 0
+        self.target = target
+        self.polled = asyncio.Event()
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.inner.get(key)
+        self.reads += 1
+        if self.reads >= self.target:
+            self.polled.set()
+        return value
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        await self.inner.set(key, value, ttl=ttl)
+
+    async def set_if_absent(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
+        return await self.inner.set_if_absent(key, value, ttl=ttl)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+
+async def test_real_concurrency_across_two_instances_sharing_redis() -> None:
+    """Two replicas (two policies, one Redis): 20 concurrent duplicates make one upstream call."""
+    require(6379, "Redis")
+    store = open_kv("redis://127.0.0.1:6379/0", FakeClock())
+    await store.open()
+    try:
+        clock, upstream = SystemClock(), Upstream()
+        upstream.gate.clear()
+        # Replica B's ten duplicates each read the pending claim before the first call may finish.
+        replica_b_store = CountingReads(store, target=10)
+        replicas = [Idempotency(store, clock, wait=10), Idempotency(replica_b_store, clock, wait=10)]  # type: ignore[arg-type]
+        key = f"tenant:{uuid.uuid4().hex}"
+
+        def call(i: int) -> asyncio.Future[Result]:
+            return asyncio.ensure_future(
+                replicas[i % 2](REQUEST, Context(clock=clock, idempotency_key=key), upstream)
+            )
+
+        calls = [call(i) for i in range(20)]
+        await upstream.entered.wait()
+        await replica_b_store.polled.wait()
+        upstream.gate.set()
+        results = await asyncio.gather(*calls)
+        assert upstream.calls == 1
+        assert {r.id for r in results if isinstance(r, ChatResponse)} == {"r1"}
+        assert sum(1 for r in results if isinstance(r, ChatResponse) and not r.replayed) == 1
+    finally:
+        await store.aclose()
