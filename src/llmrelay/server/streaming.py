@@ -115,6 +115,7 @@ class SSEResponse(Response):
         stream, encoder = self._stream, self._encoder
         loop = asyncio.get_running_loop()
         pending = b""
+        finishing = False  # the answer is complete: what follows goes out in one last write
         try:
             while True:
                 self._waiting = True
@@ -124,8 +125,9 @@ class SSEResponse(Response):
                     await send({"type": "http.response.body", "body": pending + encoder.end()})
                     return "ok", None
                 pending += _frames(encoder, batch)
-                if any(chunk.finish_reason is not None for chunk in batch):
-                    continue  # the answer is complete: what follows goes out in this same write
+                finishing = finishing or any(chunk.finish_reason is not None for chunk in batch)
+                if finishing:
+                    continue
                 await send({"type": "http.response.body", "body": pending, "more_body": True})
                 pending = b""
                 self._last_write = loop.time()
