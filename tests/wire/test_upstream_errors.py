@@ -35,7 +35,8 @@ def error_body(codec: str, message: Any, *, status: int = 500, nested: str | Non
             error["param"] = nested
         return json.dumps({"error": error}).encode()
     if codec == "anthropic":
-        inner: dict[str, Any] = {"type": "api_error", "message": message}
+        kind = "authentication_error" if status == 401 else "api_error"
+        inner: dict[str, Any] = {"type": kind, "message": message}
         if nested is not None:
             inner["details"] = {"x-api-key": nested}
         return json.dumps({"type": "error", "error": inner}).encode()
@@ -61,19 +62,19 @@ def decode(
     return decoders[codec](status, headers or {}, body, provider=codec, now=NOW, credentials=credentials)
 
 
-def stream_error(codec: str, message: str, *, status: int = 500) -> RelayError:
-    """The error an error event inside a 200 stream raises from the codec's stream decoder."""
+def stream_error(codec: str, message: str, *, status: int = 500, nested: str | None = None) -> RelayError:
+    """The error an error event inside a 200 stream raises from the codec's stream decoder.
+
+    The event carries the same error object as the codec's unary error body.
+    """
+    data = error_body(codec, message, status=status, nested=nested).decode()
     with pytest.raises(RelayError) as info:
         if codec == "openai":
-            ChatStreamDecoder().feed(json.dumps({"error": {"message": message, "type": "server_error"}}))
+            ChatStreamDecoder().feed(data)
         elif codec == "anthropic":
-            kind = "authentication_error" if status == 401 else "api_error"
-            event = {"type": "error", "error": {"type": kind, "message": message}}
-            AnthropicStreamDecoder().feed("error", json.dumps(event))
+            AnthropicStreamDecoder().feed("error", data)
         else:
-            GeminiStreamDecoder(model="gemini-2.5-flash").feed(
-                error_body(codec, message, status=status).decode()
-            )
+            GeminiStreamDecoder(model="gemini-2.5-flash").feed(data)
     return info.value
 
 
@@ -132,6 +133,13 @@ def test_stream_error_event_is_scrubbed(codec: str, secret: str) -> None:
     err = stream_error(codec, f"stream boom: {secret} was refused")
     assert not leaked(err, secret)
     assert "stream boom" in err.message and "[redacted]" in err.message
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_stream_error_event_nested_field_is_scrubbed(codec: str) -> None:
+    err = stream_error(codec, "stream boom", nested=SHAPED)
+    assert not leaked(err, SHAPED)
+    assert "stream boom" in err.message
 
 
 @pytest.mark.parametrize("codec", CODECS)
