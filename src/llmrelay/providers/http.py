@@ -79,7 +79,7 @@ class Upstream:
         if basic is not None:
             if any(name.lower() == "authorization" for name in self._headers):
                 raise ConfigError(
-                    f"a {provider} target has user:password in its base_url (sent as Authorization:"
+                    f"this {provider} target has user:password in its base_url (sent as Authorization:"
                     " Basic) and also sends an Authorization header (api_key or headers): keep one"
                 )
             self._headers["authorization"] = basic
