@@ -17,6 +17,7 @@ N = False
         (errors.UnprocessableEntity("x"), Verdict(N, N, N)),
         (errors.ContentFiltered("x"), Verdict(N, N, N)),
         (errors.ContextLengthExceeded("x"), Verdict(N, F, N)),
+        (errors.UpstreamAuthError("x", provider="openai"), Verdict(N, F, B)),
         (errors.RateLimited("x", retry_after=3), Verdict(R, F, N)),
         (errors.UpstreamError("x", status=500), Verdict(R, F, B)),
         (errors.UpstreamError("x", status=503), Verdict(R, F, B)),
@@ -42,8 +43,8 @@ def test_upstream_hint_overrides_retry_only() -> None:
     ("status", "cls"),
     [
         (400, errors.InvalidRequest),
-        (401, errors.AuthenticationError),
-        (403, errors.PermissionDenied),
+        (401, errors.UpstreamAuthError),
+        (403, errors.UpstreamAuthError),
         (404, errors.NotFound),
         (408, errors.Timeout),
         (409, errors.Conflict),
@@ -58,6 +59,12 @@ def test_upstream_hint_overrides_retry_only() -> None:
 )
 def test_error_for_status(status: int, cls: type[errors.RelayError]) -> None:
     assert errors.error_for_status(status) is cls
+
+
+def test_upstream_auth_error_is_a_502_whatever_the_upstream_said() -> None:
+    err = errors.error_for_status(401)("openai rejected the key", status=401, provider="openai")
+    assert (err.status, err.code) == (502, "upstream_auth_error")
+    assert isinstance(err, errors.UpstreamAuthError) and err.upstream_status == 401
 
 
 def test_all_targets_failed_names_every_target() -> None:

@@ -5,8 +5,9 @@ No policy keeps its own ladder of ``isinstance`` checks; a new error class gets 
 ==========================================  =====  ========  =======
 error                                       retry  failover  breaker
 ==========================================  =====  ========  =======
-400 / 401 / 403 / 404 / 409 / 413 / 422     no     no        no
+the caller's 400/401/403/404/409/413/422    no     no        no
 context length exceeded                     no     yes       no
+upstream 401 / 403 on the target's own key  no     yes       yes
 upstream 429                                yes    yes       no
 408, 5xx, 529, connection or read error     yes    yes       yes
 timeout before the commit point             yes    yes       yes
@@ -16,7 +17,11 @@ stream interrupted after the commit point   no     no        yes
 stream idle timeout after the commit point  no     no        yes
 ==========================================  =====  ========  =======
 
-An upstream's explicit hint (OpenAI's ``x-should-retry``) overrides the retry column only.
+The first row is the caller's fault; an upstream rejecting the *target's* key
+(:class:`~llmrelay.errors.UpstreamAuthError`) is not: the same key will be rejected again, so no
+retry, but another target may hold a good one, and a target whose key is rejected is as good as down.
+
+An upstream's explicit hint (``x-should-retry``) overrides the retry column only.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from llmrelay.errors import (
     StreamInterrupted,
     StreamTimeout,
     Timeout,
+    UpstreamAuthError,
     UpstreamError,
 )
 
@@ -60,6 +66,8 @@ def _base_verdict(error: BaseException) -> Verdict:
         return _CALLER_FAULT
     if isinstance(error, StreamInterrupted | StreamTimeout):
         return Verdict(retry=False, failover=False, breaker_failure=True)
+    if isinstance(error, UpstreamAuthError):  # before UpstreamError, its base
+        return Verdict(retry=False, failover=True, breaker_failure=True)
     if isinstance(error, UpstreamError | ConnectionFailed | Timeout):
         return _UPSTREAM_FAULT
     if isinstance(error, RateLimited):

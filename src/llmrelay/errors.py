@@ -11,15 +11,16 @@ failover and breaker accounting; the server turns any of these into the caller's
     ├── InvalidRequest              400  the caller's request is wrong
     │   ├── ContextLengthExceeded   400  prompt + max_tokens do not fit the model
     │   └── ContentFiltered         400  refused by a safety filter
-    ├── AuthenticationError         401
-    ├── PermissionDenied            403
+    ├── AuthenticationError         401  the caller's credentials (the gateway's own key check)
+    ├── PermissionDenied            403  the caller may not do this
     ├── NotFound                    404  (unknown model alias, unknown upstream model)
     ├── Conflict                    409
     ├── PayloadTooLarge             413
     ├── UnprocessableEntity         422
     ├── RateLimited                 429  (upstream or our own limits; retry_after when known)
     ├── UpstreamError               5xx from the upstream
-    │   └── Overloaded              529 / 503-overloaded
+    │   ├── Overloaded              529 / 503-overloaded
+    │   └── UpstreamAuthError       502  the upstream rejected the target's own key (its 401 / 403)
     ├── ConnectionFailed            502  connect error, reset, or a read error before the commit point
     ├── Timeout                     504  connect, first token, idle gap
     │   ├── DeadlineExceeded        504  the request's total time budget ran out
@@ -128,6 +129,34 @@ class Overloaded(UpstreamError):
     code = "overloaded"
 
 
+class UpstreamAuthError(UpstreamError):
+    """An upstream answered 401 or 403 to the target's own credentials: the gateway is misconfigured.
+
+    The caller is not at fault (their key, if any, was checked by the gateway), so a client sees a
+    502, and the target is as good as down: the classifier fails over and counts a breaker failure.
+    ``status`` stays 502 even when a generic call passes the upstream's ``status``; that one is kept
+    as ``upstream_status``.
+    """
+
+    status = 502
+    code = "upstream_auth_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        should_retry: bool | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, retry_after=retry_after, provider=provider, should_retry=should_retry, param=param
+        )
+        self.upstream_status = status
+
+
 class ConnectionFailed(RelayError):
     status = 502
     code = "connection_error"
@@ -176,8 +205,8 @@ class AllTargetsFailed(RelayError):
 
 _BY_STATUS: dict[int, type[RelayError]] = {
     400: InvalidRequest,
-    401: AuthenticationError,
-    403: PermissionDenied,
+    401: UpstreamAuthError,
+    403: UpstreamAuthError,
     404: NotFound,
     409: Conflict,
     413: PayloadTooLarge,
@@ -188,7 +217,11 @@ _BY_STATUS: dict[int, type[RelayError]] = {
 
 
 def error_for_status(status: int) -> type[RelayError]:
-    """The canonical class for an upstream HTTP status (codecs refine it from the body)."""
+    """The canonical class for an upstream HTTP status (codecs refine it from the body).
+
+    Upstream 401 and 403 are :class:`UpstreamAuthError`: what an upstream sees is the target's key,
+    never the caller's.
+    """
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if status == 408:

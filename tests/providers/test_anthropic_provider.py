@@ -16,7 +16,6 @@ from llmrelay.clock import SystemClock
 from llmrelay.config import Secret, TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import (
-    AuthenticationError,
     ConfigError,
     ConnectionFailed,
     ContextLengthExceeded,
@@ -24,10 +23,10 @@ from llmrelay.errors import (
     NotFound,
     Overloaded,
     PayloadTooLarge,
-    PermissionDenied,
     RateLimited,
     RelayError,
     StreamInterrupted,
+    UpstreamAuthError,
     UpstreamError,
 )
 from llmrelay.providers.anthropic import AnthropicProvider, create
@@ -266,8 +265,8 @@ async def test_embed_is_not_offered(env: Env) -> None:
 ERRORS = [
     (400, "error_invalid_request.json", InvalidRequest),
     (400, "error_prompt_too_long.json", ContextLengthExceeded),
-    (401, "error_authentication.json", AuthenticationError),
-    (403, "error_permission.json", PermissionDenied),
+    (401, "error_authentication.json", UpstreamAuthError),
+    (403, "error_permission.json", UpstreamAuthError),
     (404, "error_not_found.json", NotFound),
     (413, "error_request_too_large.json", PayloadTooLarge),
     (429, "error_rate_limit.json", RateLimited),
@@ -295,11 +294,11 @@ async def test_rate_limit_carries_retry_after(env: Env) -> None:
     assert info.value.retry_after == 12.0
 
 
-async def test_wrong_key_is_an_authentication_error_without_the_key(env: Env) -> None:
+async def test_wrong_key_is_an_upstream_auth_error_without_the_key(env: Env) -> None:
     provider = make(env.base_url, key="sk-ant-wrong-secret")
     await provider.open()
     try:
-        with pytest.raises(AuthenticationError) as info:
+        with pytest.raises(UpstreamAuthError) as info:
             await provider.chat(ask(), ctx())
     finally:
         await provider.aclose()

@@ -15,18 +15,17 @@ from llmrelay.clock import SystemClock
 from llmrelay.config import Secret, TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import (
-    AuthenticationError,
     ConnectionFailed,
     ContentFiltered,
     ContextLengthExceeded,
     InvalidRequest,
     NotFound,
     Overloaded,
-    PermissionDenied,
     RateLimited,
     RelayError,
     StreamInterrupted,
     Timeout,
+    UpstreamAuthError,
     UpstreamError,
 )
 from llmrelay.providers.gemini import GeminiProvider, create
@@ -332,9 +331,9 @@ async def test_closing_a_stream_early_disconnects_the_upstream(
 
 ERRORS = [
     (429, "error_resource_exhausted.json", RateLimited),
-    (400, "error_api_key_invalid.json", AuthenticationError),
-    (401, "error_unauthenticated.json", AuthenticationError),
-    (403, "error_permission_denied.json", PermissionDenied),
+    (400, "error_api_key_invalid.json", UpstreamAuthError),
+    (401, "error_unauthenticated.json", UpstreamAuthError),
+    (403, "error_permission_denied.json", UpstreamAuthError),
     (400, "error_invalid_argument.json", InvalidRequest),
     (400, "error_token_limit.json", ContextLengthExceeded),
     (404, "error_not_found.json", NotFound),
@@ -380,11 +379,11 @@ async def test_rate_limit_carries_retry_info_delay(provider: GeminiProvider, fak
     assert second.value.retry_after == 3.0
 
 
-async def test_wrong_key_is_an_authentication_error(base_url: str, fake: GeminiUpstream) -> None:
+async def test_wrong_key_is_an_upstream_auth_error(base_url: str, fake: GeminiUpstream) -> None:
     p = _provider(base_url, api_key=Secret("AIzaSy-wrong"))
     await p.open()
     try:
-        with pytest.raises(AuthenticationError) as info:
+        with pytest.raises(UpstreamAuthError) as info:
             await p.chat(_chat(), _ctx())
     finally:
         await p.aclose()
@@ -394,8 +393,9 @@ async def test_wrong_key_is_an_authentication_error(base_url: str, fake: GeminiU
 
 async def test_non_json_gateway_error(provider: GeminiProvider, fake: GeminiUpstream) -> None:
     fake.reply_raw(502, b"<html><body>Bad Gateway</body></html>", headers={"Content-Type": "text/html"})
-    with pytest.raises(UpstreamError, match="HTTP 502"):
+    with pytest.raises(UpstreamError) as info:
         await provider.chat(_chat(), _ctx())
+    assert info.value.message == "gemini: upstream returned 502 (text/html, 37 B)"
 
 
 async def test_unreachable_upstream_is_a_connection_failure(base_url: str) -> None:

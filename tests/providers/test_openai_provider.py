@@ -15,7 +15,6 @@ from llmrelay.clock import SystemClock
 from llmrelay.config import Secret, TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import (
-    AuthenticationError,
     ConfigError,
     ConnectionFailed,
     ContentFiltered,
@@ -23,11 +22,11 @@ from llmrelay.errors import (
     InvalidRequest,
     NotFound,
     Overloaded,
-    PermissionDenied,
     RateLimited,
     RelayError,
     StreamInterrupted,
     Timeout,
+    UpstreamAuthError,
     UpstreamError,
 )
 from llmrelay.providers import create_provider
@@ -258,8 +257,8 @@ ERRORS = [
     ("error_400_context_length.json", ContextLengthExceeded),
     ("error_400_invalid.json", InvalidRequest),
     ("error_400_content_filter_azure.json", ContentFiltered),
-    ("error_401.json", AuthenticationError),
-    ("error_403.json", PermissionDenied),
+    ("error_401.json", UpstreamAuthError),
+    ("error_403.json", UpstreamAuthError),
     ("error_404_model.json", NotFound),
     ("error_vllm_context_length.json", ContextLengthExceeded),
 ]
@@ -275,7 +274,7 @@ async def test_error_statuses(
     with pytest.raises(cls) as info:
         await provider.chat(chat(stream=stream), ctx())
     assert type(info.value) is cls
-    assert info.value.status == case["status"]
+    assert info.value.status == (502 if cls is UpstreamAuthError else case["status"])
     assert KEY not in info.value.message
 
 

@@ -10,16 +10,15 @@ import msgspec
 import pytest
 
 from llmrelay.errors import (
-    AuthenticationError,
     ContextLengthExceeded,
     InvalidRequest,
     NotFound,
     Overloaded,
     PayloadTooLarge,
-    PermissionDenied,
     RateLimited,
     RelayError,
     Timeout,
+    UpstreamAuthError,
     UpstreamError,
 )
 from llmrelay.types import (
@@ -377,8 +376,8 @@ def test_invalid_message_body_is_an_upstream_error() -> None:
 ERROR_CASES = [
     (400, "error_invalid_request.json", InvalidRequest, 400),
     (400, "error_prompt_too_long.json", ContextLengthExceeded, 400),
-    (401, "error_authentication.json", AuthenticationError, 401),
-    (403, "error_permission.json", PermissionDenied, 403),
+    (401, "error_authentication.json", UpstreamAuthError, 502),
+    (403, "error_permission.json", UpstreamAuthError, 502),
     (404, "error_not_found.json", NotFound, 404),
     (413, "error_request_too_large.json", PayloadTooLarge, 413),
     (429, "error_rate_limit.json", RateLimited, 429),
@@ -404,7 +403,9 @@ def test_upstream_messages_pass_through_but_credential_errors_are_fixed() -> Non
     assert err.message == "model: claude-nonexistent-1"
     auth = decode_error(401, {}, payload("error_authentication.json"), now=NOW)
     assert "x-api-key" not in auth.message
-    assert auth.message == "anthropic rejected the configured credentials (authentication_error, 401)"
+    assert auth.message.startswith(
+        "anthropic rejected the configured credentials (authentication_error, 401)"
+    )
 
 
 def test_rate_limit_retry_after_and_should_retry() -> None:
@@ -430,7 +431,7 @@ def test_rate_limit_retry_after_and_should_retry() -> None:
 def test_non_json_bodies_fall_back_to_the_status(status: int, kind: type[RelayError]) -> None:
     err = decode_error(status, {}, b"<html><body>Request Entity Too Large</body></html>", now=NOW)
     assert type(err) is kind
-    assert err.message == f"anthropic returned HTTP {status}"
+    assert err.message == f"anthropic: upstream returned {status} (no content type, 50 B)"
 
 
 @pytest.mark.parametrize(("status", "name", "kind", "canonical_status"), ERROR_CASES)
@@ -439,6 +440,8 @@ def test_encode_error_round_trips_the_type(
 ) -> None:
     err = decode_error(status, {}, payload(name), now=NOW)
     expected = json.loads(payload(name))["error"]["type"]
+    if kind is UpstreamAuthError:
+        expected = "api_error"  # the gateway's key was refused: a 502 for the client, not their 401
     body = encode_error(err, request_id="req_1")
     assert body["type"] == "error"
     assert body["error"]["type"] == expected

@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 
 from llmrelay.errors import (
-    AuthenticationError,
     ContextLengthExceeded,
     InvalidRequest,
     NotFound,
     Overloaded,
     PayloadTooLarge,
-    PermissionDenied,
     RateLimited,
     RelayError,
     Timeout,
+    UpstreamAuthError,
     UpstreamError,
 )
 from llmrelay.wire.gemini import decode_error
@@ -35,9 +34,9 @@ def _decode(status: int, name: str, headers: dict[str, str] | None = None) -> Re
     ("status", "name", "kind", "canonical_status"),
     [
         (429, "error_resource_exhausted.json", RateLimited, 429),
-        (400, "error_api_key_invalid.json", AuthenticationError, 401),
-        (401, "error_unauthenticated.json", AuthenticationError, 401),
-        (403, "error_permission_denied.json", PermissionDenied, 403),
+        (400, "error_api_key_invalid.json", UpstreamAuthError, 502),
+        (401, "error_unauthenticated.json", UpstreamAuthError, 502),
+        (403, "error_permission_denied.json", UpstreamAuthError, 502),
         (400, "error_invalid_argument.json", InvalidRequest, 400),
         (400, "error_token_limit.json", ContextLengthExceeded, 400),
         (404, "error_not_found.json", NotFound, 404),
@@ -100,7 +99,7 @@ def test_credential_errors_use_a_fixed_message(status: int, name: str) -> None:
     assert upstream_message not in error.message
     assert error.message.startswith("gemini ")
     assert "credentials" in error.message
-    assert f"({status})" in error.message
+    assert f"{status})" in error.message
 
 
 def test_upstream_message_is_kept_for_other_errors() -> None:
@@ -120,6 +119,6 @@ def test_list_wrapped_error_body() -> None:
     [(502, UpstreamError), (429, RateLimited), (404, NotFound), (413, PayloadTooLarge)],
 )
 def test_non_json_bodies_map_by_http_status(status: int, kind: type[RelayError]) -> None:
-    error = decode_error(status, {}, b"<html>Bad Gateway</html>", now=NOW)
+    error = decode_error(status, {"content-type": "text/html"}, b"<html>Bad Gateway</html>", now=NOW)
     assert isinstance(error, kind)
-    assert error.message == f"gemini returned HTTP {status}"
+    assert error.message == f"gemini: upstream returned {status} (text/html, 24 B)"

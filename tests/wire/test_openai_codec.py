@@ -11,17 +11,16 @@ import pytest
 
 from llmrelay.classify import classify
 from llmrelay.errors import (
-    AuthenticationError,
     ContentFiltered,
     ContextLengthExceeded,
     InvalidRequest,
     NotFound,
     Overloaded,
     PayloadTooLarge,
-    PermissionDenied,
     RateLimited,
     RelayError,
     Timeout,
+    UpstreamAuthError,
     UpstreamError,
 )
 from llmrelay.types import (
@@ -402,8 +401,8 @@ def decode_payload(name: str) -> RelayError:
         ("error_400_context_length.json", ContextLengthExceeded),
         ("error_400_invalid.json", InvalidRequest),
         ("error_400_content_filter_azure.json", ContentFiltered),
-        ("error_401.json", AuthenticationError),
-        ("error_403.json", PermissionDenied),
+        ("error_401.json", UpstreamAuthError),
+        ("error_403.json", UpstreamAuthError),
         ("error_404_model.json", NotFound),
         ("error_vllm_context_length.json", ContextLengthExceeded),
         ("error_llamacpp_context.json", ContextLengthExceeded),
@@ -413,7 +412,8 @@ def decode_payload(name: str) -> RelayError:
 def test_error_payloads_map_to_canonical_classes(name: str, cls: type[RelayError]) -> None:
     err = decode_payload(name)
     assert type(err) is cls
-    assert err.status == load(name)["status"]
+    status = load(name)["status"]
+    assert err.status == (502 if cls is UpstreamAuthError else status)
     assert err.provider == "openai"
 
 
@@ -453,7 +453,7 @@ def test_context_length_keeps_param_and_fails_over() -> None:
 def test_credential_errors_use_a_fixed_message(name: str) -> None:
     err = decode_payload(name)
     status = load(name)["status"]
-    assert err.message == f"openai rejected the configured credentials ({status})"
+    assert err.message.startswith(f"openai rejected the configured credentials ({status});")
     assert "sk-" not in repr(err)
 
 

@@ -93,6 +93,7 @@ class AnthropicProvider:
                     reply.body,
                     provider=self.name,
                     now=self._clock.wall(),
+                    credentials=self._upstream.credentials,
                 )
             return decode_chat_response(
                 reply.body, created=int(self._clock.wall()), json_tool=json_tool, provider=self.name
@@ -148,8 +149,9 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> Anthro
         "content-type": "application/json",
         "accept": "application/json",
     }
-    if target.api_key is not None:
-        headers["x-api-key"] = target.api_key.reveal()
+    api_key = target.api_key.reveal() if target.api_key is not None else None
+    if api_key is not None:
+        headers["x-api-key"] = api_key
     elif not any(h.lower() in ("x-api-key", "authorization") for h in target.headers):
         raise ConfigError("an anthropic target needs `api_key` (or an auth header in `headers`)")
     headers.update(target.headers)
@@ -160,5 +162,6 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> Anthro
         read_timeout=timeout.idle,
         max_connections=options.max_connections,
         provider="anthropic",
+        secrets=(api_key, *target.headers.values()),
     )
     return AnthropicProvider(target.model, upstream, options, clock)

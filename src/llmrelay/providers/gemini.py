@@ -64,8 +64,9 @@ class GeminiProvider:
         self._clock = clock
         self._prefix = f"/{options.api_version}/models/{quote(self.model, safe='')}"
         headers = {"content-type": "application/json"}
-        if target.api_key is not None:
-            headers["x-goog-api-key"] = target.api_key.reveal()
+        api_key = target.api_key.reveal() if target.api_key is not None else None
+        if api_key is not None:
+            headers["x-goog-api-key"] = api_key
         headers.update(target.headers)
         self._upstream = Upstream(
             target.base_url or DEFAULT_BASE_URL,
@@ -73,6 +74,7 @@ class GeminiProvider:
             connect_timeout=timeout.connect,
             read_timeout=timeout.idle,
             provider=self.name,
+            secrets=(api_key, *target.headers.values()),
         )
 
     async def open(self) -> None:
@@ -132,7 +134,14 @@ class GeminiProvider:
         return decode_embedding_response(reply.body, model=self.model)
 
     def _error(self, status: int, headers: Mapping[str, str], body: bytes) -> RelayError:
-        return decode_error(status, headers, body, provider=self.name, now=self._clock.wall())
+        return decode_error(
+            status,
+            headers,
+            body,
+            provider=self.name,
+            now=self._clock.wall(),
+            credentials=self._upstream.credentials,
+        )
 
 
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> GeminiProvider:

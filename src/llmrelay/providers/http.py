@@ -4,19 +4,26 @@ aiohttp over httpx because it costs 3-10x less CPU per request on one core, whic
 budget of a gateway's hot path (``bench/http_clients.py`` measures both in one run).
 
 Transport failures are mapped to the canonical tree here, once: connect failures and resets to
-:class:`ConnectionFailed`, socket timeouts to :class:`Timeout`. Messages name the host only, never
-the URL's query or headers, so credentials cannot leak through an error. Status handling is the
-codecs' job: this layer returns any status as it came.
+:class:`ConnectionFailed`, socket timeouts to :class:`Timeout`. Messages name ``host[:port]`` only,
+never the URL's userinfo, path or query, nor a header, so credentials cannot leak through an error.
+Status handling is the codecs' job: this layer returns any status as it came.
+
+``credentials`` is the target's credential set (:class:`~llmrelay.wire.upstream_text.Credentials`):
+providers pass it to the codecs that decode error replies, and :meth:`Upstream.stream` scrubs any
+error raised while its response is open, because the stream decoders, which see the error events
+inside a 200 stream, do not know the target's credentials.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+import base64
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from llmrelay.errors import ConnectionFailed, RelayError, Timeout
+from llmrelay.errors import ConfigError, ConnectionFailed, RelayError, Timeout
+from llmrelay.wire.upstream_text import Credentials
 
 if TYPE_CHECKING:
     import aiohttp
@@ -66,11 +73,28 @@ class Upstream:
         read_timeout: float = 600.0,
         max_connections: int = 256,
         provider: str,
+        secrets: Iterable[str | None] = (),
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.host = urlsplit(self.base_url).netloc or self.base_url
-        self.provider = provider
+        """``secrets``: the target's configured credentials (api key, header values); with the
+        userinfo of ``base_url`` they make :attr:`credentials`.
+
+        Userinfo (``http://user:pass@host``) is taken out of the URL and sent as
+        ``Authorization: Basic``, as aiohttp would, so no URL this class keeps or names holds it;
+        a target that also sends its own ``Authorization`` header is a :class:`ConfigError` (aiohttp
+        would refuse every request).
+        """
         self._headers = dict(headers or {})
+        self.base_url, basic = _take_userinfo(base_url.rstrip("/"))
+        if basic is not None:
+            if any(name.lower() == "authorization" for name in self._headers):
+                raise ConfigError(
+                    f"this {provider} target has user:password in its base_url (sent as Authorization:"
+                    " Basic) and also sends an Authorization header (api_key or headers): keep one"
+                )
+            self._headers["authorization"] = basic
+        self.host = host_of(self.base_url)
+        self.provider = provider
+        self.credentials = Credentials.of((*secrets, basic), base_url=base_url)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_connections = max_connections
@@ -125,6 +149,9 @@ class Upstream:
         try:
             yield StreamReply(response, self)
             finished = response.content.at_eof()
+        except RelayError as err:
+            self.credentials.redact(err)  # built by a stream decoder that never saw the credentials
+            raise
         finally:
             if finished:
                 response.release()
@@ -156,6 +183,32 @@ class Upstream:
                 f"connection to {provider} at {host} failed: {type(exc).__name__}", provider=provider
             )
         return None
+
+
+def _take_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without its userinfo, and the ``Authorization: Basic`` value it stood for."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, netloc = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=netloc)), f"Basic {token}"
+
+
+def host_of(url: str) -> str:
+    """``host[:port]`` of ``url``: what an error may say about where an upstream is."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return "the configured base_url"  # unparseable; never echo it, it may hold userinfo
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port is not None else host
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

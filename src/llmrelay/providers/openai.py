@@ -143,7 +143,14 @@ class OpenAIProvider:
         return decode_embedding_response(reply.body, provider=self.name, model=model)
 
     def _error(self, status: int, headers: dict[str, str], body: bytes) -> RelayError:
-        return decode_error(status, headers, body, provider=self.name, now=self._clock.wall())
+        return decode_error(
+            status,
+            headers,
+            body,
+            provider=self.name,
+            now=self._clock.wall(),
+            credentials=self._upstream.credentials,
+        )
 
 
 def _max_tokens_field(options: OpenAIOptions, base_url: str) -> MaxTokensField:
@@ -156,8 +163,9 @@ def _max_tokens_field(options: OpenAIOptions, base_url: str) -> MaxTokensField:
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAIProvider:
     options = msgspec.convert(target.options, OpenAIOptions, strict=False)  # `${VAR}` fills numbers
     headers = {"content-type": "application/json", **target.headers}
-    if target.api_key is not None:
-        headers["authorization"] = f"Bearer {target.api_key.reveal()}"
+    api_key = target.api_key.reveal() if target.api_key is not None else None
+    if api_key is not None:
+        headers["authorization"] = f"Bearer {api_key}"
     upstream = Upstream(
         target.base_url or DEFAULT_BASE_URL,
         headers=headers,
@@ -165,5 +173,6 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAI
         read_timeout=timeout.idle,
         max_connections=options.max_connections,
         provider="openai",
+        secrets=(api_key, *target.headers.values()),
     )
     return OpenAIProvider(model=target.model, upstream=upstream, options=options, clock=clock)

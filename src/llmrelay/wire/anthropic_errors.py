@@ -1,11 +1,14 @@
 """Anthropic error bodies, both directions: upstream errors in, the server's errors out.
 
-Pure. Upstream, :func:`decode_error` maps a non-2xx reply to the canonical tree (ARCHITECTURE §4):
-the body's ``error.type`` decides, the status is the fallback for bodies that are not Anthropic's
-JSON (Cloudflare answers 413 before the API sees the request). ``overloaded_error`` / 529 becomes
-:class:`Overloaded` so the classifier retries and fails over; ``x-should-retry`` is the explicit
-hint the official SDKs honour; ``Retry-After`` gives ``retry_after``. Credential errors get a fixed
-message because upstream text may echo a masked key.
+Pure. Upstream, :func:`decode_error` maps a non-2xx reply to the canonical tree (see
+:mod:`llmrelay.classify`): the body's ``error.type`` decides, the status is the fallback for bodies
+that are not Anthropic's JSON (Cloudflare answers 413 before the API sees the request).
+``overloaded_error`` / 529 becomes :class:`Overloaded` so the classifier retries and fails over;
+``x-should-retry`` is the explicit hint the official SDKs honour; ``Retry-After`` gives
+``retry_after``. ``authentication_error``, ``permission_error`` and ``billing_error`` (or a bare
+401/403) are the upstream refusing the target's own key or account: :class:`UpstreamAuthError` with
+a fixed message. Any other upstream text follows :mod:`llmrelay.wire.upstream_text` (scrubbed,
+capped; a body that is not JSON only summarised).
 
 For the server, :func:`encode_error` renders any canonical error as Anthropic's
 ``{"type": "error", "error": {"type", "message"}}`` so Anthropic SDK clients raise their usual
@@ -20,21 +23,21 @@ from typing import Any
 import msgspec
 
 from llmrelay.errors import (
-    AuthenticationError,
     Conflict,
     ContextLengthExceeded,
     InvalidRequest,
     NotFound,
     Overloaded,
     PayloadTooLarge,
-    PermissionDenied,
     RateLimited,
     RelayError,
     Timeout,
+    UpstreamAuthError,
     UpstreamError,
     error_for_status,
 )
-from llmrelay.wire.retry_after import parse_retry_after
+from llmrelay.wire.retry_after import parse_retry_after, parse_should_retry
+from llmrelay.wire.upstream_text import NO_CREDENTIALS, Credentials, clean, rejected_credentials, summarise
 
 
 class ErrorObject(msgspec.Struct, frozen=True):
@@ -50,9 +53,10 @@ _ERROR = msgspec.json.Decoder(_ErrorBody)
 
 _BY_TYPE: dict[str, type[RelayError]] = {
     "invalid_request_error": InvalidRequest,
-    "authentication_error": AuthenticationError,
-    "billing_error": PermissionDenied,
-    "permission_error": PermissionDenied,
+    # The upstream refuses the target's key or account (an unpaid one is as unusable as a bad key).
+    "authentication_error": UpstreamAuthError,
+    "billing_error": UpstreamAuthError,
+    "permission_error": UpstreamAuthError,
     "not_found_error": NotFound,
     "conflict_error": Conflict,
     "request_too_large": PayloadTooLarge,
@@ -62,8 +66,6 @@ _BY_TYPE: dict[str, type[RelayError]] = {
     "overloaded_error": Overloaded,
 }
 
-_MAX_MESSAGE = 500
-
 
 def decode_error(
     status: int,
@@ -72,11 +74,12 @@ def decode_error(
     *,
     provider: str = "anthropic",
     now: float,
+    credentials: Credentials = NO_CREDENTIALS,
 ) -> RelayError:
-    """The canonical error for a non-2xx reply (or an ``error`` stream event, with ``status`` 200).
+    """The canonical error for a non-2xx reply; ``credentials`` are the target's, to scrub.
 
     The body's ``error.type`` decides the class when present; a body that is not Anthropic's JSON
-    (Cloudflare's 413 page, a proxy's 502) falls back to the status. ``headers`` are lower-case.
+    (Cloudflare's 413 page, a proxy's 502) falls back to the status and is only summarised.
     """
     error = _error_object(body)
     return error_from_type(
@@ -85,7 +88,9 @@ def decode_error(
         status=status,
         provider=provider,
         retry_after=parse_retry_after(headers, now=now),
-        should_retry=_should_retry(headers.get("x-should-retry")),
+        should_retry=parse_should_retry(headers),
+        credentials=credentials,
+        shown=None if error.type or error.message else summarise(status, headers, body),
     )
 
 
@@ -97,17 +102,23 @@ def error_from_type(
     provider: str,
     retry_after: float | None = None,
     should_retry: bool | None = None,
+    credentials: Credentials = NO_CREDENTIALS,
+    shown: str | None = None,
 ) -> RelayError:
-    """Map Anthropic's error ``type`` (and the HTTP status when the type is unknown) to the tree."""
+    """Map Anthropic's error ``type`` (and the HTTP status when the type is unknown) to the tree.
+
+    ``status`` is 200 for an ``error`` event inside a stream. ``shown``, when given, replaces the
+    upstream's message in what the caller sees (a summary of a body that was not JSON).
+    """
     kind = _BY_TYPE.get(error_type) or _by_status(status)
+    if kind is UpstreamAuthError or status in (401, 403):  # whatever type a proxy put in the body
+        return rejected_credentials(provider, status, reason=error_type or None)
     if kind is InvalidRequest and "prompt is too long" in message.lower():
         kind = ContextLengthExceeded
-    if kind in (AuthenticationError, PermissionDenied):
-        # These messages may echo (masked) credentials: never pass them on.
-        label = error_type or "rejected"
-        text = f"{provider} rejected the configured credentials ({label}, {status})"
+    if shown is not None:
+        text = f"{provider}: {shown}"
     else:
-        text = message[:_MAX_MESSAGE] or f"{provider} returned HTTP {status}"
+        text = clean(message, credentials) or f"{provider} returned HTTP {status}"
     upstream_status = status if issubclass(kind, UpstreamError) and status >= 500 else None
     return kind(
         text,
@@ -131,15 +142,6 @@ def _error_object(body: bytes) -> ErrorObject:
         return _ERROR.decode(body).error
     except msgspec.DecodeError:
         return ErrorObject()
-
-
-def _should_retry(value: str | None) -> bool | None:
-    """Anthropic's ``x-should-retry`` hint, as the official SDKs read it."""
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return None
 
 
 _TYPE_BY_STATUS: dict[int, str] = {

@@ -7,7 +7,10 @@ body shapes differ across compatible servers (OpenAI and Groq ``{"error": {...}}
 ``{"object": "error", "message": ...}``; FastAPI-based ones ``{"detail": ...}``; some plain text),
 so the fields are picked out leniently and the refinement reads ``code``, ``type`` and the message.
 
-Credentials: 401/403 messages from OpenAI echo a masked key, so those get a fixed message.
+What the caller sees of the upstream's text follows :mod:`llmrelay.wire.upstream_text` (scrubbed of
+the target's credentials and of anything shaped like one, capped; a body that is not JSON is only
+summarised); classification reads the full text. A 401/403 is the upstream refusing the target's own
+key: :class:`~llmrelay.errors.UpstreamAuthError`, with a fixed message.
 """
 
 from __future__ import annotations
@@ -27,9 +30,8 @@ from llmrelay.errors import (
     RelayError,
     error_for_status,
 )
-from llmrelay.wire.retry_after import parse_retry_after
-
-_MAX_MESSAGE = 1000
+from llmrelay.wire.retry_after import parse_retry_after, parse_should_retry
+from llmrelay.wire.upstream_text import NO_CREDENTIALS, Credentials, clean, rejected_credentials, summarise
 
 # How OpenAI and the compatible servers word "the prompt does not fit" (lower-cased):
 # OpenAI/Groq/DeepSeek "maximum context length", vLLM "...is too large: N. This model's maximum
@@ -64,25 +66,40 @@ class ErrorFields(NamedTuple):
 
 
 def decode_error(
-    status: int, headers: Mapping[str, str], body: bytes, *, provider: str, now: float
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    provider: str,
+    now: float,
+    credentials: Credentials = NO_CREDENTIALS,
 ) -> RelayError:
-    """The canonical error for a non-2xx reply. ``headers`` keys are lower-case; ``now`` Unix time.
+    """The canonical error for a non-2xx reply; ``now`` is Unix time.
 
     Honours ``retry-after-ms`` / ``Retry-After`` and ``x-should-retry`` (OpenAI's explicit hint,
-    which overrides the classifier's retry column).
+    which overrides the classifier's retry column). ``credentials`` are the target's, scrubbed
+    from anything the upstream says.
     """
-    hint = headers.get("x-should-retry", "").strip().lower()
-    should_retry = True if hint == "true" else False if hint == "false" else None
+    try:
+        fields, shown = _fields(msgspec.json.decode(body)), None
+    except msgspec.DecodeError:
+        # Not JSON: classify on the text, but never show it (proxy pages, dumps, echoed headers).
+        fields = ErrorFields(message=body.decode("utf-8", errors="replace"))
+        shown = summarise(status, headers, body)
     return _error(
         status,
-        parse_error_body(body),
+        fields,
         provider=provider,
         retry_after=parse_retry_after(headers, now=now),
-        should_retry=should_retry,
+        should_retry=parse_should_retry(headers),
+        credentials=credentials,
+        shown=shown,
     )
 
 
-def decode_stream_error(payload: Any, *, provider: str) -> RelayError:
+def decode_stream_error(
+    payload: Any, *, provider: str, credentials: Credentials = NO_CREDENTIALS
+) -> RelayError:
     """An ``{"error": ...}`` event inside a 200 stream; there is no HTTP status, so infer one."""
     fields = _fields(payload)
     status = fields.status or _STATUS_BY_TYPE.get(fields.type or "")
@@ -90,15 +107,9 @@ def decode_stream_error(payload: Any, *, provider: str) -> RelayError:
         status = 429 if fields.code == "rate_limit_exceeded" else 500
         if _CONTEXT.search(_haystack(fields)):
             status = 400
-    return _error(status, fields, provider=provider, retry_after=None, should_retry=None)
-
-
-def parse_error_body(body: bytes) -> ErrorFields:
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return ErrorFields(message=body.decode("utf-8", errors="replace").strip())
-    return _fields(data)
+    return _error(
+        status, fields, provider=provider, retry_after=None, should_retry=None, credentials=credentials
+    )
 
 
 def _fields(data: Any) -> ErrorFields:
@@ -134,7 +145,11 @@ def _error(
     provider: str,
     retry_after: float | None,
     should_retry: bool | None,
+    credentials: Credentials,
+    shown: str | None = None,
 ) -> RelayError:
+    if status in (401, 403):
+        return rejected_credentials(provider, status)
     cls = error_for_status(status)
     haystack = _haystack(fields)
     if fields.code == "model_not_found" and status in (400, 404):
@@ -147,18 +162,14 @@ def _error(
         cls = Overloaded
     if cls is RateLimited and fields.code == "insufficient_quota" and should_retry is None:
         should_retry = False  # billing, not load: waiting will not help (failover still may)
-    if status in (401, 403):
-        message = f"{provider} rejected the configured credentials ({status})"
-    else:
-        detail = fields.message[:_MAX_MESSAGE] or f"HTTP {status}"
-        message = f"{provider}: {detail}"
+    detail = shown or clean(fields.message, credentials) or f"HTTP {status}"
     return cls(
-        message,
+        f"{provider}: {detail}",
         status=status,
         provider=provider,
         retry_after=retry_after,
         should_retry=should_retry,
-        param=fields.param,
+        param=clean(fields.param, credentials) if fields.param is not None else None,
     )
 
 
