@@ -36,12 +36,12 @@ async def test_byte_cap_counts_keys_and_values() -> None:
     kv = MemoryKV(FakeClock(), max_entries=100, max_bytes=30)
     for name in "abc":
         await kv.set(name, b"x" * 9)  # 10 bytes each: exactly full
-    assert kv.bytes == 30
+    assert kv.size == 30
     await kv.set("d", b"x" * 19)  # 20 bytes: a and b go
     assert await keys_of(kv, "abcd") == ["c", "d"]
-    assert kv.bytes == 30
+    assert kv.size == 30
     await kv.delete("c")
-    assert kv.bytes == 20
+    assert kv.size == 20
     with pytest.raises(StoreFull):
         await kv.set("e", b"x" * 40)  # bigger than the whole cap
 
@@ -53,7 +53,7 @@ async def test_expired_entries_are_dropped_lazily_and_free_their_bytes() -> None
     clock.advance(5)
     assert kv.entries == 1  # nothing swept in the background
     assert await kv.get("a") is None
-    assert kv.entries == 0 and kv.bytes == 0
+    assert kv.entries == 0 and kv.size == 0
 
 
 async def test_claims_are_never_evicted_by_other_writes() -> None:
@@ -83,4 +83,3 @@ async def test_a_namespace_full_of_claims_refuses_new_ones_but_completes_old_one
     assert await kv.get("a") == b"d" * 30 and await kv.get("b") == b"pending"
     clock.advance(600)  # leases run out: the slots come back
     assert await kv.set_if_absent("c", b"pending", ttl=600)
-

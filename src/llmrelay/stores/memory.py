@@ -52,7 +52,8 @@ class MemoryKV:
         return len(self._plain) + len(self._claims)
 
     @property
-    def bytes(self) -> int:
+    def size(self) -> int:
+        """Bytes held (keys plus values), as counted against ``max_bytes``."""
         return self._bytes
 
     async def open(self) -> None:
@@ -114,7 +115,9 @@ class MemoryKV:
     def _make_room(self, size: int, *, keep_newest: bool = False) -> None:
         """Evict until one more entry of ``size`` bytes fits; :class:`StoreFull` if it cannot."""
         if size > self._max_bytes:
-            raise StoreFull(f"a {size}-byte entry exceeds {self._namespace!r}'s max_bytes ({self._max_bytes})")
+            raise StoreFull(
+                f"a {size}-byte entry exceeds {self._namespace!r}'s max_bytes ({self._max_bytes})"
+            )
         extra = 0 if keep_newest else 1
         self._reap_claims()
         while self.entries + extra > self._max_entries or self._bytes + size > self._max_bytes:

@@ -9,10 +9,11 @@ in the same statement) and deleted later, in bounded batches: at most ``purge_ba
 through the index on ``expires``, at most every ``purge_every`` seconds (sooner while a full batch
 shows a backlog). No write ever scans the table, whatever its size.
 
-The ``max_entries`` cap is checked at the same pace (one ``count(*)``), so a namespace may briefly run over it; the
-excess goes soonest-to-expire first (oldest-written, when a namespace uses one TTL), in batches.
-Claims (rows written by ``set_if_absent`` and not yet overwritten by ``set``) and rows without a
-TTL are never evicted: claims end with their lease. There is no byte cap: the disk is the bound.
+The ``max_entries`` cap is checked at the same pace (one ``count(*)``), so a namespace may briefly
+run over it; the excess goes soonest-to-expire first (oldest-written, when a namespace uses one
+TTL), in batches. Claims (rows written by ``set_if_absent`` and not yet overwritten by ``set``)
+and rows without a TTL are never evicted: claims end with their lease. No byte cap: the disk is
+the bound. ``count(*)`` would cost a few milliseconds at 200,000 rows: once per ``purge_every``.
 """
 
 from __future__ import annotations
