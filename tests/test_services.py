@@ -11,13 +11,13 @@ from tests.services import require_file
 
 def test_a_missing_file_fails_under_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="spec not found at .*required under CI=true"):
+    with pytest.raises(pytest.fail.Exception, match=r"spec not found at .*required under CI=true"):
         require_file(tmp_path / "spec.yaml", "spec", hint="fetch it")
 
 
 def test_a_missing_file_skips_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="spec not found at .*; fetch it"):
+    with pytest.raises(pytest.skip.Exception, match=r"spec not found at .*; fetch it"):
         require_file(tmp_path / "spec.yaml", "spec", hint="fetch it")
 
 
