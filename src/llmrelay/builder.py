@@ -61,7 +61,11 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
         model = config.model(alias)
         return model.timeout.total if model else None
 
-    kv = open_kv(config.state.url or "memory://", clock)
+    # Idempotency has a namespace of its own, so no other user of state can evict its records;
+    # at the cap the least recently used completed records go first, in-flight claims never.
+    kv = open_kv(
+        config.state.url or "memory://", clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20
+    )
     request_scope: list[Policy] = [
         Deadline(total_for),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),

@@ -204,11 +204,14 @@ def with_server_defaults(config: Config, environ: Mapping[str, str] | None = Non
     """The server keeps state on disk: an unset ``state.url`` becomes SQLite in the data dir.
 
     The library (``Relay``) keeps an unset URL in memory instead, so importing and using llmrelay
-    as a library never writes files a user did not ask for.
+    as a library never writes files a user did not ask for. The data dir is created here (owner
+    only), as it is the default; the directory of an explicit ``sqlite:`` URL must already exist.
     """
     if config.state.url is not None:
         return config
-    url = f"sqlite:///{data_dir(environ) / 'llmrelay.db'}"
+    home = data_dir(environ)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    url = f"sqlite:///{home / 'llmrelay.db'}"
     return msgspec.structs.replace(config, state=StateConfig(url=url))
 
 

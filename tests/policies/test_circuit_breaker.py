@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -15,7 +16,7 @@ from llmrelay.errors import (
     StreamTimeout,
     UpstreamError,
 )
-from llmrelay.policies.breaker_state import BreakerState, CircuitBreakerConfig
+from llmrelay.policies.breaker_state import BUCKETS, BreakerState, CircuitBreakerConfig
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
@@ -80,6 +81,38 @@ def test_ratio_counts_only_the_window() -> None:
     assert state.snapshot()["recent_calls"] == 10
 
 
+def test_recovery_clears_the_ratio_window() -> None:
+    clock = FakeClock()
+    state = BreakerState(CONFIG, clock)
+    for i in range(1, 11):  # 5 of 10 failed, never 3 in a row: trips on the ratio
+        state.success() if i % 2 else state.failure()
+    assert state.state == "open"
+    clock.advance(10)  # the old calls are still inside the 30 s window
+    assert state.allow()
+    state.success()  # half-open probe succeeds: closed, and the window starts afresh
+    assert state.state == "closed" and state.snapshot()["recent_calls"] == 0
+    state.failure()  # with the old window kept, 6 of 12 would trip again
+    assert state.state == "closed"
+    assert state.snapshot()["recent_calls"] == 1 and state.snapshot()["recent_failures"] == 1
+
+
+def test_the_window_is_bounded_and_its_running_counts_follow_expiry() -> None:
+    clock = FakeClock(start=0.0)
+    state = BreakerState(
+        CircuitBreakerConfig(failures=10**6, failure_ratio=0.9, min_calls=10, window=30), clock
+    )
+    for i in range(60 * 1024):  # 60 s at 1,024 calls/s (exact in binary), one failure in four
+        clock.advance(1 / 1024)
+        state.failure() if i % 4 == 0 else state.success()
+    assert state.state == "closed"
+    assert len(state._buckets) <= BUCKETS + 1  # counters per time bucket, not one entry per call
+    snapshot = state.snapshot()
+    assert 28.5 * 1024 <= snapshot["recent_calls"] <= 30 * 1024  # 30 s, less at most one bucket
+    assert snapshot["recent_failures"] * 4 == pytest.approx(snapshot["recent_calls"], abs=4)
+    clock.advance(30)
+    assert state.snapshot()["recent_calls"] == 0 and state.snapshot()["recent_failures"] == 0
+
+
 def test_neutral_outcomes_free_the_probe() -> None:
     clock = FakeClock()
     state = BreakerState(CONFIG, clock)
@@ -122,7 +155,7 @@ async def test_policy_fails_fast_when_open_and_ignores_caller_errors() -> None:
     assert snapshot["target"] == "a" and snapshot["state"] == "open" and snapshot["trips"] == 1
 
 
-async def test_shadow_mode_tracks_but_lets_calls_through() -> None:
+async def test_shadow_mode_tracks_but_lets_calls_through(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(CircuitBreakerConfig(failures=1, enforce=False), clock, label="a")
 
@@ -135,7 +168,11 @@ async def test_shadow_mode_tracks_but_lets_calls_through() -> None:
     with pytest.raises(UpstreamError):
         await breaker(REQUEST, Context(clock=clock), failing)
     assert breaker.snapshot()["state"] == "open"
-    assert await breaker(REQUEST, Context(clock=clock), fine) is OK
+    with caplog.at_level(logging.INFO, logger="llmrelay.circuit_breaker"):
+        assert await breaker(REQUEST, Context(clock=clock), fine) is OK
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("llmrelay.circuit_breaker", logging.INFO, "shadow: circuit for a is open; letting the call through")
+    ]
 
 
 async def test_a_failure_after_the_commit_point_counts() -> None:

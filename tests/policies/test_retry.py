@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -127,12 +128,15 @@ async def test_an_empty_budget_stops_retries() -> None:
     assert script.attempts == [0]
 
 
-async def test_shadow_mode_only_logs() -> None:
+async def test_shadow_mode_only_logs(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     script = Script(UpstreamError("a"))
-    with pytest.raises(UpstreamError):
+    with caplog.at_level(logging.INFO, logger="llmrelay.retry"), pytest.raises(UpstreamError):
         await policy(clock, enforce=False)(REQUEST, Context(clock=clock), script)
-    assert script.attempts == [0]
+    assert script.attempts == [0] and clock.sleeps == []
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("llmrelay.retry", logging.INFO, "shadow: would retry t after 0.500s (upstream_error)")
+    ]
 
 
 async def test_a_returned_stream_is_final() -> None:

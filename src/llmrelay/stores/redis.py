@@ -1,4 +1,10 @@
-"""Redis KV for several replicas: ``SET NX PX`` is the atomic claim; TTLs are Redis's own."""
+"""Redis KV for several replicas: ``SET NX PX`` is the atomic claim; TTLs are Redis's own.
+
+A namespace is a key prefix (``llmrelay:<namespace>:``). Caps are Redis's: its ``maxmemory`` and
+``maxmemory-policy`` decide what goes when memory runs out, and llmrelay cannot tell Redis which
+keys are claims. For a Redis that holds idempotency records use ``noeviction`` (writes are refused
+at the limit, so nothing in flight is dropped) or give llmrelay its own Redis instance.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from typing import Any
 
 
 class RedisKV:
-    def __init__(self, url: str, *, prefix: str = "llmrelay:") -> None:
+    def __init__(self, url: str, *, prefix: str = "llmrelay:default:") -> None:
         self._url = url
         self._prefix = prefix
         self._client: Any = None

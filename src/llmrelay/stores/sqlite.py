@@ -1,8 +1,19 @@
 """Embedded SQLite state: the zero-setup default for KV records and virtual keys.
 
 One ``aiosqlite`` connection per store (its own thread, so the event loop never blocks), WAL mode
-so readers do not wait on the writer, and expired rows purged lazily on write. Several worker
-processes may share the file: SQLite serialises their writes.
+so readers do not wait on the writer. Several worker processes may share the file: SQLite
+serialises their writes. Each KV namespace is its own table (``kv_<namespace>``).
+
+Expired rows are invisible at once (every read checks ``expires``; a claim replaces an expired row
+in the same statement) and deleted later, in bounded batches: at most ``purge_batch`` rows, found
+through the index on ``expires``, at most every ``purge_every`` seconds (sooner while a full batch
+shows a backlog). No write ever scans the table, whatever its size.
+
+The ``max_entries`` cap is checked at the same pace (one ``count(*)``), so a namespace may briefly
+run over it; the excess goes soonest-to-expire first (oldest-written, when a namespace uses one
+TTL), in batches. Claims (rows written by ``set_if_absent`` and not yet overwritten by ``set``)
+and rows without a TTL are never evicted: claims end with their lease. No byte cap: the disk is
+the bound. ``count(*)`` would cost a few milliseconds at 200,000 rows: once per ``purge_every``.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ from pathlib import Path
 import aiosqlite
 
 from llmrelay.clock import Clock
+from llmrelay.errors import ConfigError
 
 
 def sqlite_path(url: str) -> Path:
@@ -20,7 +32,13 @@ def sqlite_path(url: str) -> Path:
 
 
 async def connect(path: Path) -> aiosqlite.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open ``path``; its directory must exist (a typo in a URL must not create directories).
+
+    The server's default data dir is created where that default is chosen
+    (:func:`llmrelay.config.with_server_defaults`), not here.
+    """
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot open SQLite state {path}: directory {path.parent} does not exist")
     db = await aiosqlite.connect(path, isolation_level=None)
     await db.execute("PRAGMA journal_mode=WAL")
     await db.execute("PRAGMA synchronous=NORMAL")
@@ -29,17 +47,35 @@ async def connect(path: Path) -> aiosqlite.Connection:
 
 
 class SqliteKV:
-    def __init__(self, path: Path, clock: Clock) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Clock,
+        *,
+        namespace: str = "default",
+        max_entries: int | None = None,
+        purge_batch: int = 500,
+        purge_every: float = 1.0,
+    ) -> None:
         self._path = path
         self._clock = clock
+        self._table = f"kv_{namespace}"  # the namespace is validated by open_kv
+        self._max_entries = max_entries
+        self._purge_batch = purge_batch
+        self._purge_every = purge_every
+        self._next_purge = float("-inf")
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
         if self._db is None:
             self._db = await connect(self._path)
+            t = self._table
             await self._db.execute(
-                "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL)"
+                f"CREATE TABLE IF NOT EXISTS {t} ("
+                " key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL,"
+                " claimed INTEGER NOT NULL DEFAULT 0)"
             )
+            await self._db.execute(f"CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires)")
 
     async def aclose(self) -> None:
         if self._db is not None:
@@ -57,29 +93,68 @@ class SqliteKV:
         return True
 
     async def get(self, key: str) -> bytes | None:
-        now = self._clock.wall()
         async with self.db.execute(
-            "SELECT value FROM kv WHERE key = ? AND (expires IS NULL OR expires > ?)", (key, now)
+            f"SELECT value FROM {self._table} WHERE key = ? AND (expires IS NULL OR expires > ?)",
+            (key, self._clock.wall()),
         ) as cursor:
             row = await cursor.fetchone()
         return bytes(row[0]) if row else None
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        await self._maintain()
         await self.db.execute(
-            "INSERT OR REPLACE INTO kv (key, value, expires) VALUES (?, ?, ?)",
+            f"INSERT INTO {self._table} (key, value, expires, claimed) VALUES (?, ?, ?, 0)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires,"
+            " claimed = 0",
             (key, value, self._expiry(ttl)),
         )
 
     async def set_if_absent(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
-        now = self._clock.wall()
-        await self.db.execute("DELETE FROM kv WHERE expires IS NOT NULL AND expires <= ?", (now,))
+        await self._maintain()
+        t = self._table
+        # One statement, so atomic across connections and processes: insert, or take over a row
+        # that has expired but not been purged yet.
         cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO kv (key, value, expires) VALUES (?, ?, ?)", (key, value, self._expiry(ttl))
+            f"INSERT INTO {t} (key, value, expires, claimed) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires,"
+            f" claimed = 1 WHERE {t}.expires IS NOT NULL AND {t}.expires <= ?",
+            (key, value, self._expiry(ttl), self._clock.wall()),
         )
         return cursor.rowcount == 1
 
     async def delete(self, key: str) -> None:
-        await self.db.execute("DELETE FROM kv WHERE key = ?", (key,))
+        await self.db.execute(f"DELETE FROM {self._table} WHERE key = ?", (key,))
+
+    async def _maintain(self) -> None:
+        """Purge one bounded batch of expired rows (and of excess rows, under a cap), if due."""
+        now = self._clock.now()
+        if now < self._next_purge:
+            return
+        t, batch = self._table, self._purge_batch
+        cursor = await self.db.execute(
+            f"DELETE FROM {t} WHERE rowid IN"
+            f" (SELECT rowid FROM {t} WHERE expires <= ? ORDER BY expires LIMIT ?)",
+            (self._clock.wall(), batch),
+        )
+        backlog = cursor.rowcount >= batch
+        if self._max_entries is not None and not backlog:
+            backlog = await self._evict_excess(self._max_entries)
+        self._next_purge = now if backlog else now + self._purge_every
+
+    async def _evict_excess(self, cap: int) -> bool:
+        t, batch = self._table, self._purge_batch
+        # count(*) walks the smallest index: fine once per purge_every, never per write.
+        async with self.db.execute(f"SELECT count(*) FROM {t}") as cursor:
+            row = await cursor.fetchone()
+        excess = min(batch, (row[0] if row else 0) - cap)
+        if excess <= 0:
+            return False
+        cursor = await self.db.execute(
+            f"DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t}"
+            " WHERE claimed = 0 AND expires IS NOT NULL ORDER BY expires LIMIT ?)",
+            (excess,),
+        )
+        return cursor.rowcount >= batch
 
     def _expiry(self, ttl: float | None) -> float | None:
         return None if ttl is None else self._clock.wall() + ttl
