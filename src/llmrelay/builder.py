@@ -1,7 +1,7 @@
 """Config -> providers, target stacks, routes and the request pipeline.
 
 The one module that knows every policy and store: everything else receives what it needs. Policy
-order follows ARCHITECTURE §3; a new policy is one line here::
+order follows docs/architecture.md §4; a new policy is one line here::
 
     request scope:  deadline -> idempotency -> (router)
     target scope:   retry -> circuit_breaker -> timeout -> provider
