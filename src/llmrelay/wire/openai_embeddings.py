@@ -18,7 +18,8 @@ import msgspec
 
 from llmrelay.errors import InvalidRequest, UpstreamError
 from llmrelay.types import EmbeddingRequest, EmbeddingResponse, Usage
-from llmrelay.wire.openai_inbound import convert_inbound, decode_json_object
+from llmrelay.wire.json_body import decode_json_object
+from llmrelay.wire.openai_inbound import convert_inbound
 
 EncodingFormat: TypeAlias = Literal["float", "base64"]
 
