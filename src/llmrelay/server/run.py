@@ -1,8 +1,8 @@
 """Running the server under uvicorn (uvloop + httptools), one or several worker processes.
 
-Start-up order: build the app (a config problem fails here, before anything listens), bind the
-socket (:mod:`llmrelay.server.listen`; a port in use fails here), announce (the banner), then hand
-the bound socket to uvicorn. One worker runs in-process from the already validated config. Several
+Start-up order: build the app (a config problem fails here, before anything listens; building
+opens nothing, that is the lifespan's job), bind the socket (:mod:`llmrelay.server.listen`; a
+port in use fails here), announce (the banner), then hand the bound socket to uvicorn. One worker runs in-process from the already validated config. Several
 workers are separate processes that share the socket and each import :func:`app_from_environment`,
 loading the config file again, which is why ``llmrelay serve`` hands the file path over in the
 environment. Requests arrive through :mod:`llmrelay.server.header_limit`'s protocol, uvicorn's
@@ -44,7 +44,7 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
 
     _configure_logging()
     config = with_server_defaults(config)
-    app = create_app(Relay(config)) if workers == 1 else None
+    app = create_app(Relay(config))  # built (not opened) with several workers too: checks the config
     sock = bind(config.server.host, config.server.port)
     if announce is not None:
         announce(banner(config, port=sock.getsockname()[1], workers=workers))
@@ -62,9 +62,11 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
         "proxy_headers": False,  # X-Forwarded-* is not trusted by default
         "date_header": False,
     }
-    if app is None:
+    if workers > 1:
         factory = "llmrelay.server.run:app_from_environment"
-        supervisor = Multiprocess(uvicorn.Config(factory, factory=True, workers=workers, **common), [sock])
+        supervisor = Multiprocess(
+            uvicorn.Config(factory, factory=True, workers=workers, **common), sockets=[sock]
+        )
         with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does
             supervisor.run()
         return
