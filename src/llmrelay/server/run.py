@@ -2,11 +2,12 @@
 
 Start-up order: build the app (a config problem fails here, before anything listens; building
 opens nothing, that is the lifespan's job), bind the socket (:mod:`llmrelay.server.listen`; a
-port in use fails here), announce (the banner), then hand the bound socket to uvicorn. One worker runs in-process from the already validated config. Several
-workers are separate processes that share the socket and each import :func:`app_from_environment`,
-loading the config file again, which is why ``llmrelay serve`` hands the file path over in the
-environment. Requests arrive through :mod:`llmrelay.server.header_limit`'s protocol, uvicorn's
-httptools protocol with a cap on the request head.
+port in use fails here), announce (the banner), then hand the bound socket to uvicorn. One worker
+runs in-process from the already validated config. Several workers are separate processes that
+share the socket and each import :func:`app_from_environment`, loading the config file again,
+which is why ``llmrelay serve`` hands the file path over in the environment. Requests arrive
+through :mod:`llmrelay.server.header_limit`'s protocol: uvicorn's httptools protocol with a cap on
+the request head.
 """
 
 from __future__ import annotations
