@@ -194,3 +194,15 @@ async def test_the_banner_of_a_keyed_gateway_shows_how_to_send_the_key(tmp_path:
     assert f"llmrelay listening on http://127.0.0.1:{port}" in log
     assert "-H 'Authorization: Bearer <key>'" in log
     assert "sk-master-banner-test-0123" not in log
+
+
+async def test_large_bodies_on_a_kept_alive_connection_are_not_taken_for_headers(tmp_path: Path) -> None:
+    # Reads that carry the end of a body and the start of the next request must not count as head.
+    config = {**MOCK, "server": {"max_body_bytes": 4 * 1024 * 1024}}
+    text = "word " * 200_000  # a 1 MB body, read by the server in pieces much larger than the head cap
+    body = {"model": "mock", "messages": [{"role": "user", "content": text}]}
+    async with run_gateway(config, tmp_path) as gw, aiohttp.ClientSession() as s:
+        for _ in range(3):  # one connection, reused
+            async with s.post(gw.url + "/v1/chat/completions", json=body) as r:
+                assert r.status == 200
+                assert (await r.json())["choices"][0]["message"]["content"] == "You said: " + text

@@ -6,8 +6,10 @@ httptools joins a header value across reads by concatenation, so a 16 MiB header
 whole, in quadratic time, before the app saw anything.
 
 How: while a head is incomplete, the bytes of each read count against the cap (``data_received``),
-so a client streaming an endless header is cut off after at most the cap plus one read; a head that
-arrives complete within one read is measured in ``on_headers_complete``. The answer is a 431 in the
+so a client streaming an endless header is cut off after at most the cap plus two reads; a head
+that completes within a read is measured exactly in ``on_headers_complete``. A read in which the
+previous message ended is not counted: httptools does not say where in it the next head starts, and
+counting the whole read would take the end of a large body for header bytes. The answer is a 431 in the
 caller's error shape (Anthropic's under ``/v1/messages``), with a request id and an access-log
 line, followed by a lingering close: our side is shut for writing and whatever the client still
 sends is read and dropped until it closes or :data:`LINGER_SECONDS` pass, so the client reads the
@@ -56,16 +58,17 @@ class HeaderLimitProtocol(HttpToolsProtocol):
         self._cap = config.h11_max_incomplete_event_size or DEFAULT_MAX_HEADER_BYTES
         self._in_head = True  # a connection starts by sending a head
         self._head_bytes = 0
+        self._head_began_mid_read = False
         self._refused = False
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # lingering: the rest of a refused request is dropped unparsed
         super().data_received(data)
-        if self._in_head and not self._refused and not self.transport.is_closing():
-            # The whole read was head (or, with pipelining, the end of a body and then a head:
-            # an overcount by less than one read).
-            self._head_bytes += len(data)
+        counted = self._in_head and not self._head_began_mid_read
+        self._head_began_mid_read = False
+        if counted and not self._refused and not self.transport.is_closing():
+            self._head_bytes += len(data)  # the whole read was head
             if self._head_bytes > self._cap:
                 self._refuse()
 
@@ -87,6 +90,7 @@ class HeaderLimitProtocol(HttpToolsProtocol):
             return
         self._in_head = True
         self._head_bytes = 0
+        self._head_began_mid_read = True
         super().on_message_complete()
 
     def _refuse(self) -> None:
