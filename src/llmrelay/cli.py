@@ -90,10 +90,13 @@ def chat(prompt: str, model: str, config_path: Path | None, system: str | None, 
 @main.command()
 @_CONFIG_OPTION
 @click.option("--host", default=None, help="Interface to listen on [default: 127.0.0.1].")
-@click.option("--port", "-p", type=int, default=None, help="Port [default: 4000].")
-@click.option("--workers", "-w", type=int, default=None, help="Worker processes [default: 1].")
+@click.option("--port", "-p", type=click.IntRange(1, 65535), default=None, help="Port [default: 4000].")
+@click.option(
+    "--workers", "-w", type=click.IntRange(min=1), default=None, help="Worker processes [default: 1]."
+)
 def serve(config_path: Path | None, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the OpenAI- and Anthropic-compatible gateway."""
+    from llmrelay.server.listen import ListenError
     from llmrelay.server.run import serve as run_server
 
     try:
@@ -107,34 +110,14 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
         port=port or config.server.port,
         workers=workers or config.server.workers,
     )
-    config = with_server_defaults(msgspec.structs.replace(config, server=server))
+    config = msgspec.structs.replace(config, server=server)
     if server.workers > 1 and config_path is not None:
         os.environ["LLMRELAY_CONFIG"] = str(config_path.resolve())
-    click.echo(_banner(config), err=True)
-    run_server(config, workers=server.workers)
-
-
-def _banner(config: Config) -> str:
-    base = f"http://{config.server.host}:{config.server.port}"
-    first = config.models[0].name if config.models else "MODEL"
-    auth = (
-        "keys required (Authorization: Bearer <key>)"
-        if config.auth_required
-        else "open: no API key needed (set server.master_key to require keys)"
-    )
-    return "\n".join(
-        [
-            f"llmrelay listening on {base}  ({config.server.workers} worker(s))",
-            f"  models: {', '.join(m.name for m in config.models)}",
-            f"  auth:   {auth}",
-            f"  state:  {config.state.url}",
-            "  try:",
-            f"    curl {base}/v1/chat/completions -H 'content-type: application/json' \\",
-            f'      -d \'{{"model": "{first}", "messages": [{{"role": "user", "content": "Hello"}}]}}\'',
-            f'    OpenAI SDK:    OpenAI(base_url="{base}/v1", api_key="<key or anything>")',
-            f'    Anthropic SDK: Anthropic(base_url="{base}", api_key="<key or anything>")',
-        ]
-    )
+    try:
+        run_server(config, workers=server.workers, announce=lambda text: click.echo(text, err=True))
+    except (RelayError, ListenError) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
 
 
 @main.group()

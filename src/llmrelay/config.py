@@ -107,13 +107,20 @@ class ModelConfig(_Strict, frozen=True):
 
 class ServerConfig(_Strict, frozen=True):
     """The HTTP face. Without a ``master_key`` and without ``keys`` the server runs open (local
-    development, as the README's first command does); with either, every call needs a key."""
+    development, as the README's first command does); with either, every call needs a key.
+
+    ``max_header_bytes`` caps a request's head (request line and headers, as received), answered
+    431. The 32 KiB default is nginx's total (4 x 8 KiB buffers) and twice node's and h11's
+    16 KiB: a gateway sits behind proxies that add forwarding and tracing headers and may get large
+    OIDC bearer tokens, but no LLM API call needs more.
+    """
 
     host: str = "127.0.0.1"
-    port: int = 4000
+    port: Annotated[int, Meta(ge=1, le=65535)] = 4000
     workers: Annotated[int, Meta(ge=1)] = 1
     master_key: Secret | None = None
     max_body_bytes: Annotated[int, Meta(ge=1)] = 4 * 1024 * 1024
+    max_header_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024
     heartbeat: _Positive = 15.0
     graceful_shutdown: _NonNegative = 30.0
     idempotency_ttl: _Positive = 86_400.0

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import APP_KEY, Upstreams
+from tests.e2e.conftest import APP_KEY, MASTER_KEY, Upstreams
 from tests.e2e.gateway import Gateway
 from tests.fakes.openai_upstream import StreamReply
 
@@ -155,3 +155,118 @@ async def test_fuzzed_bodies_never_cause_a_5xx(gateway: Gateway, body: Any, path
     ):
         await r.read()
     assert r.status < 500, f"{r.status} for {body!r}"
+
+
+BODY_ROUTES = [
+    ("/v1/chat/completions", AUTH, "openai"),
+    ("/v1/messages", {"x-api-key": APP_KEY, "content-type": "application/json"}, "anthropic"),
+    ("/v1/embeddings", AUTH, "openai"),
+]
+
+
+def short(payload: Any) -> str:
+    return repr(payload)[:300]
+
+
+def assert_error_shape(payload: Any, shape: str) -> dict[str, Any]:
+    if shape == "anthropic":
+        assert payload["type"] == "error"
+    error: dict[str, Any] = payload["error"]
+    assert error["type"] == "invalid_request_error" and error["message"]
+    return error
+
+
+@pytest.mark.parametrize(("path", "headers", "shape"), BODY_ROUTES)
+async def test_a_body_that_is_not_utf8_is_a_logged_400(
+    gateway: Gateway, path: str, headers: dict[str, str], shape: str
+) -> None:
+    headers = {**headers, "x-request-id": f"not-utf8-{shape}-{path.rsplit('/', 1)[1]}"}
+    status, payload, response_headers = await post(gateway, path, b'{"model": "mock\xff\xfe"}', headers)
+    assert status == 400, short(payload)
+    assert "UTF-8" in assert_error_shape(payload, shape)["message"]
+    assert {k.lower(): v for k, v in response_headers.items()}["x-request-id"] == headers["x-request-id"]
+    lines = [line for line in gateway.access_lines() if line["request_id"] == headers["x-request-id"]]
+    assert [(line["status"], line["route"]) for line in lines] == [(400, path)]
+
+
+async def test_an_admin_body_that_is_not_utf8_is_a_400(gateway: Gateway) -> None:
+    headers = {"authorization": f"Bearer {MASTER_KEY}", "content-type": "application/json"}
+    status, payload, _ = await post(gateway, "/admin/keys", b'{"name": "\xff"}', headers)
+    assert status == 400 and "UTF-8" in payload["error"]["message"]
+
+
+VALID = {
+    "/v1/chat/completions": {"model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+    "/v1/messages": {"model": "mock", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+    "/v1/embeddings": {"model": "mock", "input": "hi"},
+}
+
+
+@pytest.mark.parametrize(("path", "headers", "shape"), BODY_ROUTES)
+@pytest.mark.parametrize("depth", [65, 950, 30_000])
+async def test_deeply_nested_json_is_a_400(
+    gateway: Gateway, path: str, headers: dict[str, str], shape: str, depth: int
+) -> None:
+    # A valid request but for one extra field nested ``depth`` levels deep.
+    body = json.dumps(VALID[path]).encode()[:-1] + b', "x": ' + b"[" * depth + b"]" * depth + b"}"
+    status, payload, _ = await post(gateway, path, body, headers)
+    assert status == 400, short(payload)
+    assert "nested" in assert_error_shape(payload, shape)["message"]
+
+
+async def test_nesting_within_the_limit_is_accepted(gateway: Gateway) -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(25):  # 25 nested object schemas: about 55 levels of JSON with the envelope
+        schema = {"type": "object", "properties": {"a": schema}}
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    body = json.dumps({**HELLO, "model": "mock", "tools": [tool]}).encode()
+    status, payload, _ = await post(gateway, "/v1/chat/completions", body)
+    assert status == 200, short(payload)
+
+
+def embed(model: str = "mock", **fields: Any) -> bytes:
+    return json.dumps({"model": model, "input": "hello", **fields}).encode()
+
+
+@pytest.mark.parametrize("dimensions", [-1, 0, 16_385, 10_000_000, 2**70])
+async def test_embedding_dimensions_out_of_range_are_400(gateway: Gateway, dimensions: int) -> None:
+    status, payload, _ = await post(gateway, "/v1/embeddings", embed(dimensions=dimensions))
+    assert status == 400, short(payload)
+    assert payload["error"]["param"] == "dimensions"
+
+
+async def test_embedding_dimensions_in_range_are_honoured(gateway: Gateway) -> None:
+    status, payload, _ = await post(gateway, "/v1/embeddings", embed(dimensions=3))
+    assert status == 200 and len(payload["data"][0]["embedding"]) == 3
+
+
+async def test_embedding_inputs_are_capped_at_2048(gateway: Gateway) -> None:
+    status, payload, _ = await post(gateway, "/v1/embeddings", embed(input=["x"] * 2049))
+    assert status == 400 and payload["error"]["param"] == "input"
+    status, payload, _ = await post(gateway, "/v1/embeddings", embed(input=["x"] * 2048))
+    assert status == 200 and len(payload["data"]) == 2048
+
+
+async def test_the_mock_refuses_embedding_work_that_would_block_the_server(gateway: Gateway) -> None:
+    # Within the wire limits (2048 inputs, 16384 dimensions) but 33 million floats: the mock says no
+    # instead of spending seconds of the event loop on a body of hundreds of megabytes.
+    body = embed(input=[f"text {i}" for i in range(2048)], dimensions=16_384)
+    status, payload, _ = await post(gateway, "/v1/embeddings", body)
+    assert status == 400 and "mock" in payload["error"]["message"], short(payload)
+
+
+async def test_head_on_get_routes_is_200_without_a_body(gateway: Gateway) -> None:
+    async with aiohttp.ClientSession() as s:
+        for path in ("/healthz", "/readyz", "/v1/models"):
+            async with s.head(gateway.url + path, headers=AUTH) as r:
+                assert r.status == 200, path
+                assert await r.read() == b""
+        async with s.post(gateway.url + "/healthz") as r:
+            assert r.status == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("path", ["/v1/messages/count_tokens", "/v1/messages/batches/x"])
+async def test_unknown_paths_under_messages_answer_in_anthropic_shape(gateway: Gateway, path: str) -> None:
+    status, payload, _ = await post(gateway, path, b"{}", {"x-api-key": APP_KEY})
+    assert status == 404
+    assert payload["type"] == "error" and payload["error"]["type"] == "not_found_error"

@@ -21,6 +21,7 @@ import json
 import math
 import random
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import msgspec
 
@@ -46,13 +47,17 @@ from llmrelay.types import (
     Usage,
 )
 
+MAX_EMBEDDING_FLOATS = 2**18
+"""Floats one mock embedding request may return (e.g. 64 x 4096, 2048 x 128): about 5 MB of JSON
+and ~10 ms of encoding, so a demo request cannot hold the server's event loop for seconds."""
+
 
 class MockOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     text: str | None = None
     latency: float = 0.0
     chunk_delay: float = 0.0
     chunks: int = 0
-    dimensions: int = 8
+    dimensions: Annotated[int, msgspec.Meta(ge=1)] = 8
     fail_status: int = 503
     fail_times: int = 0
     fail_rate: float = 0.0
@@ -103,6 +108,12 @@ class MockProvider:
         self._maybe_fail()
         await self._clock.sleep(self.options.latency)
         size = request.dimensions or self.options.dimensions
+        if len(request.input) * size > MAX_EMBEDDING_FLOATS:
+            raise InvalidRequest(
+                f"the mock provider returns at most {MAX_EMBEDDING_FLOATS} floats per request;"
+                f" {len(request.input)} inputs x {size} dimensions asks for more",
+                param="dimensions" if request.dimensions else "input",
+            )
         return EmbeddingResponse(
             model=self.model,
             vectors=[_unit_vector(text, size) for text in request.input],
@@ -196,10 +207,18 @@ def _count_tokens(request: ChatRequest) -> int:
 
 
 def _unit_vector(text: str, size: int) -> list[float]:
+    """The text's SHA-256 bytes, centred and repeated to ``size``, scaled to length 1.
+
+    Built from one 32-value period (norm in closed form, the list by repetition), so the cost is
+    C-speed copying rather than ``size`` Python-level steps.
+    """
     digest = hashlib.sha256(text.encode()).digest()
-    raw = [(digest[i % len(digest)] - 127.5) / 127.5 for i in range(size)]
-    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
-    return [x / norm for x in raw]
+    period = [(b - 127.5) / 127.5 for b in digest]
+    whole, part = divmod(size, len(period))
+    squares = [x * x for x in period]
+    norm = math.sqrt(whole * sum(squares) + sum(squares[:part])) or 1.0
+    unit = [x / norm for x in period]
+    return (unit * (whole + 1))[:size]
 
 
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> MockProvider:

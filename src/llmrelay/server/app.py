@@ -46,7 +46,7 @@ def create_app(relay: Relay, *, keys: KeyService | None = None, access_log: Acce
         Route("POST", "/v1/embeddings", openai.embeddings),
         Route("POST", "/v1/messages", anthropic.messages),
         Route("GET", "/v1/models", models.list_models),
-        Route("GET", "/v1/models/{model}", models.get_model),
+        Route("GET", "/v1/models/{model:path}", models.get_model),
         Route("GET", "/healthz", health.healthz),
         Route("GET", "/readyz", health.readyz),
         Route("GET", "/metrics", metrics.metrics),

@@ -4,7 +4,8 @@ Starlette's ``Request``/``Response`` are used as they are; its application, rout
 stack are not: profiling the benchmark showed them at ~17% of the gateway's CPU per request, for
 features this server does not use. Here a request costs one dict lookup (a short regex list for
 the few routes with a path parameter). Unknown paths are 404 and wrong methods 405, in the wire
-shape of the caller's route family.
+shape of the caller's route family: Anthropic's for anything under ``/v1/messages``, OpenAI's
+elsewhere. ``HEAD`` is answered by every ``GET`` route (uvicorn sends the headers, not the body).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 @dataclass(frozen=True, slots=True)
 class Route:
     method: str
-    path: str  # may hold one or more ``{name}`` parameters, matched up to the next ``/``
+    path: str
+    """May hold ``{name}`` parameters, matched up to the next ``/``, or a final ``{name:path}``,
+    which takes the rest of the path, slashes included (model aliases such as
+    ``meta-llama/Llama-3.1-8B``)."""
     endpoint: Endpoint
 
 
@@ -50,7 +54,7 @@ class App:
         self._patterns: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = []
         for route in routes:
             if "{" in route.path:
-                regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path) + "$")
+                regex = _compile(route.path)
                 methods = next((m for p, m in self._patterns if p.pattern == regex.pattern), None)
                 if methods is None:
                     methods = {}
@@ -82,8 +86,8 @@ class App:
                 response = _error(
                     path, NotFound(f"no route for {scope['method']} {path}", code="unknown_url")
                 )
-            elif (endpoint := methods.get(scope["method"])) is None:
-                allowed = ", ".join(sorted(methods))
+            elif (endpoint := _endpoint(methods, scope["method"])) is None:
+                allowed = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
                 err = InvalidRequest(
                     f"{scope['method']} is not allowed on {path} (allowed: {allowed})",
                     status=405,
@@ -118,6 +122,24 @@ class App:
         await send({"type": "lifespan.shutdown.complete"})
 
 
+def _compile(path: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+    pattern = re.sub(r"\{(\w+):path\}$", r"(?P<\1>.+)", pattern)
+    return re.compile("^" + pattern + "$")
+
+
+def _endpoint(methods: dict[str, Endpoint], method: str) -> Endpoint | None:
+    endpoint = methods.get(method)
+    if endpoint is None and method == "HEAD":
+        return methods.get("GET")
+    return endpoint
+
+
+def error_body_for(path: str) -> ErrorBody:
+    """The error shape a caller of ``path`` expects (also for paths no route serves)."""
+    anthropic = path == "/v1/messages" or path.startswith("/v1/messages/")
+    return anthropic_errors.encode_error if anthropic else openai_errors.encode_error
+
+
 def _error(path: str, err: RelayError, headers: dict[str, str] | None = None) -> Response:
-    body: ErrorBody = anthropic_errors.encode_error if path == "/v1/messages" else openai_errors.encode_error
-    return error_response(err, body, headers=headers or {})
+    return error_response(err, error_body_for(path), headers=headers or {})

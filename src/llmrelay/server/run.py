@@ -1,20 +1,31 @@
 """Running the server under uvicorn (uvloop + httptools), one or several worker processes.
 
-One worker is run in-process from the already validated config. Several workers are separate
-processes that each import :func:`app_from_environment` and load the config file again, which is
-why ``llmrelay serve`` hands the file path over in the environment.
+Start-up order: build the app (a config problem fails here, before anything listens; building
+opens nothing, that is the lifespan's job), bind the socket (:mod:`llmrelay.server.listen`; a
+port in use fails here), announce (the banner), then hand the bound socket to uvicorn. One worker
+runs in-process from the already validated config. Several workers are separate processes that
+share the socket and each import :func:`app_from_environment`, loading the config file again,
+which is why ``llmrelay serve`` hands the file path over in the environment. Requests arrive
+through :mod:`llmrelay.server.header_limit`'s protocol: uvicorn's httptools protocol with a cap on
+the request head.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from llmrelay.config import Config, config_from_environment, with_server_defaults
 from llmrelay.relay import Relay
 from llmrelay.server.app import create_app
 from llmrelay.server.asgi import App
+from llmrelay.server.banner import banner
+from llmrelay.server.listen import bind
+
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app's start-up fails
 
 
 def app_from_environment() -> App:
@@ -24,16 +35,27 @@ def app_from_environment() -> App:
     return create_app(Relay(config))
 
 
-def serve(config: Config, *, workers: int = 1) -> None:
+def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] | None = None) -> None:
+    """Serve until stopped. Raises :class:`~llmrelay.server.listen.ListenError` if the address
+    cannot be bound and :class:`~llmrelay.errors.ConfigError` for config the app refuses; both
+    before ``announce`` is called."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from llmrelay.server.header_limit import PROTOCOL
 
     config = with_server_defaults(config)
     _configure_logging(config.server.log_level)
+    app = create_app(Relay(config))  # built (not opened) with several workers too: checks the config
+    sock = bind(config.server.host, config.server.port)
+    if announce is not None:
+        announce(banner(config, port=sock.getsockname()[1], workers=workers))
     common: dict[str, Any] = {
         "host": config.server.host,
-        "port": config.server.port,
+        "port": sock.getsockname()[1],
         "loop": "uvloop",
-        "http": "httptools",
+        "http": PROTOCOL,
+        "h11_max_incomplete_event_size": config.server.max_header_bytes,
         "lifespan": "on",
         "access_log": False,
         "log_level": "warning",
@@ -43,9 +65,18 @@ def serve(config: Config, *, workers: int = 1) -> None:
         "date_header": False,
     }
     if workers > 1:
-        uvicorn.run("llmrelay.server.run:app_from_environment", factory=True, workers=workers, **common)
-    else:
-        uvicorn.run(create_app(Relay(config)), **common)
+        factory = "llmrelay.server.run:app_from_environment"
+        supervisor = Multiprocess(
+            uvicorn.Config(factory, factory=True, workers=workers, **common), sockets=[sock]
+        )
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does
+            supervisor.run()
+        return
+    server = uvicorn.Server(uvicorn.Config(app, **common))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 def _configure_logging(level: str = "info") -> None:

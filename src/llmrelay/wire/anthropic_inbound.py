@@ -41,6 +41,7 @@ from llmrelay.types import (
     text_message,
 )
 from llmrelay.wire.anthropic import STOP_REASONS_OUT, encode_usage, message_id
+from llmrelay.wire.json_body import decode_json_object
 
 
 class _Tagged(msgspec.Struct, tag_field="type"):
@@ -141,12 +142,7 @@ _MISSING = re.compile(r"^Object missing required field `([^`]+)`")
 
 def decode_messages_request(body: bytes) -> ChatRequest:
     """Decode a ``POST /v1/messages`` body; raise :class:`InvalidRequest` naming the bad field."""
-    try:
-        raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as err:
-        raise InvalidRequest(f"request body is not valid JSON: {err}") from err
-    if not isinstance(raw, dict):
-        raise InvalidRequest("request body must be a JSON object")
+    raw = decode_json_object(body)
     try:
         request = msgspec.convert(raw, _Body)
     except msgspec.ValidationError as err:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
 from llmrelay.errors import InvalidRequest, UpstreamError
 from llmrelay.types import EmbeddingRequest, EmbeddingResponse, Usage
-from llmrelay.wire.openai_inbound import convert_inbound, decode_json_object
+from llmrelay.wire.json_body import decode_json_object
+from llmrelay.wire.openai_inbound import convert_inbound
 
 EncodingFormat: TypeAlias = Literal["float", "base64"]
 
@@ -97,10 +98,20 @@ def _base64(vector: list[float]) -> str:
     return base64.b64encode(values.tobytes()).decode("ascii")
 
 
+MAX_INPUTS = 2048
+"""Inputs per request: OpenAI's own limit, so an SDK batching for OpenAI never trips it."""
+
+MAX_DIMENSIONS = 16_384
+"""Widest vector a client may ask for: 4x the widest common embedding models (4096: NV-Embed,
+Qwen3-Embedding-8B; OpenAI's largest is 3072), 2x the hidden size of the 70B-class models some
+embedders are built on. With :data:`MAX_INPUTS` it bounds what one request can ask a provider for;
+unbounded, ``dimensions: 10000000`` had the mock build a 227 MB body on the event loop."""
+
+
 class _InEmbeddingRequest(msgspec.Struct):
     model: str
-    input: str | list[str]
-    dimensions: int | None = None
+    input: str | Annotated[list[str], msgspec.Meta(max_length=MAX_INPUTS)]
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=MAX_DIMENSIONS)] | None = None
     user: str | None = None
     encoding_format: EncodingFormat | None = None
 
@@ -109,7 +120,11 @@ _KNOWN = frozenset(_InEmbeddingRequest.__struct_fields__)
 
 
 def decode_embedding_request(body: bytes) -> EmbeddingRequest:
-    """A ``POST /v1/embeddings`` body. Token-array inputs are refused: no canonical form exists."""
+    """A ``POST /v1/embeddings`` body. Token-array inputs are refused: no canonical form exists.
+
+    ``dimensions`` must be 1..:data:`MAX_DIMENSIONS` and ``input`` at most :data:`MAX_INPUTS`
+    strings; either violation is an :class:`InvalidRequest` naming the field.
+    """
     raw = decode_json_object(body)
     wire = convert_inbound({k: v for k, v in raw.items() if k in _KNOWN}, _InEmbeddingRequest, root="")
     texts = (wire.input,) if isinstance(wire.input, str) else tuple(wire.input)

@@ -39,6 +39,7 @@ from llmrelay.types import (
     ToolChoice,
     ToolResultPart,
 )
+from llmrelay.wire.json_body import decode_json_object as decode_json_object  # re-exported
 from llmrelay.wire.openai import encode_tool_call, encode_usage
 
 
@@ -233,17 +234,6 @@ def decode_response_format(value: Any) -> ResponseFormat:
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"missing required field `(?P<field>[^`]+)`")
-
-
-def decode_json_object(body: bytes) -> dict[str, Any]:
-    """An inbound body that must be one JSON object."""
-    try:
-        raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as err:
-        raise InvalidRequest(f"request body is not valid JSON: {err}") from err
-    if not isinstance(raw, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    return raw
 
 
 def convert_inbound(value: Any, kind: type[_T], *, root: str) -> _T:

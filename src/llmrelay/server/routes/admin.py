@@ -22,6 +22,7 @@ from llmrelay.server.asgi import Route
 from llmrelay.server.body import read_body
 from llmrelay.server.errors import error_response
 from llmrelay.server.handler import ServerState
+from llmrelay.wire.json_body import decode_json_object
 from llmrelay.wire.openai_errors import encode_error
 
 
@@ -55,10 +56,10 @@ def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def _decode(request: Request, state: ServerState, kind: type[T]) -> T:
-    body = await read_body(request, state.config.server.max_body_bytes)
+    raw = decode_json_object(await read_body(request, state.config.server.max_body_bytes))
     try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.DecodeError as err:
+        return msgspec.convert(raw, type=kind)
+    except msgspec.ValidationError as err:
         raise InvalidRequest(f"invalid request body: {err}") from err
 
 
