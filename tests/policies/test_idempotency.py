@@ -241,20 +241,24 @@ async def test_a_joiner_with_another_body_is_422_at_once(kv: KV) -> None:
     await first
 
 
-async def test_a_cancelled_joiner_does_not_cancel_the_first_call(kv: KV) -> None:
+async def test_a_cancelled_joiner_cancels_neither_the_first_call_nor_the_other_joiners(kv: KV) -> None:
     clock, upstream = FakeClock(), Upstream()
     upstream.gate.clear()
     policy = Idempotency(kv, clock)
     first = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
     await upstream.entered.wait()
-    joiner = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
+    leaving = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
+    staying = asyncio.ensure_future(policy(REQUEST, ctx(clock), upstream))
     await asyncio.sleep(0)
-    joiner.cancel()
+    leaving.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await joiner
+        await leaving
     upstream.gate.set()
     result = await first
     assert isinstance(result, ChatResponse) and not result.replayed
+    joined = await staying  # the shared answer was not cancelled with the joiner that left
+    assert isinstance(joined, ChatResponse) and joined.id == result.id and joined.replayed
+    assert upstream.calls == 1
 
 
 class CountingReads:
