@@ -28,6 +28,7 @@ from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError, InvalidRequest
 from llmrelay.providers.http import Upstream
+from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -45,8 +46,6 @@ from llmrelay.wire.anthropic import (
 )
 from llmrelay.wire.anthropic_errors import decode_error
 from llmrelay.wire.anthropic_stream import AnthropicStreamDecoder
-from llmrelay.wire.batch import decode_batch
-from llmrelay.wire.sse import SSEDecoder
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 MESSAGES_PATH = "/v1/messages"
@@ -115,22 +114,15 @@ class AnthropicProvider:
         self, payload: bytes, decoder: AnthropicStreamDecoder
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
-        sse = SSEDecoder()
         async with self._upstream.stream(MESSAGES_PATH, payload, headers={}) as reply:
             if not 200 <= reply.status < 300:
                 body = await reply.body()
                 raise decode_error(
                     reply.status, reply.headers, body, provider=self.name, now=self._clock.wall()
                 )
-            while not decoder.done:
-                data = await reply.read()
-                batch, error = decode_batch(sse.feed(data) if data else sse.flush(), decoder.feed_event)
-                if batch:
-                    yield batch
-                if error is not None:
-                    raise error
-                if not data:
-                    break
+            batches = SSEBatches(reply, decoder.feed_event, done=lambda: decoder.done)
+            while (batch := await batches.next()) is not None:
+                yield batch
             decoder.finish()
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:

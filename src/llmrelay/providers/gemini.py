@@ -25,6 +25,7 @@ from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import RelayError
 from llmrelay.providers.http import Upstream
+from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -33,7 +34,6 @@ from llmrelay.types import (
     EmbeddingRequest,
     EmbeddingResponse,
 )
-from llmrelay.wire.batch import decode_batch
 from llmrelay.wire.gemini import (
     GeminiStreamDecoder,
     decode_chat_response,
@@ -43,7 +43,6 @@ from llmrelay.wire.gemini import (
     encode_embedding_request,
     model_id,
 )
-from llmrelay.wire.sse import SSEDecoder
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MODEL = "gemini-2.5-flash"
@@ -112,16 +111,9 @@ class GeminiProvider:
         async with self._upstream.stream(path, body, headers=_NO_HEADERS) as reply:
             if not 200 <= reply.status < 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
-            sse = SSEDecoder()
-            while True:
-                data = await reply.read()
-                batch, error = decode_batch(sse.feed(data) if data else sse.flush(), decoder.feed_event)
-                if batch:
-                    yield batch
-                if error is not None:
-                    raise error
-                if not data:
-                    break
+            batches = SSEBatches(reply, decoder.feed_event)
+            while (batch := await batches.next()) is not None:
+                yield batch
             last = decoder.end()
             if last:
                 yield last

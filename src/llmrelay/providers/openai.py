@@ -22,6 +22,7 @@ from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConnectionFailed, RelayError
 from llmrelay.providers.http import Upstream
+from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -30,7 +31,6 @@ from llmrelay.types import (
     EmbeddingRequest,
     EmbeddingResponse,
 )
-from llmrelay.wire.batch import decode_batch
 from llmrelay.wire.openai import MaxTokensField, decode_chat_response, encode_chat_request
 from llmrelay.wire.openai_embeddings import (
     EncodingFormat,
@@ -39,7 +39,6 @@ from llmrelay.wire.openai_embeddings import (
 )
 from llmrelay.wire.openai_errors import decode_error
 from llmrelay.wire.openai_stream import ChatStreamDecoder
-from llmrelay.wire.sse import SSEDecoder
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -116,16 +115,9 @@ class OpenAIProvider:
         async with self._upstream.stream("/chat/completions", body, headers=headers) as reply:
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
-            sse = SSEDecoder()
-            while not decoder.done:
-                data = await reply.read()
-                batch, error = decode_batch(sse.feed(data) if data else sse.flush(), decoder.feed_event)
-                if batch:
-                    yield batch
-                if error is not None:
-                    raise error
-                if not data:
-                    break
+            batches = SSEBatches(reply, decoder.feed_event, done=lambda: decoder.done)
+            while (batch := await batches.next()) is not None:
+                yield batch
             if not decoder.done:
                 raise ConnectionFailed(
                     f"{self.name} stream from {self._upstream.host} ended before [DONE]",
