@@ -45,22 +45,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 
 from llmrelay.clock import Clock, TimerHandle
 from llmrelay.errors import RelayError, StreamInterrupted
-from llmrelay.types import (
-    ChatChunk,
-    ChatResponse,
-    ContentPart,
-    FinishReason,
-    Message,
-    TextPart,
-    ToolCallDelta,
-    ToolCallPart,
-    Usage,
-)
+from llmrelay.stream_aggregate import Aggregate
+from llmrelay.types import ChatChunk, ChatResponse
 
 log = logging.getLogger("llmrelay.streams")
 
@@ -103,7 +94,7 @@ class ChatStream:
         self.provider = provider
         self.target: str | None = None
         self.replayed = False
-        self._aggregate = _Aggregate()
+        self._aggregate = Aggregate()
         self._exhausted = False  # the source has nothing more (ended, failed or closed)
         self._ended = False  # the source ended normally
         self._finished = False  # on_end has run
@@ -371,7 +362,9 @@ class ChatStream:
         """The aggregated answer; only valid once the stream has been read to its end."""
         if not self.done:
             raise RuntimeError("final() called before the stream ended")
-        return self._aggregate.response(self)
+        return self._aggregate.response(
+            id=self.id, model=self.model, created=self.created, provider=self.provider, target=self.target
+        )
 
     async def collect(self) -> ChatResponse:
         """Read the rest of the stream and return the aggregate."""
@@ -403,56 +396,3 @@ class _Nothing:
 
     async def __anext__(self) -> Batch:
         raise StopAsyncIteration
-
-
-class _Aggregate:
-    """Folds chunks into one message: text concatenated, tool-call fragments joined by index."""
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.calls: dict[int, list[str]] = {}
-        self.call_ids: dict[int, str] = {}
-        self.call_names: dict[int, str] = {}
-        self.finish_reason: FinishReason | None = None
-        self.usage: Usage | None = None
-
-    def add(self, chunk: ChatChunk) -> None:
-        if chunk.text:
-            self.text.append(chunk.text)
-        if chunk.tool_calls:
-            self._add_calls(chunk.tool_calls)
-        if chunk.finish_reason is not None:
-            self.finish_reason = chunk.finish_reason
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-
-    def _add_calls(self, deltas: Iterable[ToolCallDelta]) -> None:
-        for delta in deltas:
-            self.calls.setdefault(delta.index, []).append(delta.arguments)
-            if delta.id:
-                self.call_ids[delta.index] = delta.id
-            if delta.name:
-                self.call_names[delta.index] = delta.name
-
-    def response(self, stream: ChatStream) -> ChatResponse:
-        parts: list[ContentPart] = []
-        if self.text:
-            parts.append(TextPart(text="".join(self.text)))
-        for index in sorted(self.calls):
-            parts.append(
-                ToolCallPart(
-                    id=self.call_ids.get(index, f"call_{index}"),
-                    name=self.call_names.get(index, ""),
-                    arguments="".join(self.calls[index]) or "{}",
-                )
-            )
-        return ChatResponse(
-            id=stream.id,
-            model=stream.model,
-            created=stream.created,
-            message=Message(role="assistant", content=tuple(parts)),
-            finish_reason=self.finish_reason,
-            usage=self.usage or Usage(),
-            provider=stream.provider,
-            target=stream.target,
-        )
