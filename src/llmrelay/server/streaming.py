@@ -144,7 +144,10 @@ class SSEResponse(Response):
                 await asyncio.sleep(delay)
                 continue
             if self._waiting:
-                await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+                try:
+                    await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+                except Exception:  # the response ended while this waited to write: nothing to keep alive
+                    return
             self._last_write = loop.time()
 
 
