@@ -1,7 +1,7 @@
-"""The HTTP seam between providers and upstream APIs: one pooled aiohttp session per upstream.
+"""The HTTP seam between providers and upstream APIs: one pool of keep-alive connections per upstream.
 
-aiohttp over httpx because it costs 3-10x less CPU per request on one core, which is the whole
-budget of a gateway's hot path (``bench/http_clients.py`` measures both in one run).
+The connections are :mod:`llmrelay.providers.http1`'s lean HTTP/1.1 client: a gateway's hot path
+is a few hundred µs of CPU per request, and a general client spent a third of it.
 
 Transport failures are mapped to the canonical tree here, once: connect failures and resets to
 :class:`ConnectionFailed`, socket timeouts to :class:`Timeout`. Messages name ``host[:port]`` only,
@@ -16,17 +16,18 @@ inside a 200 stream, do not know the target's credentials.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import socket
+import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from llmrelay.errors import ConfigError, ConnectionFailed, RelayError, Timeout
+from llmrelay.providers.http1 import Connection, Pool
 from llmrelay.wire.upstream_text import Credentials
-
-if TYPE_CHECKING:
-    import aiohttp
 
 
 class HttpReply(NamedTuple):
@@ -39,23 +40,23 @@ class StreamReply:
     """An open streaming response. Read ``body()`` on an error status, else ``read()`` until ``b""``.
 
     ``read()`` is a plain method, not a generator, so a provider that stops early leaves nothing
-    behind to close: the response itself is closed by :meth:`Upstream.stream`.
+    behind to close: the connection itself is released by :meth:`Upstream.stream`.
     """
 
-    def __init__(self, response: aiohttp.ClientResponse, upstream: Upstream) -> None:
-        self._response = response
+    def __init__(self, connection: Connection, upstream: Upstream) -> None:
+        self._connection = connection
         self._upstream = upstream
-        self.status = response.status
-        self.headers = _lower(response.headers)
+        self.status = connection.status
+        self.headers = _lower(connection.headers)
 
     async def body(self) -> bytes:
         with self._upstream.mapped_errors():
-            return await self._response.read()
+            return await self._connection.read_all()
 
     async def read(self) -> bytes:
         """The bytes that arrived since the last read (waits for some); ``b""`` at the end."""
         try:
-            return await self._response.content.readany()
+            return await self._connection.read()
         except Exception as exc:
             mapped = self._upstream.mapped_error(exc)
             if mapped is None:
@@ -79,9 +80,9 @@ class Upstream:
         userinfo of ``base_url`` they make :attr:`credentials`.
 
         Userinfo (``http://user:pass@host``) is taken out of the URL and sent as
-        ``Authorization: Basic``, as aiohttp would, so no URL this class keeps or names holds it;
-        a target that also sends its own ``Authorization`` header is a :class:`ConfigError` (aiohttp
-        would refuse every request).
+        ``Authorization: Basic``, as browsers and HTTP clients do, so no URL this class keeps or
+        names holds it; a target that also sends its own ``Authorization`` header is a
+        :class:`ConfigError` (which of the two would win is anyone's guess).
         """
         self._headers = dict(headers or {})
         self.base_url, basic = _take_userinfo(base_url.rstrip("/"))
@@ -98,69 +99,83 @@ class Upstream:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
+        self._path = urlsplit(self.base_url).path
+        fixed = {"host": self.host, **{name.lower(): value for name, value in self._headers.items()}}
+        self._fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
 
     async def open(self) -> None:
-        import aiohttp  # deferred: `import llmrelay` must stay light
-
-        if self._session is not None:
-            return
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
-            ),
-            headers=self._headers,
-            auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
-        )
+        if self._pool is None:
+            parts = urlsplit(self.base_url)
+            tls = parts.scheme == "https"
+            self._pool = Pool(
+                parts.hostname or "",
+                parts.port or (443 if tls else 80),
+                tls=tls,
+                limit=self._max_connections,
+                connect_timeout=self._connect_timeout,
+            )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.close()
 
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def _request(self, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head = f"POST {self._path}{path} HTTP/1.1\r\n{self._fixed}{extra}content-length: {len(body)}\r\n\r\n"
+        return head.encode("latin-1") + body
+
+    async def _send(self, path: str, body: bytes, headers: Mapping[str, str]) -> Connection:
+        """A connection whose response head has arrived (within ``read_timeout``)."""
+        if self._pool is None:
             raise RuntimeError("upstream used before open(); use `async with Relay(...)`")
-        return self._session
+        pool = self._pool
+        connection = await pool.acquire()
+        try:
+            connection.send(self._request(path, body, headers))
+            async with asyncio.timeout(self._read_timeout):
+                await connection.head()
+        except BaseException:
+            connection.close()
+            pool.release(connection)
+            raise
+        return connection
 
     async def post(self, path: str, body: bytes, *, headers: Mapping[str, str]) -> HttpReply:
-        session = self._require_session()
         with self.mapped_errors():
-            async with session.post(self.base_url + path, data=body, headers=headers) as resp:
-                return HttpReply(resp.status, _lower(resp.headers), await resp.read())
-
-    async def get(self, path: str, *, headers: Mapping[str, str]) -> HttpReply:
-        session = self._require_session()
-        with self.mapped_errors():
-            async with session.get(self.base_url + path, headers=headers) as resp:
-                return HttpReply(resp.status, _lower(resp.headers), await resp.read())
+            connection = await self._send(path, body, headers)
+            try:
+                async with asyncio.timeout(self._read_timeout):
+                    data = await connection.read_all()
+            finally:
+                self._release(connection)
+        return HttpReply(connection.status, _lower(connection.headers), data)
 
     @asynccontextmanager
     async def stream(
         self, path: str, body: bytes, *, headers: Mapping[str, str]
     ) -> AsyncIterator[StreamReply]:
         """POST and keep the response open. Leaving early closes the connection (cancels upstream)."""
-        session = self._require_session()
         with self.mapped_errors():
-            response = await session.post(self.base_url + path, data=body, headers=headers)
-        finished = False
+            connection = await self._send(path, body, headers)
         try:
-            yield StreamReply(response, self)
-            finished = response.content.at_eof()
+            yield StreamReply(connection, self)
         except RelayError as err:
             self.credentials.redact(err)  # built by a stream decoder that never saw the credentials
             raise
         finally:
-            if finished:
-                response.release()
-            else:
-                response.close()
+            self._release(connection)
+
+    def _release(self, connection: Connection) -> None:
+        if self._pool is None:
+            connection.close()
+        else:
+            self._pool.release(connection)
 
     @contextmanager
     def mapped_errors(self) -> Iterator[None]:
-        """Turn aiohttp/asyncio transport failures into canonical errors naming only the host."""
+        """Turn transport failures (sockets, TLS, timeouts) into canonical errors naming only the host."""
         try:
             yield
         except Exception as exc:
@@ -171,14 +186,12 @@ class Upstream:
 
     def mapped_error(self, exc: Exception) -> RelayError | None:
         """The canonical error for a transport failure; ``None`` for anything else (a bug)."""
-        import aiohttp
-
         host, provider = self.host, self.provider
-        if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        if isinstance(exc, TimeoutError):
             return Timeout(f"{provider} at {host} timed out", provider=provider)
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, ConnectionRefusedError | ssl.SSLError | socket.gaierror):
             return ConnectionFailed(f"could not connect to {provider} at {host}", provider=provider)
-        if isinstance(exc, aiohttp.ClientError | ConnectionError):
+        if isinstance(exc, OSError):
             return ConnectionFailed(
                 f"connection to {provider} at {host} failed: {type(exc).__name__}", provider=provider
             )
@@ -211,5 +224,5 @@ def host_of(url: str) -> str:
     return f"{host}:{port}" if port is not None else host
 
 
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
+def _lower(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
