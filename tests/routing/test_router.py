@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 
 import pytest
 
@@ -17,7 +17,8 @@ from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Request, Result
-from llmrelay.types import ChatRequest, ChatResponse, text_message
+from llmrelay.streams import ChatStream
+from llmrelay.types import ChatChunk, ChatRequest, ChatResponse, text_message
 
 REQUEST = ChatRequest(model="fast", messages=(text_message("user", "hi"),))
 
@@ -161,3 +162,41 @@ async def test_degrade_hook_answers_when_everything_failed() -> None:
         {"fast": Route("fast", (target("a", fail(UpstreamError("down")), calls),))}, degrade=degrade
     )
     assert await router(REQUEST, ctx()) is stale
+
+
+async def test_a_stream_counts_as_busy_until_it_ends_and_least_busy_sees_it() -> None:
+    async def chunks() -> AsyncGenerator[ChatChunk, None]:
+        yield ChatChunk(text="a")
+        yield ChatChunk(text="b")
+
+    async def streaming(request: Request, ctx: Context) -> Result:
+        return await ChatStream.open_chunks(chunks(), id="s", model="m", created=0)
+
+    calls: list[str] = []
+    first = target("first", ok("first"), calls)
+    first = Target(label="first", weight=1.0, provider=first.provider, service=streaming, health=first.health)
+    second = target("second", ok("second"), calls)
+    router = Router({"fast": Route("fast", (first, second), strategy="least-busy")}, rand=in_order())
+    stream = await router(REQUEST, ctx())
+    assert isinstance(stream, ChatStream)
+    assert first.health.in_flight == 1  # returned, but still being streamed
+    answer = await router(REQUEST, ctx())
+    assert isinstance(answer, ChatResponse) and answer.text == "second"  # the busy one is avoided
+    assert [c.text async for c in stream] == ["a", "b"]
+    assert first.health.in_flight == 0 and second.health.in_flight == 0
+
+
+async def test_a_stream_closed_unread_is_no_longer_busy() -> None:
+    async def chunks() -> AsyncGenerator[ChatChunk, None]:
+        yield ChatChunk(text="a")
+
+    async def streaming(request: Request, ctx: Context) -> Result:
+        return await ChatStream.open_chunks(chunks(), id="s", model="m", created=0)
+
+    health = TargetHealth(FakeClock())
+    provider = MockProvider("m", MockOptions(), FakeClock())
+    only = Target(label="only", weight=1.0, provider=provider, service=streaming, health=health)
+    stream = await Router({"fast": Route("fast", (only,))})(REQUEST, ctx())
+    assert isinstance(stream, ChatStream) and health.in_flight == 1
+    await stream.aclose()
+    assert health.in_flight == 0

@@ -22,10 +22,11 @@ import msgspec
 from llmrelay.classify import classify
 from llmrelay.context import Context
 from llmrelay.errors import AllTargetsFailed, NotFound, RateLimited, RelayError
+from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.strategies import order_targets
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Request, Result
-from llmrelay.streams import ChatStream
+from llmrelay.streams import ChatStream, StreamObserver
 
 Degrade = Callable[[Request, RelayError], Awaitable[Result | None]]
 
@@ -84,17 +85,19 @@ class Router:
             ctx.stats.targets.append(target.label)
         health = target.health
         started = health.started()
-        ok = False
         try:
             result = await target.service(request, ctx.replace(target=target.label))
-            ok = True
-            return result
-        except RateLimited as err:
-            if err.retry_after is not None:
+        except BaseException as err:
+            if isinstance(err, RateLimited) and err.retry_after is not None:
                 health.cool_down(err.retry_after)
+            health.finished(started, ok=False)
             raise
-        finally:
-            health.finished(started, ok=ok)
+        health.answered(started, ok=True)
+        if isinstance(result, ChatStream):
+            result.observe(_InFlight(health))
+        else:
+            health.ended()
+        return result
 
     def _ordered(self, route: Route) -> list[Target]:
         targets = route.targets
@@ -106,6 +109,16 @@ class Router:
             self._rand,
         )
         return [targets[i] for i in order]
+
+
+class _InFlight(StreamObserver):
+    """Keeps a streamed answer counted as in flight on its target until the stream ends."""
+
+    def __init__(self, health: TargetHealth) -> None:
+        self._health = health
+
+    async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
+        self._health.ended()
 
 
 def _answered_by(result: Result, label: str) -> Result:

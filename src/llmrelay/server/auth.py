@@ -8,12 +8,13 @@ open, for local development; then every caller is the anonymous principal.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers
 
 from llmrelay.config import Secret
-from llmrelay.errors import AuthenticationError, PermissionDenied
+from llmrelay.errors import AuthenticationError, NotFound, PermissionDenied
 from llmrelay.keys import KeyService, VirtualKey
 
 
@@ -27,10 +28,26 @@ class Principal:
     metadata: dict[str, str] = field(default_factory=dict)
     is_admin: bool = False
 
-    def check_model(self, alias: str) -> None:
+    def usable(self, aliases: Sequence[str]) -> list[str]:
+        """The aliases of ``aliases`` this caller may use, in their order."""
+        return [a for a in aliases if not self.models or a in self.models]
+
+    def check_model(self, alias: str, aliases: Sequence[str]) -> None:
+        """404 for a model that does not exist, 403 for one this key may not use; either names
+        only the models this key may use (a restricted key never learns the other aliases)."""
+        if alias not in aliases:
+            mine = ", ".join(self.usable(aliases)) or "none"
+            raise NotFound(
+                f"The model `{alias}` does not exist. Models this key may use: {mine}",
+                code="model_not_found",
+                param="model",
+            )
         if self.models and alias not in self.models:
+            mine = ", ".join(self.usable(aliases)) or "none"
             raise PermissionDenied(
-                f"this key may not use model `{alias}`", code="model_not_allowed", param="model"
+                f"this key may not use model `{alias}`. Models this key may use: {mine}",
+                code="model_not_allowed",
+                param="model",
             )
 
 

@@ -6,7 +6,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmrelay.errors import NotFound, RelayError
+from llmrelay.errors import RelayError
 from llmrelay.server.errors import error_response
 from llmrelay.server.handler import ServerState
 from llmrelay.wire.openai_errors import encode_error
@@ -22,7 +22,7 @@ async def list_models(request: Request) -> Response:
         principal = await state.auth.principal(request.headers)
     except RelayError as err:
         return error_response(err, encode_error, headers={})
-    aliases = [a for a in state.relay.models if not principal.models or a in principal.models]
+    aliases = principal.usable(state.relay.models)
     body = {"object": "list", "data": [_model(a) for a in aliases]}
     return Response(msgspec.json.encode(body), media_type="application/json")
 
@@ -32,9 +32,7 @@ async def get_model(request: Request) -> Response:
     alias = request.path_params["model"]
     try:
         principal = await state.auth.principal(request.headers)
-        if alias not in state.relay.models:
-            raise NotFound(f"The model `{alias}` does not exist", code="model_not_found", param="model")
-        principal.check_model(alias)
+        principal.check_model(alias, state.relay.models)
     except RelayError as err:
         return error_response(err, encode_error, headers={})
     return Response(msgspec.json.encode(_model(alias)), media_type="application/json")
