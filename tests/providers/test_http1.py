@@ -9,6 +9,8 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from llmrelay.errors import ConfigError
+from llmrelay.providers.http import Upstream
 from llmrelay.providers.http1 import Pool
 from tests.fakes.server import serve
 
@@ -129,3 +131,9 @@ async def test_a_body_that_ends_with_the_connection_is_complete() -> None:
     assert await call(pool, "/") == (200, b"all of it")
     listener.close()
     await listener.wait_closed()
+
+
+@pytest.mark.parametrize("value", ["ok\r\nx-injected: 1", "nul\0", "snowman \u2603"])
+def test_a_header_that_could_break_the_request_head_is_a_config_error(value: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid HTTP header"):
+        Upstream("http://127.0.0.1:1", headers={"x-custom": value}, provider="openai")

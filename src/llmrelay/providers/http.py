@@ -102,6 +102,12 @@ class Upstream:
         self._pool: Pool | None = None
         self._path = urlsplit(self.base_url).path
         fixed = {"host": self.host, **{name.lower(): value for name, value in self._headers.items()}}
+        for name, value in fixed.items():
+            if not _safe_header(name, value):
+                raise ConfigError(
+                    f"header {name!r} of this {provider} target is not a valid HTTP header"
+                    " (line breaks, or characters outside Latin-1)"
+                )
         self._fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
 
     async def open(self) -> None:
@@ -122,6 +128,8 @@ class Upstream:
             pool.close()
 
     def _request(self, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+        if not all(_safe_header(name, value) for name, value in headers.items()):
+            raise ValueError("a request header holds a line break or a character outside Latin-1")
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         head = f"POST {self._path}{path} HTTP/1.1\r\n{self._fixed}{extra}content-length: {len(body)}\r\n\r\n"
         return head.encode("latin-1") + body
@@ -222,6 +230,22 @@ def host_of(url: str) -> str:
     except ValueError:
         port = None
     return f"{host}:{port}" if port is not None else host
+
+
+def _safe_header(name: str, value: str) -> bool:
+    """No line breaks (no header injection), and bytes a request head can carry."""
+    text = name + value
+    if "\r" in text or "\n" in text or "\0" in text:
+        return False
+    return text.isascii() or _latin1(text)
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _lower(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
