@@ -40,7 +40,7 @@ from llmrelay.types import (
 )
 from llmrelay.wire.openai import decode_chat_response, encode_chat_request
 from llmrelay.wire.openai_errors import decode_error, decode_stream_error
-from llmrelay.wire.openai_stream import ChatStreamDecoder
+from llmrelay.wire.openai_stream import ChatStreamDecoder, ChatStreamEncoder
 
 PAYLOADS = Path(__file__).parent / "payloads" / "openai"
 NOW = 1_700_000_000.0
@@ -477,3 +477,19 @@ def test_unusual_error_bodies(status: int, body: bytes, cls: type[RelayError]) -
 def test_long_error_messages_are_truncated() -> None:
     body = msgspec.json.encode({"error": {"message": "x" * 5000}})
     assert len(decode_error(400, {}, body, provider="openai", now=NOW).message) < 1100
+
+
+def test_the_text_fast_path_encodes_exactly_what_the_general_path_does() -> None:
+    chunks = [
+        ChatChunk(text="He"),
+        ChatChunk(text='llo "quoted" \\ back\nslash'),
+        ChatChunk(text="caf\u00e9 \u2603 \U0001f600 \u0000 </script>"),
+        ChatChunk(tool_calls=(ToolCallDelta(index=0, id="c", name="f", arguments="{}"),)),
+        ChatChunk(text="after a tool call"),
+        ChatChunk(finish_reason="stop"),
+        ChatChunk(usage=Usage(input_tokens=3, output_tokens=4)),
+    ]
+    fast = ChatStreamEncoder(id="chatcmpl-1", model="m", created=7, include_usage=True)
+    general = ChatStreamEncoder(id="chatcmpl-1", model="m", created=7, include_usage=True)
+    for chunk in chunks:
+        assert fast.encode_json(chunk) == [msgspec.json.encode(c) for c in general.encode(chunk)]

@@ -151,6 +151,27 @@ class ChatStreamEncoder:
         self.created = created
         self.include_usage = include_usage
         self._started = False
+        self._text_around: tuple[bytes, bytes] | None = None
+
+    def encode_json(self, chunk: ChatChunk) -> list[bytes]:
+        """:meth:`encode`, serialised: one JSON document per chunk object.
+
+        Most chunks of a stream carry text only; their JSON differs only in the text, so it is
+        spliced into the bytes around it (taken once from a real encoding, so both paths agree)
+        instead of building and encoding the same dicts for every chunk.
+        """
+        if chunk.text and self._started and not (chunk.tool_calls or chunk.finish_reason or chunk.usage):
+            before, after = self._text_around or self._text_template()
+            return [before + msgspec.json.encode(chunk.text) + after]
+        return [msgspec.json.encode(c) for c in self.encode(chunk)]
+
+    def _text_template(self) -> tuple[bytes, bytes]:
+        marker = "\u0000llmrelay-text\u0000"
+        choice = {"index": 0, "delta": {"content": marker}, "logprobs": None, "finish_reason": None}
+        encoded = msgspec.json.encode(self._chunk([choice]))
+        before, _, after = encoded.partition(msgspec.json.encode(marker))
+        self._text_around = (before, after)
+        return self._text_around
 
     def encode(self, chunk: ChatChunk) -> list[dict[str, Any]]:
         """Zero to two chunk objects: the choice delta (if any), then the usage chunk (if asked)."""

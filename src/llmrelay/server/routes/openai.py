@@ -31,7 +31,7 @@ class OpenAIFrames:
         )
 
     def chunk(self, chunk: ChatChunk) -> bytes:
-        return b"".join(encode_data(msgspec.json.encode(c)) for c in self._encoder.encode(chunk))
+        return b"".join(encode_data(data) for data in self._encoder.encode_json(chunk))
 
     def end(self) -> bytes:
         return _DONE
