@@ -116,7 +116,7 @@ async def test_error_classes_the_sdk_maps(gateway: Gateway, upstreams: Upstreams
         await client(gateway, LIMITED_KEY).chat.completions.create(model="gpt", messages=HELLO)  # type: ignore[arg-type]
     with pytest.raises(openai.NotFoundError) as missing:
         await client(gateway).chat.completions.create(model="gpt-9", messages=HELLO)  # type: ignore[arg-type]
-    assert "Available models: claude, embed, gem, gpt, mock" in str(missing.value)
+    assert "Models this key may use: gpt, claude, gem, embed, mock" in str(missing.value)
     with pytest.raises(openai.BadRequestError) as bad:
         await client(gateway).chat.completions.create(model="gpt", messages=[{"role": "user"}])  # type: ignore[arg-type, list-item, misc]
     assert "messages" in str(bad.value)
