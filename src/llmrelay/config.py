@@ -105,6 +105,28 @@ class ModelConfig(_Strict, frozen=True):
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
 
 
+class TLSConfig(_Strict, frozen=True):
+    """Serve HTTPS directly: PEM files of the certificate (chain) and its private key."""
+
+    cert: str
+    key: str
+
+
+class CorsConfig(_Strict, frozen=True):
+    """Cross-origin browser access, off unless configured: which origins may call, and how.
+
+    ``origins`` are exact (``https://app.example.com``) or ``*``; credentials are never allowed
+    with ``*``.
+    """
+
+    origins: list[str]
+    methods: list[str] = msgspec.field(default_factory=lambda: ["GET", "POST", "DELETE"])
+    headers: list[str] = msgspec.field(
+        default_factory=lambda: ["authorization", "content-type", "x-api-key", "anthropic-version"]
+    )
+    max_age: Annotated[int, Meta(ge=0)] = 600
+
+
 class ServerConfig(_Strict, frozen=True):
     """The HTTP face. Without a ``master_key`` and without ``keys`` the server runs open (local
     development, as the README's first command does); with either, every call needs a key.
@@ -121,6 +143,10 @@ class ServerConfig(_Strict, frozen=True):
     master_key: Secret | None = None
     max_body_bytes: Annotated[int, Meta(ge=1)] = 4 * 1024 * 1024
     max_header_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024
+    body_timeout: _Positive = 30.0
+    """Seconds a request body may take to arrive (a slow or trickling client gets a 408)."""
+    tls: TLSConfig | None = None
+    cors: CorsConfig | None = None
     heartbeat: _Positive = 15.0
     graceful_shutdown: _NonNegative = 30.0
     idempotency_ttl: _Positive = 86_400.0

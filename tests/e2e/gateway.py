@@ -67,7 +67,8 @@ async def run_gateway(
             stderr=log,
             env=env,
         )
-    url = f"http://127.0.0.1:{port}"
+    tls = bool(config.get("server", {}).get("tls"))
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         await _wait_until_healthy(url, process, log_path)
         yield Gateway(url, process, log_path)
@@ -87,7 +88,8 @@ async def _wait_until_healthy(url: str, process: asyncio.subprocess.Process, log
             if process.returncode is not None:
                 raise RuntimeError(f"gateway exited early:\n{_read(log)}")
             try:
-                async with session.get(url + "/healthz") as resp:
+                # readiness only: a TLS test checks the certificate itself, with its own client
+                async with session.get(url + "/healthz", ssl=False) as resp:
                     if resp.status == 200:
                         return
             except aiohttp.ClientConnectionError:

@@ -11,6 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
+
+from llmrelay.config import CorsConfig
 from llmrelay.keys import KeyService
 from llmrelay.relay import Relay
 from llmrelay.server.access_log import AccessLog
@@ -20,7 +24,9 @@ from llmrelay.server.handler import ServerState
 from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
 
 
-def create_app(relay: Relay, *, keys: KeyService | None = None, access_log: AccessLog | None = None) -> App:
+def create_app(
+    relay: Relay, *, keys: KeyService | None = None, access_log: AccessLog | None = None
+) -> ASGIApp:
     config = relay.config
     key_service = keys or KeyService.for_config(config, clock=relay.clock)
     state = ServerState(
@@ -52,4 +58,20 @@ def create_app(relay: Relay, *, keys: KeyService | None = None, access_log: Acce
         Route("GET", "/metrics", metrics.metrics),
         *admin.routes(),
     ]
-    return App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
+    app = App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
+    return with_cors(app, config.server.cors)
+
+
+def with_cors(app: ASGIApp, cors: CorsConfig | None) -> ASGIApp:
+    """Browsers may call from the configured origins only; without ``server.cors`` no CORS header
+    is ever sent, so a browser on another origin cannot read an answer (the safe default)."""
+    if cors is None:
+        return app
+    return CORSMiddleware(
+        app,
+        allow_origins=cors.origins,
+        allow_methods=cors.methods,
+        allow_headers=cors.headers,
+        allow_credentials=False,
+        max_age=cors.max_age,
+    )

@@ -15,7 +15,8 @@ _SECRET_PARAMS = frozenset({"password", "pass", "passwd", "secret", "token", "ke
 
 def banner(config: Config, *, port: int, workers: int) -> str:
     host = config.server.host
-    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    scheme = "https" if config.server.tls is not None else "http"
+    base = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
     first = config.models[0].name if config.models else "MODEL"
     keyed = config.auth_required
     auth = (

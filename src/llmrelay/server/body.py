@@ -1,18 +1,37 @@
-"""Reading request bodies with a hard size cap, before any decoding.
+"""Reading request bodies with a hard size cap and a deadline, before any decoding.
 
 The cap is enforced twice: on ``Content-Length`` up front (cheap rejection without reading), and
 while reading (chunked uploads and lying headers). A body over the cap raises
-:class:`PayloadTooLarge` and is never held in memory whole.
+:class:`PayloadTooLarge` and is never held in memory whole. The whole body must arrive within
+``timeout`` seconds (``server.body_timeout``): a client trickling its body a byte at a time cannot
+keep a request, its buffers and its connection open for long; it gets a 408.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 
+from llmrelay.config import ServerConfig
 from llmrelay.errors import InvalidRequest, PayloadTooLarge
 
 
-async def read_body(request: Request, cap: int) -> bytes:
+async def read_body(request: Request, server: ServerConfig) -> bytes:
+    """The whole body, within ``server.max_body_bytes`` and ``server.body_timeout``."""
+    cap, timeout = server.max_body_bytes, server.body_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read(request, cap)
+    except TimeoutError:
+        raise InvalidRequest(
+            f"the request body did not arrive within {timeout:g}s (server.body_timeout)",
+            status=408,
+            code="request_timeout",
+        ) from None
+
+
+async def _read(request: Request, cap: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         try:

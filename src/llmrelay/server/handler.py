@@ -85,7 +85,7 @@ async def handle(request: Request, face: Face) -> Response:
     guard: DisconnectGuard | None = None
     try:
         principal = await state.auth.principal(request.headers)
-        body = await read_body(request, state.config.server.max_body_bytes)
+        body = await read_body(request, state.config.server)
         canonical = face.decode(body)
         model = canonical.model
         principal.check_model(model, state.relay.models)

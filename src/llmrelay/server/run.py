@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from starlette.types import ASGIApp
+
 from llmrelay.config import Config, config_from_environment, with_server_defaults
+from llmrelay.errors import ConfigError
 from llmrelay.relay import Relay
 from llmrelay.server.app import create_app
-from llmrelay.server.asgi import App
 from llmrelay.server.banner import banner
 from llmrelay.server.listen import bind
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app's start-up fails
 
 
-def app_from_environment() -> App:
+def app_from_environment() -> ASGIApp:
     """Factory for worker processes: the config named by ``LLMRELAY_CONFIG`` (or the default)."""
     config = with_server_defaults(config_from_environment())
     _configure_logging(config.server.log_level)
@@ -47,6 +50,7 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
     config = with_server_defaults(config)
     _configure_logging(config.server.log_level)
     app = create_app(Relay(config))  # built (not opened) with several workers too: checks the config
+    tls = _tls(config)
     sock = bind(config.server.host, config.server.port)
     if announce is not None:
         announce(banner(config, port=sock.getsockname()[1], workers=workers))
@@ -63,6 +67,7 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
         "server_header": False,
         "proxy_headers": False,  # X-Forwarded-* is not trusted by default
         "date_header": False,
+        **tls,
     }
     if workers > 1:
         factory = "llmrelay.server.run:app_from_environment"
@@ -77,6 +82,20 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
         server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def _tls(config: Config) -> dict[str, Any]:
+    """uvicorn's TLS settings, the files checked now so a bad one is one line, not a traceback."""
+    tls = config.server.tls
+    if tls is None:
+        return {}
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls.cert, tls.key)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(
+            f"`$.server.tls`: cannot use the certificate {tls.cert} with the key {tls.key}: {err}"
+        ) from err
+    return {"ssl_certfile": tls.cert, "ssl_keyfile": tls.key}
 
 
 def _configure_logging(level: str = "info") -> None:

@@ -56,7 +56,7 @@ def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def _decode(request: Request, state: ServerState, kind: type[T]) -> T:
-    raw = decode_json_object(await read_body(request, state.config.server.max_body_bytes))
+    raw = decode_json_object(await read_body(request, state.config.server))
     try:
         return msgspec.convert(raw, type=kind)
     except msgspec.ValidationError as err:
