@@ -127,6 +127,21 @@ class CorsConfig(_Strict, frozen=True):
     max_age: Annotated[int, Meta(ge=0)] = 600
 
 
+class JwtConfig(_Strict, frozen=True):
+    """Accept bearer JWTs signed by a JWKS: a file path or an ``https://`` URL (an OIDC provider's
+    ``jwks_uri``). ``issuer`` and ``audience`` must match; the claims map to the caller."""
+
+    jwks: str
+    issuer: str
+    audience: str
+    algorithms: list[str] = msgspec.field(default_factory=lambda: ["RS256", "ES256"])
+    user_claim: str = "sub"
+    team_claim: str | None = "team"
+    tier_claim: str | None = "tier"
+    models_claim: str | None = None
+    refresh: _Positive = 300.0
+
+
 class ServerConfig(_Strict, frozen=True):
     """The HTTP face. Without a ``master_key`` and without ``keys`` the server runs open (local
     development, as the README's first command does); with either, every call needs a key.
@@ -147,6 +162,7 @@ class ServerConfig(_Strict, frozen=True):
     """Seconds a request body may take to arrive (a slow or trickling client gets a 408)."""
     tls: TLSConfig | None = None
     cors: CorsConfig | None = None
+    jwt: JwtConfig | None = None
     heartbeat: _Positive = 15.0
     graceful_shutdown: _NonNegative = 30.0
     idempotency_ttl: _Positive = 86_400.0
@@ -181,7 +197,7 @@ class Config(_Strict, frozen=True):
 
     @property
     def auth_required(self) -> bool:
-        return self.server.master_key is not None or bool(self.keys)
+        return self.server.master_key is not None or bool(self.keys) or self.server.jwt is not None
 
     def model(self, alias: str) -> ModelConfig | None:
         for model in self.models:

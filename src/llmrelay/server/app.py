@@ -21,6 +21,7 @@ from llmrelay.server.access_log import AccessLog
 from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
+from llmrelay.server.jwt_auth import JwtVerifier
 from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
 
 
@@ -29,10 +30,13 @@ def create_app(
 ) -> ASGIApp:
     config = relay.config
     key_service = keys or KeyService.for_config(config, clock=relay.clock)
+    jwt = JwtVerifier(config.server.jwt) if config.server.jwt is not None else None
     state = ServerState(
         relay=relay,
         config=config,
-        auth=Authenticator(key_service, master_key=config.server.master_key, required=config.auth_required),
+        auth=Authenticator(
+            key_service, master_key=config.server.master_key, required=config.auth_required, jwt=jwt
+        ),
         access_log=access_log or AccessLog(),
         keys=key_service,
         metrics=metrics.registry_for(relay),
@@ -41,6 +45,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         async with relay:
+            if jwt is not None:
+                await jwt.load()
             await key_service.open()
             try:
                 yield

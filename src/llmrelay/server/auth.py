@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from llmrelay.config import Secret
 from llmrelay.errors import AuthenticationError, NotFound, PermissionDenied
 from llmrelay.keys import KeyService, VirtualKey
+from llmrelay.server.jwt_auth import JwtVerifier, looks_like_jwt
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +66,18 @@ def presented_key(headers: Headers) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, keys: KeyService, *, master_key: Secret | None, required: bool) -> None:
+    def __init__(
+        self,
+        keys: KeyService,
+        *,
+        master_key: Secret | None,
+        required: bool,
+        jwt: JwtVerifier | None = None,
+    ) -> None:
         self._keys = keys
         self._master = master_key.reveal().encode() if master_key else None
         self._required = required
+        self._jwt = jwt
 
     async def principal(self, headers: Headers) -> Principal:
         presented = presented_key(headers)
@@ -82,6 +91,8 @@ class Authenticator:
             return MASTER
         if not self._required:
             return ANONYMOUS
+        if self._jwt is not None and looks_like_jwt(presented):
+            return await self._jwt.principal(presented)
         return _principal(await self._keys.authenticate(presented))
 
     async def admin(self, headers: Headers) -> None:
