@@ -3,7 +3,7 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> idempotency -> (router)
+    request scope:  deadline -> validate_input -> idempotency -> (router)
     target scope:   retry -> circuit_breaker -> timeout -> provider
 """
 
@@ -22,6 +22,7 @@ from llmrelay.policies.idempotency import Idempotency
 from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
 from llmrelay.policies.timeout import AttemptTimeout
+from llmrelay.policies.validate_input import ValidateInput, load_hook
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.router import Router
@@ -68,9 +69,23 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     )
     request_scope: list[Policy] = [
         Deadline(total_for),
+        *_input_guards(config),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
     return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers))
+
+
+def _input_guards(config: Config) -> list[Policy]:
+    """The ``validate_input`` policy, only when some alias has guards (others then cost a lookup)."""
+    guards = {m.name: m.guards for m in config.models if m.guards is not None}
+    if not guards:
+        return []
+    hooks = {
+        m.name: load_hook(m.guards.hook, where=f"$.models[{i}].guards.hook")
+        for i, m in enumerate(config.models)
+        if m.guards is not None and m.guards.hook is not None
+    }
+    return [ValidateInput(guards, hooks)]
 
 
 def _target(

@@ -25,6 +25,7 @@ from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.retry import RetryConfig
+from llmrelay.policies.validate_input import InputGuards
 from llmrelay.routing.strategies import Strategy
 
 KNOWN_PROVIDERS = ("openai", "anthropic", "gemini", "mock")
@@ -100,6 +101,8 @@ class ModelConfig(_Strict, frozen=True):
     timeout: TimeoutConfig = TimeoutConfig()
     retry: RetryConfig = RetryConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    guards: InputGuards | None = None
+    """Input guards for this alias (caps, control characters, a hook): see ``validate_input``."""
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
