@@ -17,6 +17,7 @@ from tests.e2e.gateway import Gateway, run_gateway
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 OPENAI_ONLY = "sk-relay-openai-only-e2e-0123456789ab"
+NAMES_ONLY = "sk-relay-names-only-e2e-0123456789abc"
 NAMES = 1_000
 
 
@@ -25,7 +26,10 @@ async def wild(upstreams: Upstreams, tmp_path_factory: pytest.TempPathFactory) -
     base = upstreams.urls["openai"] + "/v1"
     config = {
         "server": {"master_key": MASTER_KEY},
-        "keys": [{"key": OPENAI_ONLY, "name": "openai-only", "models": ["openai/*"]}],
+        "keys": [
+            {"key": OPENAI_ONLY, "name": "openai-only", "models": ["openai/*"]},
+            {"key": NAMES_ONLY, "name": "names-only", "models": ["gpt", "openai/gpt-4o"]},
+        ],
         "models": [
             {
                 "name": "openai/*",
@@ -104,7 +108,11 @@ async def test_a_key_limited_to_a_pattern_reaches_its_names_only(wild: Gateway, 
 
 async def test_models_lists_named_aliases_and_patterns(wild: Gateway) -> None:
     async with aiohttp.ClientSession() as session:
-        for key, expected in ((MASTER_KEY, ["openai/*", "slow/*", "gpt"]), (OPENAI_ONLY, ["openai/*"])):
+        for key, expected in (
+            (MASTER_KEY, ["openai/*", "slow/*", "gpt"]),
+            (OPENAI_ONLY, ["openai/*"]),
+            (NAMES_ONLY, ["gpt", "openai/gpt-4o"]),  # an exact name that a pattern serves
+        ):
             headers = {"authorization": f"Bearer {key}"}
             async with session.get(wild.url + "/v1/models", headers=headers) as resp:
                 assert [m["id"] for m in (await resp.json())["data"]] == expected
@@ -121,3 +129,13 @@ async def test_a_patterns_own_total_timeout_bounds_its_names(wild: Gateway, upst
         upstreams.openai.release()
     assert status == 504 and body["error"]["code"] == "deadline_exceeded"
     assert [r.json["model"] for r in upstreams.openai.requests] == ["x"]
+
+
+async def test_a_key_listing_an_exact_name_a_pattern_serves_reaches_that_name_only(
+    wild: Gateway, upstreams: Upstreams
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        ok, _ = await _chat(session, wild, "openai/gpt-4o", NAMES_ONLY)
+        forbidden, denied = await _chat(session, wild, "openai/o3", NAMES_ONLY)
+    assert ok == 200 and [r.json["model"] for r in upstreams.openai.requests] == ["gpt-4o"]
+    assert forbidden == 403 and denied["error"]["code"] == "model_not_allowed"
