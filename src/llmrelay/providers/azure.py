@@ -67,5 +67,7 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> AzureP
         raise msgspec.ValidationError(
             "an azure target needs `base_url` (https://<resource>.openai.azure.com)"
         )
-    upstream = upstream_for(target, timeout, options, provider="azure", auth=auth, base_url=target.base_url)
+    upstream = upstream_for(
+        target, timeout, options, provider="azure", api_key=api_key, auth=auth, base_url=target.base_url
+    )
     return AzureProvider(model=target.model, upstream=upstream, options=options, clock=clock)

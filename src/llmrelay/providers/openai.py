@@ -178,11 +178,13 @@ def upstream_for(
     options: OpenAIOptions,
     *,
     provider: str,
+    api_key: str | None,
     auth: Mapping[str, str],
     base_url: str,
 ) -> Upstream:
-    """The pooled upstream of an OpenAI-format target; ``auth`` (built from the target's key)
-    overrides a configured header of the same name, and every value is known as a credential."""
+    """The pooled upstream of an OpenAI-format target; ``auth`` (the header that carries
+    ``api_key``) overrides a configured header of the same name. The key and the configured header
+    values are the credentials scrubbed from upstream messages."""
     headers = {"content-type": "application/json", **target.headers, **auth}
     return Upstream(
         base_url,
@@ -191,7 +193,7 @@ def upstream_for(
         read_timeout=timeout.idle,
         max_connections=options.max_connections,
         provider=provider,
-        secrets=(*auth.values(), *target.headers.values()),
+        secrets=(api_key, *target.headers.values()),
     )
 
 
@@ -199,7 +201,8 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAI
     options = msgspec.convert(target.options, OpenAIOptions, strict=False)  # `${VAR}` fills numbers
     api_key = target.api_key.reveal() if target.api_key is not None else None
     auth = {"authorization": f"Bearer {api_key}"} if api_key is not None else {}
+    base_url = target.base_url or DEFAULT_BASE_URL
     upstream = upstream_for(
-        target, timeout, options, provider="openai", auth=auth, base_url=target.base_url or DEFAULT_BASE_URL
+        target, timeout, options, provider="openai", api_key=api_key, auth=auth, base_url=base_url
     )
     return OpenAIProvider(model=target.model, upstream=upstream, options=options, clock=clock)
