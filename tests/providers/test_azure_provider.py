@@ -145,3 +145,15 @@ def test_config_knows_azure() -> None:
     )
     with pytest.raises(msgspec.ValidationError):
         create(TargetConfig(provider="azure", model="d"), TimeoutConfig(), SystemClock())
+
+
+async def test_an_older_api_version_can_ask_for_max_tokens(base_url: str, fake: OpenAIUpstream) -> None:
+    options = {"api_version": "2024-06-01", "max_tokens_param": "max_tokens", "stream_usage": False}
+    p = make(base_url, options=options)
+    await p.open()
+    try:
+        await p.chat(chat(max_tokens=9), ctx())
+    finally:
+        await p.aclose()
+    assert fake.last.json["max_tokens"] == 9 and "max_completion_tokens" not in fake.last.json
+    assert fake.last.query == {"api-version": "2024-06-01"}
