@@ -268,3 +268,56 @@ def test_invalid_yaml_names_the_file_on_one_line(tmp_path: Path) -> None:
     message = info.value.message
     assert "<unicode string>" not in message and "\n" not in message
     assert f"{bad}:3: not valid YAML" in message and "started at line 2" in message
+
+
+def _one(name: str, target: dict[str, object], **extra: object) -> dict[str, object]:
+    return {"models": [{"name": name, "targets": [target], **extra}, {"name": "gpt", "targets": [MOCK]}]}
+
+
+MOCK = {"provider": "mock"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (_one("a*b*", MOCK), "one `*`, 'a*b*' at `$.models[0].name`"),
+        (_one("gpt-x", {"provider": "openai", "model": "*"}), "wildcard alias's target"),
+        (_one("x/*", {"provider": "anthropic", "model": "*"}), "openai, azure target"),
+        (_one("x/*", {"provider": "openai", "model": "*-*"}), "one `*` at `$.models[0].targets[0].model`"),
+        (_one("x/*", {"provider": "anthropic"}), "needs a model at `$.models[0].targets[0].model`"),
+        (
+            {
+                "models": [
+                    {"name": "a", "targets": [MOCK], "fallbacks": ["b/*"]},
+                    {"name": "b/*", "targets": [MOCK]},
+                ]
+            },
+            "not the pattern 'b/*'",
+        ),
+        (
+            _one("az", {"provider": "azure", "model": "dep"}),
+            "needs a base_url at `$.models[0].targets[0].base_url`",
+        ),
+        (_one("az", {"provider": "azure", "base_url": "https://r.openai.azure.com"}), "needs a model"),
+    ],
+)
+def test_wildcard_and_azure_rules_name_the_path(raw: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert fragment in str(info.value)
+
+
+def test_a_pattern_resolves_like_the_router_for_config_lookups() -> None:
+    config = load_config(
+        {
+            "models": [
+                {"name": "openai/*", "targets": [{"provider": "openai"}], "timeout": {"total": 5}},
+                {"name": "openai/gpt-*", "targets": [{"provider": "openai", "model": "openai/*"}]},
+                {"name": "openai/named", "targets": [MOCK], "timeout": {"total": 7}},
+            ]
+        }
+    )
+    assert (found := config.model("openai/x")) is not None and found.timeout.total == 5
+    assert (found := config.model("openai/gpt-4o")) is not None and found.name == "openai/gpt-*"
+    assert (found := config.model("openai/named")) is not None and found.timeout.total == 7
+    assert config.model("claude") is None and config.model("openai/") is None

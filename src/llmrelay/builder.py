@@ -13,8 +13,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
+
 from llmrelay.clock import Clock
-from llmrelay.config import Config, ModelConfig, TargetConfig
+from llmrelay.config import PASS_THROUGH_PROVIDERS, Config, ModelConfig, TargetConfig
 from llmrelay.context import Context
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
@@ -25,6 +27,7 @@ from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.policies.validate_input import ValidateInput, load_hook
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
+from llmrelay.routing.patterns import WILDCARD, is_pattern
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
@@ -50,17 +53,21 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     for i, model in enumerate(config.models):
         targets = []
         for j, target in enumerate(model.targets):
-            provider = create_provider(target, model.timeout, clock, where=f"$.models[{i}].targets[{j}]")
+            # A pattern's pass-through target: built without a model, the router sends one per name.
+            template = _pass_through(model, target)
+            built = target if template is None else msgspec.structs.replace(target, model=None)
+            provider = create_provider(built, model.timeout, clock, where=f"$.models[{i}].targets[{j}]")
             breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
             providers.append(provider)
             breakers.append(breaker)
-            targets.append(_target(model, target, provider, breaker, clock, rand))
+            targets.append(_target(model, target, provider, breaker, clock, rand, template))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
     router = Router(routes, rand=rand)
+    totals = {model.name: model.timeout.total for model in config.models}
 
-    def total_for(alias: str) -> float | None:
-        model = config.model(alias)
-        return model.timeout.total if model else None
+    def total_for(name: str) -> float | None:
+        found = router.names.resolve(name)
+        return totals[found.alias] if found is not None else None
 
     # Idempotency has a namespace of its own, so no other user of state can evict its records;
     # at the cap the least recently used completed records go first, in-flight claims never.
@@ -69,13 +76,13 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     )
     request_scope: list[Policy] = [
         Deadline(total_for),
-        *_input_guards(config),
+        *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
     return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers))
 
 
-def _input_guards(config: Config) -> list[Policy]:
+def _input_guards(config: Config, router: Router) -> list[Policy]:
     """The ``validate_input`` policy, only when some alias has guards (others then cost a lookup)."""
     guards = {m.name: m.guards for m in config.models if m.guards is not None}
     if not guards:
@@ -85,7 +92,22 @@ def _input_guards(config: Config) -> list[Policy]:
         for i, m in enumerate(config.models)
         if m.guards is not None and m.guards.hook is not None
     }
-    return [ValidateInput(guards, hooks)]
+
+    def alias_of(name: str) -> str | None:
+        found = router.names.resolve(name)
+        return found.alias if found is not None else None
+
+    return [ValidateInput(guards, hooks, alias_of=alias_of)]
+
+
+def _pass_through(model: ModelConfig, target: TargetConfig) -> str | None:
+    """The model template of a wildcard alias's target that sends the matched name (no model, or
+    one with ``*``); ``None`` for every other target, which sends its own model."""
+    if not is_pattern(model.name) or target.provider not in PASS_THROUGH_PROVIDERS:
+        return None
+    if target.model is None:
+        return WILDCARD
+    return target.model if WILDCARD in target.model else None
 
 
 def _target(
@@ -95,6 +117,7 @@ def _target(
     breaker: CircuitBreaker,
     clock: Clock,
     rand: Callable[[], float],
+    template: str | None,
 ) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
         # Per attempt: a fallback may move the request to a provider of another format.
@@ -121,4 +144,5 @@ def _target(
         service=compose(target_scope, call_provider),
         health=TargetHealth(clock),
         price=target.price,
+        model=template,
     )

@@ -200,10 +200,10 @@ def keys_create(
     expires_at = time.time() + expires_in if expires_in is not None else None
 
     async def create(service: KeyService, config: Config) -> dict[str, Any]:
-        # A warning, not an error: keys may be made before their aliases.
-        known = {m.name for m in config.models}
+        # A warning, not an error: keys may be made before their aliases. A name counts as known
+        # when it resolves as a request would (a pattern serves it) or is a configured pattern.
         for alias in aliases:
-            if alias not in known:
+            if config.model(alias) is None:
                 click.echo(
                     f"warning: no model alias `{alias}` in the config; the key lists it anyway", err=True
                 )

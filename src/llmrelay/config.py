@@ -26,9 +26,14 @@ from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.retry import RetryConfig
 from llmrelay.policies.validate_input import InputGuards
+from llmrelay.routing.patterns import WILDCARD, by_length, is_pattern, resolve
 from llmrelay.routing.strategies import Strategy
 
-KNOWN_PROVIDERS = ("openai", "anthropic", "gemini", "mock")
+KNOWN_PROVIDERS = ("openai", "azure", "anthropic", "gemini", "mock")
+
+PASS_THROUGH_PROVIDERS = ("openai", "azure")
+"""Providers that send the request's model when their target has none: a wildcard alias's target
+there may leave ``model`` out (or write ``*``) to send what the pattern's ``*`` matched."""
 
 
 class Secret:
@@ -203,10 +208,11 @@ class Config(_Strict, frozen=True):
         return self.server.master_key is not None or bool(self.keys) or self.server.jwt is not None
 
     def model(self, alias: str) -> ModelConfig | None:
-        for model in self.models:
-            if model.name == alias:
-                return model
-        return None
+        """The alias a requested model name resolves to (a named alias, else the longest matching
+        pattern; :mod:`llmrelay.routing.patterns`)."""
+        by_name = {m.name: m for m in self.models}
+        found = resolve(alias, by_name, by_length(n for n in by_name if is_pattern(n)))
+        return by_name[found.alias] if found is not None else None
 
 
 def load_config(
@@ -279,7 +285,7 @@ def _decode_secret(kind: type, value: Any) -> Any:
     raise NotImplementedError
 
 
-_NEEDS_MODEL = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+_NEEDS_MODEL = {"openai": "gpt-4o-mini", "azure": "my-gpt-4o-deployment", "anthropic": "claude-haiku-4-5"}
 """Providers whose API has no default model (an example for the message)."""
 
 _POLICY_LIMITS: dict[str, dict[str, Any]] = {
@@ -318,23 +324,19 @@ def _check(config: Config) -> None:
         where = f"$.models[{i}]"
         if names.count(model.name) > 1:
             raise ConfigError(f"duplicate model name {model.name!r} at `{where}.name`")
+        if model.name.count(WILDCARD) > 1:
+            raise ConfigError(f"a model pattern may hold one `*`, {model.name!r} at `{where}.name` has more")
         if not model.targets:
             raise ConfigError(f"model {model.name!r} has no targets at `{where}.targets`")
         for j, target in enumerate(model.targets):
-            if target.provider not in KNOWN_PROVIDERS:
-                raise ConfigError(
-                    f"unknown provider {target.provider!r} at `{where}.targets[{j}].provider`"
-                    f" (known: {', '.join(KNOWN_PROVIDERS)})"
-                )
-            example = _NEEDS_MODEL.get(target.provider)
-            if example and not target.model:
-                raise ConfigError(
-                    f"an {target.provider} target needs a model at `{where}.targets[{j}].model`"
-                    f" (e.g. {example})"
-                )
+            _check_target(target, pattern=is_pattern(model.name), where=f"{where}.targets[{j}]")
         for fallback in model.fallbacks:
             if fallback not in names or fallback == model.name:
                 raise ConfigError(f"unknown fallback {fallback!r} at `{where}.fallbacks`")
+            if is_pattern(fallback):
+                raise ConfigError(
+                    f"a fallback must be a named alias, not the pattern {fallback!r}, at `{where}.fallbacks`"
+                )
         for section, limits in _POLICY_LIMITS.items():
             policy = getattr(model, section)
             for field, kind in limits.items():
@@ -342,6 +344,35 @@ def _check(config: Config) -> None:
                     msgspec.convert(getattr(policy, field), kind)
                 except msgspec.ValidationError as err:
                     raise ConfigError(f"invalid config: {err} - at `{where}.{section}.{field}`") from err
+
+
+def _check_target(target: TargetConfig, *, pattern: bool, where: str) -> None:
+    """A provider we know, the model it needs (a pattern's pass-through target may send the
+    matched name instead), and the base URL it needs."""
+    if target.provider not in KNOWN_PROVIDERS:
+        raise ConfigError(
+            f"unknown provider {target.provider!r} at `{where}.provider`"
+            f" (known: {', '.join(KNOWN_PROVIDERS)})"
+        )
+    passes = pattern and target.provider in PASS_THROUGH_PROVIDERS
+    stars = (target.model or "").count(WILDCARD)
+    if stars and not passes:
+        only = "a wildcard alias's target" if not pattern else f"a {', '.join(PASS_THROUGH_PROVIDERS)} target"
+        raise ConfigError(
+            f"`*` in a target's model is for {only} (the matched name goes upstream), at `{where}.model`"
+        )
+    if stars > 1:
+        raise ConfigError(f"a target's model may hold one `*` at `{where}.model`")
+    example = _NEEDS_MODEL.get(target.provider)
+    if example and not target.model and not passes:
+        raise ConfigError(f"an {target.provider} target needs a model at `{where}.model` (e.g. {example})")
+    base = _NEEDS_BASE_URL.get(target.provider)
+    if base and not target.base_url:
+        raise ConfigError(f"an {target.provider} target needs a base_url at `{where}.base_url` (e.g. {base})")
+
+
+_NEEDS_BASE_URL = {"azure": "https://<resource>.openai.azure.com"}
+"""Providers without a default host."""
 
 
 def _check_secrets(config: Config) -> None:

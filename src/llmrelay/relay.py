@@ -33,6 +33,7 @@ from llmrelay.config import Config, load_config
 from llmrelay.context import Context
 from llmrelay.errors import InvalidRequest
 from llmrelay.request_rules import validate
+from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -154,6 +155,11 @@ class Relay:
     def models(self) -> list[str]:
         """The configured model aliases."""
         return self._pipeline.router.aliases
+
+    @property
+    def model_names(self) -> ModelNames:
+        """The configured names as requests resolve them (wildcard patterns included)."""
+        return self._pipeline.router.names
 
     def context(self, *, timeout: float | None = None, **fields: Any) -> Context:
         """A fresh context on this relay's clock; ``timeout`` sets its deadline from now."""

@@ -7,6 +7,10 @@ SSE with ``data: [DONE]``) and ``POST /v1/embeddings`` (float or base64). Every 
 :class:`StreamReply` values; with nothing scripted it answers deterministically from the request
 (echoes the last user message, calls the forced tool, answers JSON when JSON is asked for).
 
+It also serves Azure OpenAI's deployment routes, ``POST /openai/deployments/{deployment}/chat/completions``
+and ``.../embeddings`` (base URL: the fake's root), the same way; :attr:`Recorded.query` keeps the
+``api-version`` and the echoed ``model`` is the deployment, as Azure answers.
+
 Knobs: :meth:`hold` / :meth:`release` (hang before responding, forever if never released),
 ``first_byte_delay`` (seconds before the status line), ``StreamReply.drop_after`` (cut the TCP
 connection mid-stream), ``StreamReply.hang_after`` (keep the stream open until the client leaves);
@@ -34,6 +38,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     json: Any
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class OpenAIUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
         return app
 
     def script(self, *replies: Reply | StreamReply) -> None:
@@ -100,7 +107,10 @@ class OpenAIUpstream:
     async def _record(self, request: web.Request) -> Any:
         payload = json.loads(await request.read())
         headers = {k.lower(): v for k, v in request.headers.items()}
-        self.requests.append(Recorded(request.path, headers, payload))
+        self.requests.append(Recorded(request.path, headers, payload, dict(request.query)))
+        deployment = request.match_info.get("deployment")
+        if deployment is not None:  # Azure answers with the deployment's model, not the body's
+            payload = {**payload, "model": deployment}
         self.received.set()
         await self._gate.wait()
         if self.first_byte_delay:

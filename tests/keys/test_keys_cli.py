@@ -95,3 +95,12 @@ def test_revoke_help_says_how_long_a_running_server_may_still_accept_the_key(key
     result = keys("revoke", "--help")
     assert result.exit_code == 0
     assert "up to 5 seconds" in " ".join(result.output.split())
+
+
+def test_names_a_pattern_serves_and_the_patterns_themselves_pass_quietly(keys: Any, tmp_path: Path) -> None:
+    config = tmp_path / "llmrelay.yaml"
+    config.write_text("models:\n  - {name: 'openai/*', targets: [{provider: mock}]}\n")
+    result = keys("create", "-c", str(config), "--models", "openai/*,openai/gpt-4o,other/*")
+    assert created(result)["models"] == ["openai/*", "openai/gpt-4o", "other/*"]
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 1 and "`other/*`" in warnings[0]

@@ -200,3 +200,64 @@ async def test_a_stream_closed_unread_is_no_longer_busy() -> None:
     assert isinstance(stream, ChatStream) and health.in_flight == 1
     await stream.aclose()
     assert health.in_flight == 0
+
+
+def echo_model(label: str, seen: list[str]) -> Target:
+    async def service(request: Request, ctx: Context) -> Result:
+        seen.append(request.model)
+        return ChatResponse(id="x", model=request.model, created=0, message=text_message("assistant", label))
+
+    provider = MockProvider("m", MockOptions(), FakeClock())
+    return Target(
+        label=label,
+        weight=1.0,
+        provider=provider,
+        service=service,
+        health=TargetHealth(FakeClock()),
+        model="*",
+    )
+
+
+def ask(model: str) -> ChatRequest:
+    return ChatRequest(model=model, messages=(text_message("user", "hi"),))
+
+
+async def test_a_wildcard_alias_sends_the_matched_part_upstream_through_one_route() -> None:
+    seen: list[str] = []
+    pattern = echo_model("p", seen)
+    router = Router({"openai/*": Route("openai/*", (pattern,))})
+    for name in ("openai/gpt-4o", "openai/o3", "openai/a/b"):
+        result = await router(ask(name), ctx())
+        assert isinstance(result, ChatResponse) and result.target == "p"
+    assert seen == ["gpt-4o", "o3", "a/b"]
+    assert router.route("openai/x") == (router.route("openai/y")[0], "x")
+
+
+async def test_a_named_alias_wins_over_a_pattern_and_keeps_the_request_as_it_is() -> None:
+    seen: list[str] = []
+    router = Router(
+        {
+            "openai/*": Route("openai/*", (echo_model("pattern", seen),)),
+            "openai/special": Route(
+                "openai/special",
+                (target("named", ok("named"), []),),
+            ),
+        }
+    )
+    result = await router(ask("openai/special"), ctx())
+    assert isinstance(result, ChatResponse) and result.target == "named" and seen == []
+
+
+async def test_a_pattern_target_with_a_fixed_model_gets_the_request_unchanged() -> None:
+    seen: list[str] = []
+    fixed = echo_model("fixed", seen)
+    fixed = Target(fixed.label, fixed.weight, fixed.provider, fixed.service, fixed.health, model=None)
+    router = Router({"eval-*": Route("eval-*", (fixed,))})
+    await router(ask("eval-1"), ctx())
+    assert seen == ["eval-1"]
+
+
+async def test_a_name_no_alias_or_pattern_matches_is_not_found() -> None:
+    router = Router({"openai/*": Route("openai/*", (echo_model("p", []),))})
+    with pytest.raises(NotFound, match="openai/"):
+        await router(ask("openai/"), ctx())

@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from llmrelay.routing.patterns import allows
+
 PREFIX = "sk-relay-"
 
 
@@ -55,8 +57,9 @@ class VirtualKey(msgspec.Struct, frozen=True, kw_only=True):
     grace_until: float | None = None
     version: int = 0
 
-    def allows(self, alias: str) -> bool:
-        return not self.models or alias in self.models
+    def allows(self, name: str) -> bool:
+        """Entries may be patterns (``openai/*``): :func:`llmrelay.routing.patterns.allows`."""
+        return allows(self.models, name)
 
     def public(self) -> dict[str, Any]:
         """The record as the admin API and CLI show it: no hashes."""

@@ -101,18 +101,27 @@ def load_hook(path: str, *, where: str) -> Hook:
 
 
 class ValidateInput:
-    def __init__(self, guards: Mapping[str, InputGuards], hooks: Mapping[str, Hook]) -> None:
-        """``guards`` and ``hooks`` by alias; aliases without guards are passed through."""
+    def __init__(
+        self,
+        guards: Mapping[str, InputGuards],
+        hooks: Mapping[str, Hook],
+        *,
+        alias_of: Callable[[str], str | None] = lambda name: name,
+    ) -> None:
+        """``guards`` and ``hooks`` by alias; aliases without guards are passed through.
+        ``alias_of`` maps a requested name to its configured alias (a wildcard pattern's name)."""
         self._guards = dict(guards)
         self._hooks = dict(hooks)
+        self._alias_of = alias_of
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
-        guards = self._guards.get(request.model)
+        alias = self._alias_of(request.model)
+        guards = self._guards.get(alias) if alias is not None else None
         if guards is None:
             return await call_next(request, ctx)
         found = violation(request, guards)
-        if found is None and request.model in self._hooks:
-            request, found = await self._hook(request, guards, self._hooks[request.model])
+        if found is None and alias in self._hooks:
+            request, found = await self._hook(request, guards, self._hooks[alias])
         if found is not None:
             name, why = found
             if guards.enforce:

@@ -7,11 +7,14 @@ options below cover where they differ from api.openai.com.
 
 ``Authorization: Bearer`` is sent only when the target has an ``api_key`` (Ollama and llama.cpp need
 none); the key lives in the session's default headers, never in a URL, message or repr.
+
+Azure OpenAI (:mod:`llmrelay.providers.azure`) is this provider with its own paths (:meth:`_path`)
+and auth header, built with :func:`upstream_for`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -42,6 +45,8 @@ from llmrelay.wire.openai_stream import ChatStreamDecoder
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
+Endpoint = Literal["/chat/completions", "/embeddings"]
+
 
 class OpenAIOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Per-target options (``targets[i].options``), validated when the provider is created.
@@ -62,12 +67,24 @@ class OpenAIOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 class OpenAIProvider:
     name = "openai"
 
-    def __init__(self, *, model: str | None, upstream: Upstream, options: OpenAIOptions, clock: Clock):
+    def __init__(
+        self,
+        *,
+        model: str | None,
+        upstream: Upstream,
+        options: OpenAIOptions,
+        clock: Clock,
+        max_tokens_field: MaxTokensField | None = None,
+    ):
         self.model = model
         self.options = options
         self._upstream = upstream
         self._clock = clock
-        self.max_tokens_field = _max_tokens_field(options, upstream.base_url)
+        self.max_tokens_field = max_tokens_field or _max_tokens_field(options, upstream.base_url)
+
+    def _path(self, endpoint: Endpoint, model: str) -> str:
+        """Where ``endpoint`` lives under the base URL (Azure puts the deployment in the path)."""
+        return endpoint
 
     async def open(self) -> None:
         await self._upstream.open()
@@ -86,8 +103,9 @@ class OpenAIProvider:
             )
         )
         headers = {"x-client-request-id": ctx.request_id}
+        path = self._path("/chat/completions", model)
         if not request.stream:
-            reply = await self._upstream.post("/chat/completions", body, headers=headers)
+            reply = await self._upstream.post(path, body, headers=headers)
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, reply.body)
             return decode_chat_response(
@@ -95,7 +113,7 @@ class OpenAIProvider:
             )
         decoder = ChatStreamDecoder(provider=self.name)
         stream = await ChatStream.open(
-            self._chunks(body, headers, decoder),
+            self._chunks(path, body, headers, decoder),
             id="",
             model=model,
             created=int(self._clock.wall()),
@@ -109,10 +127,10 @@ class OpenAIProvider:
         return stream
 
     async def _chunks(
-        self, body: bytes, headers: dict[str, str], decoder: ChatStreamDecoder
+        self, path: str, body: bytes, headers: dict[str, str], decoder: ChatStreamDecoder
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
-        async with self._upstream.stream("/chat/completions", body, headers=headers) as reply:
+        async with self._upstream.stream(path, body, headers=headers) as reply:
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
             batches = SSEBatches(reply, decoder.feed_event, done=lambda: decoder.done)
@@ -128,7 +146,9 @@ class OpenAIProvider:
         model = self.model or request.model
         body = encode_embedding_request(request, model=model, encoding_format=self.options.embedding_format)
         reply = await self._upstream.post(
-            "/embeddings", msgspec.json.encode(body), headers={"x-client-request-id": ctx.request_id}
+            self._path("/embeddings", model),
+            msgspec.json.encode(body),
+            headers={"x-client-request-id": ctx.request_id},
         )
         if reply.status >= 300:
             raise self._error(reply.status, reply.headers, reply.body)
@@ -152,19 +172,37 @@ def _max_tokens_field(options: OpenAIOptions, base_url: str) -> MaxTokensField:
     return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
 
 
-def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAIProvider:
-    options = msgspec.convert(target.options, OpenAIOptions, strict=False)  # `${VAR}` fills numbers
-    headers = {"content-type": "application/json", **target.headers}
-    api_key = target.api_key.reveal() if target.api_key is not None else None
-    if api_key is not None:
-        headers["authorization"] = f"Bearer {api_key}"
-    upstream = Upstream(
-        target.base_url or DEFAULT_BASE_URL,
+def upstream_for(
+    target: TargetConfig,
+    timeout: TimeoutConfig,
+    options: OpenAIOptions,
+    *,
+    provider: str,
+    api_key: str | None,
+    auth: Mapping[str, str],
+    base_url: str,
+) -> Upstream:
+    """The pooled upstream of an OpenAI-format target; ``auth`` (the header that carries
+    ``api_key``) overrides a configured header of the same name. The key and the configured header
+    values are the credentials scrubbed from upstream messages."""
+    headers = {"content-type": "application/json", **target.headers, **auth}
+    return Upstream(
+        base_url,
         headers=headers,
         connect_timeout=timeout.connect,
         read_timeout=timeout.idle,
         max_connections=options.max_connections,
-        provider="openai",
+        provider=provider,
         secrets=(api_key, *target.headers.values()),
+    )
+
+
+def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAIProvider:
+    options = msgspec.convert(target.options, OpenAIOptions, strict=False)  # `${VAR}` fills numbers
+    api_key = target.api_key.reveal() if target.api_key is not None else None
+    auth = {"authorization": f"Bearer {api_key}"} if api_key is not None else {}
+    base_url = target.base_url or DEFAULT_BASE_URL
+    upstream = upstream_for(
+        target, timeout, options, provider="openai", api_key=api_key, auth=auth, base_url=base_url
     )
     return OpenAIProvider(model=target.model, upstream=upstream, options=options, clock=clock)

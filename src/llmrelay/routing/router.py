@@ -1,12 +1,19 @@
 """The router: sits between the request scope and the target scope of the pipeline.
 
-It resolves the alias, orders its targets by the route's strategy (:mod:`.strategies`), and tries
-them in turn while :func:`~llmrelay.classify.classify` says an error may fail over; then it walks
+It resolves the requested name to an alias, once per request (a named alias, else the longest
+matching pattern: :mod:`.patterns`), orders its targets by the route's strategy
+(:mod:`.strategies`), and tries them in turn while :func:`~llmrelay.classify.classify` says an
+error may fail over; then it walks
 the alias's ``fallbacks`` the same way (a context-length error thus reaches a larger-context alias).
 Caller errors are raised at once. A 429 with ``Retry-After`` cools its target down for that long.
 When everything failed, the optional ``degrade`` hook may still answer (stale-if-error from a
 cache); otherwise one :class:`AllTargetsFailed` names every target tried. ``ctx.stats`` records the
 targets tried and fallbacks taken for the response headers.
+
+A wildcard alias (``openai/*``) is one route like any other: one stack, breaker and label per
+target however many names reach it. Only the model sent upstream differs per name: a
+pass-through target gets a copy of the request whose ``model`` is its template filled with what
+the ``*`` matched.
 
 On a stream, the router only sees failures before the commit point: a provider returns a stream
 after its first chunk, so once one comes back the choice is final.
@@ -23,6 +30,7 @@ from llmrelay.classify import classify
 from llmrelay.context import Context
 from llmrelay.errors import AllTargetsFailed, NotFound, RateLimited, RelayError
 from llmrelay.routing.health import TargetHealth
+from llmrelay.routing.patterns import ModelNames, fill
 from llmrelay.routing.strategies import order_targets
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Request, Result
@@ -42,31 +50,37 @@ class Router:
         self._routes = dict(routes)
         self._rand = rand
         self._degrade = degrade
+        self.names = ModelNames(self._routes)
 
     @property
     def aliases(self) -> list[str]:
+        """Every configured name, named aliases and patterns, in config order."""
         return list(self._routes)
 
-    def route(self, alias: str) -> Route:
-        route = self._routes.get(alias)
-        if route is None:
+    def route(self, name: str) -> tuple[Route, str | None]:
+        """The route a requested model name resolves to, and what a pattern's ``*`` matched."""
+        found = self.names.resolve(name)
+        if found is None:
             available = ", ".join(sorted(self._routes)) or "none configured"
             raise NotFound(
-                f"The model `{alias}` does not exist. Available models: {available}",
+                f"The model `{name}` does not exist. Available models: {available}",
                 code="model_not_found",
                 param="model",
             )
-        return route
+        return self._routes[found.alias], found.captured
 
     async def __call__(self, request: Request, ctx: Context) -> Result:
-        first = self.route(request.model)
+        first, captured = self.route(request.model)
         errors: list[tuple[str, RelayError]] = []
         for n, alias in enumerate((first.alias, *first.fallbacks)):
             if n and ctx.stats is not None:
                 ctx.stats.fallbacks += 1
             for target in self._ordered(self._routes[alias]):
+                sent = request
+                if captured is not None and target.model is not None:
+                    sent = msgspec.structs.replace(request, model=fill(target.model, captured))
                 try:
-                    result = await self._attempt(target, request, ctx)
+                    result = await self._attempt(target, sent, ctx)
                 except RelayError as err:
                     errors.append((target.label, err))
                     if not classify(err).failover:

@@ -18,6 +18,10 @@ class Target:
     service: Service
     health: TargetHealth
     price: float = 0.0
+    model: str | None = None
+    """A wildcard alias's pass-through target: the model sent upstream, with ``*`` standing for
+    what the alias's ``*`` matched (:func:`~llmrelay.routing.patterns.fill`). ``None``: the
+    request goes as it is (the provider sends its own configured model)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ open, for local development; then every caller is the anonymous principal.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers
@@ -16,6 +15,7 @@ from starlette.datastructures import Headers
 from llmrelay.config import Secret
 from llmrelay.errors import AuthenticationError, NotFound, PermissionDenied
 from llmrelay.keys import KeyService, VirtualKey
+from llmrelay.routing.patterns import ModelNames, allows, is_pattern
 from llmrelay.server.jwt_auth import JwtVerifier, looks_like_jwt
 
 
@@ -29,24 +29,30 @@ class Principal:
     metadata: dict[str, str] = field(default_factory=dict)
     is_admin: bool = False
 
-    def usable(self, aliases: Sequence[str]) -> list[str]:
-        """The aliases of ``aliases`` this caller may use, in their order."""
-        return [a for a in aliases if not self.models or a in self.models]
+    def usable(self, names: ModelNames) -> list[str]:
+        """The configured names (aliases and patterns) this caller may use, in config order, then
+        the exact names the key lists that only a pattern serves."""
+        if not self.models:
+            return list(names.names)
+        mine = [n for n in names.names if allows(self.models, n)]
+        listed = set(mine)
+        return mine + [m for m in self.models if m not in listed and not is_pattern(m) and m in names]
 
-    def check_model(self, alias: str, aliases: Sequence[str]) -> None:
+    def check_model(self, name: str, names: ModelNames) -> None:
         """404 for a model that does not exist, 403 for one this key may not use; either names
-        only the models this key may use (a restricted key never learns the other aliases)."""
-        if alias not in aliases:
-            mine = ", ".join(self.usable(aliases)) or "none"
+        only the models this key may use (a restricted key never learns the other aliases).
+        A key's entries may be patterns (``openai/*``), matched against the requested name."""
+        if name not in names:
+            mine = ", ".join(self.usable(names)) or "none"
             raise NotFound(
-                f"The model `{alias}` does not exist. Models this key may use: {mine}",
+                f"The model `{name}` does not exist. Models this key may use: {mine}",
                 code="model_not_found",
                 param="model",
             )
-        if self.models and alias not in self.models:
-            mine = ", ".join(self.usable(aliases)) or "none"
+        if not allows(self.models, name):
+            mine = ", ".join(self.usable(names)) or "none"
             raise PermissionDenied(
-                f"this key may not use model `{alias}`. Models this key may use: {mine}",
+                f"this key may not use model `{name}`. Models this key may use: {mine}",
                 code="model_not_allowed",
                 param="model",
             )

@@ -88,7 +88,7 @@ async def handle(request: Request, face: Face) -> Response:
         body = await read_body(request, state.config.server)
         canonical = face.decode(body)
         model = canonical.model
-        principal.check_model(model, state.relay.models)
+        principal.check_model(model, state.relay.model_names)
         ctx = _context(state, request, principal, request_id, model)
         guard = DisconnectGuard(request.receive)
         result = await state.relay.send(canonical, ctx)

@@ -22,7 +22,7 @@ async def list_models(request: Request) -> Response:
         principal = await state.auth.principal(request.headers)
     except RelayError as err:
         return error_response(err, encode_error, headers={})
-    aliases = principal.usable(state.relay.models)
+    aliases = principal.usable(state.relay.model_names)
     body = {"object": "list", "data": [_model(a) for a in aliases]}
     return Response(msgspec.json.encode(body), media_type="application/json")
 
@@ -32,7 +32,7 @@ async def get_model(request: Request) -> Response:
     alias = request.path_params["model"]
     try:
         principal = await state.auth.principal(request.headers)
-        principal.check_model(alias, state.relay.models)
+        principal.check_model(alias, state.relay.model_names)
     except RelayError as err:
         return error_response(err, encode_error, headers={})
     return Response(msgspec.json.encode(_model(alias)), media_type="application/json")
