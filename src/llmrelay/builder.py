@@ -5,23 +5,28 @@ order follows docs/architecture.md §4; a new policy is one line here::
 
     request scope:  deadline -> idempotency -> (router)
     target scope:   retry -> circuit_breaker -> timeout -> provider
+
+Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
+strategy and the cost of every answer (:meth:`llmrelay.relay.Relay.cost`) read it.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from llmrelay.clock import Clock
 from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.context import Context
+from llmrelay.errors import ConfigError
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
 from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
 from llmrelay.policies.timeout import AttemptTimeout
+from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.router import Router
@@ -40,20 +45,31 @@ class Pipeline:
     providers: tuple[Provider, ...]
     stores: tuple[KV, ...]
     breakers: tuple[CircuitBreaker, ...]
+    prices: Mapping[str, Price | None]
+    """Target label -> price, resolved once here: nothing looks prices up per request."""
 
 
 def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
     providers: list[Provider] = []
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
+    prices: dict[str, Price | None] = {}
     for i, model in enumerate(config.models):
         targets = []
         for j, target in enumerate(model.targets):
-            provider = create_provider(target, model.timeout, clock, where=f"$.models[{i}].targets[{j}]")
+            where = f"$.models[{i}].targets[{j}]"
+            price = resolve_price(target.provider, target.model, target.price)
+            if prices.setdefault(target.label, price) != price:
+                # The server prices an answer by the label of the target that gave it.
+                raise ConfigError(
+                    f"target {target.label!r} at `{where}` has another price than a target of the same"
+                    " label: give one of them a distinct `name`"
+                )
+            provider = create_provider(target, model.timeout, clock, where=where)
             breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
             providers.append(provider)
             breakers.append(breaker)
-            targets.append(_target(model, target, provider, breaker, clock, rand))
+            targets.append(_target(model, target, provider, breaker, clock, rand, price))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
     router = Router(routes, rand=rand)
 
@@ -70,7 +86,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
         Deadline(total_for),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
-    return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers))
+    return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices)
 
 
 def _target(
@@ -80,6 +96,7 @@ def _target(
     breaker: CircuitBreaker,
     clock: Clock,
     rand: Callable[[], float],
+    price: Price | None,
 ) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
         # Per attempt: a fallback may move the request to a provider of another format.
@@ -105,5 +122,5 @@ def _target(
         provider=provider,
         service=compose(target_scope, call_provider),
         health=TargetHealth(clock),
-        price=target.price,
+        price=price,
     )

@@ -22,6 +22,8 @@ import msgspec
 from llmrelay.classify import classify
 from llmrelay.context import Context
 from llmrelay.errors import AllTargetsFailed, NotFound, RateLimited, RelayError
+from llmrelay.pricing.cost import estimated_cost
+from llmrelay.pricing.tokens import estimate_input_tokens, output_bound
 from llmrelay.routing.strategies import order_targets
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Request, Result
@@ -63,7 +65,7 @@ class Router:
         for n, alias in enumerate((first.alias, *first.fallbacks)):
             if n and ctx.stats is not None:
                 ctx.stats.fallbacks += 1
-            for target in self._ordered(self._routes[alias]):
+            for target in self._ordered(self._routes[alias], request):
                 try:
                     result = await self._attempt(target, request, ctx)
                 except RelayError as err:
@@ -96,16 +98,26 @@ class Router:
         finally:
             health.finished(started, ok=ok)
 
-    def _ordered(self, route: Route) -> list[Target]:
+    def _ordered(self, route: Route, request: Request) -> list[Target]:
         targets = route.targets
         order = order_targets(
             route.strategy,
             [t.weight for t in targets],
             [t.health for t in targets],
-            [t.price for t in targets],
+            _costs(route, request),
             self._rand,
         )
         return [targets[i] for i in order]
+
+
+def _costs(route: Route, request: Request) -> list[float | None]:
+    """Each target's estimated cost of ``request``, for ``cheapest`` only (other strategies pay
+    nothing). The calibrated token estimate, not a tokenizer: ranking needs magnitudes, and the
+    request path must not load tokenizer tables."""
+    if route.strategy != "cheapest":
+        return [None] * len(route.targets)
+    tokens_in, tokens_out = estimate_input_tokens(request), output_bound(request)
+    return [estimated_cost(t.price, tokens_in, tokens_out) for t in route.targets]
 
 
 def _answered_by(result: Result, label: str) -> Result:
