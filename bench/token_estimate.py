@@ -25,14 +25,52 @@ from llmrelay.pricing.tokens import count_tokens, estimate_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 FIT_DOCS = ("README.md", "docs/architecture.md", "bench/README.md")
-FIT_MODULES = (
-    "json logging argparse collections subprocess http.client unittest decimal datetime pathlib typing"
-    " functools itertools re random statistics csv sqlite3 asyncio.tasks email.message shutil os"
-).split()
-HELD_OUT_MODULES = (
-    "tarfile zipfile inspect dataclasses enum threading socket ssl textwrap difflib heapq string"
-    " configparser contextlib fractions ipaddress urllib.parse xml.etree.ElementTree pickle queue"
-).split()
+FIT_MODULES = [
+    "json",
+    "logging",
+    "argparse",
+    "collections",
+    "subprocess",
+    "http.client",
+    "unittest",
+    "decimal",
+    "datetime",
+    "pathlib",
+    "typing",
+    "functools",
+    "itertools",
+    "re",
+    "random",
+    "statistics",
+    "csv",
+    "sqlite3",
+    "asyncio.tasks",
+    "email.message",
+    "shutil",
+    "os",
+]
+HELD_OUT_MODULES = [
+    "tarfile",
+    "zipfile",
+    "inspect",
+    "dataclasses",
+    "enum",
+    "threading",
+    "socket",
+    "ssl",
+    "textwrap",
+    "difflib",
+    "heapq",
+    "string",
+    "configparser",
+    "contextlib",
+    "fractions",
+    "ipaddress",
+    "urllib.parse",
+    "xml.etree.ElementTree",
+    "pickle",
+    "queue",
+]
 
 
 def module_docs(names: Iterable[str]) -> list[str]:
