@@ -322,3 +322,12 @@ def test_one_label_with_two_prices_is_refused_with_its_path() -> None:
     }
     with pytest.raises(ConfigError, match=r"\$\.models\[1\]\.targets\[0\]"):
         Relay.from_config(config)
+
+
+def test_the_blocking_relay_prices_answers_too() -> None:
+    config = {
+        "models": [{"name": "m", "targets": [{"provider": "mock", "price": {"input": 1, "output": 1}}]}]
+    }
+    with SyncRelay.from_config(config) as r:
+        reply = r.chat("m", HI)
+        assert r.cost(reply.target, reply.usage) == pytest.approx(reply.usage.total_tokens / 1e6)
