@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import anthropic
 import openai
 import pytest
 import pytest_asyncio
@@ -120,7 +121,7 @@ async def test_the_anthropic_face_carries_the_comment_before_message_stop(gatewa
     assert status == 200
     lines = [line for line in text.split("\n") if line]
     comment = next(i for i, line in enumerate(lines) if line.startswith(COST_PREFIX))
-    assert lines.index("event: message_stop") > comment
+    assert lines[comment + 1] == "event: message_stop"
     assert float(lines[comment].removeprefix(COST_PREFIX)) > 0
 
 
@@ -160,3 +161,12 @@ async def test_a_replayed_answer_cost_nothing(gateway: Gateway) -> None:
     assert float(answers[0]["x-llmrelay-cost"]) > 0
     assert answers[1]["idempotent-replayed"] == "true"
     assert answers[1]["x-llmrelay-cost"] == "0"
+
+
+async def test_the_anthropic_sdk_ignores_the_comment(gateway: Gateway) -> None:
+    client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key="unused", max_retries=0, timeout=20)
+    async with client.messages.stream(model="priced", max_tokens=64, messages=HELLO) as stream:  # type: ignore[arg-type]
+        text = "".join([t async for t in stream.text_stream])
+        final = await stream.get_final_message()
+    assert text == "You said: Hello gateway, what does this cost?"
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
