@@ -216,6 +216,42 @@ def model(**fields: object) -> dict[str, object]:
             {"models": [{"name": "a", "targets": [{"provider": "mock", "price": -1}]}]},
             "$.models[0].targets[0].price",
         ),
+        (
+            {
+                "models": [
+                    {"name": "a", "targets": [{"provider": "mock", "price": {"input": -1, "output": 1}}]}
+                ]
+            },
+            "$.models[0].targets[0].price.input",
+        ),
+        (
+            {"models": [{"name": "a", "targets": [{"provider": "mock", "price": {"input": 1}}]}]},
+            "$.models[0].targets[0].price",
+        ),
+        (
+            {
+                "models": [
+                    {
+                        "name": "a",
+                        "targets": [{"provider": "mock", "price": {"input": 1, "output": 1, "cache": 1}}],
+                    }
+                ]
+            },
+            "$.models[0].targets[0].price",  # unknown field `cache`
+        ),
+        (
+            {
+                "models": [
+                    {
+                        "name": "a",
+                        "targets": [
+                            {"provider": "mock", "price": {"input": 1, "output": 1, "cache_write": "x"}}
+                        ],
+                    }
+                ]
+            },
+            "$.models[0].targets[0].price.cache_write",
+        ),
         ({"server": {"heartbeat": 0}, **BASE}, "$.server.heartbeat"),
         ({"server": {"max_body_bytes": 0}, **BASE}, "$.server.max_body_bytes"),
         ({"server": {"workers": 0}, **BASE}, "$.server.workers"),

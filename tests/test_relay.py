@@ -283,3 +283,51 @@ def test_sync_stream_checks_its_options_at_the_call() -> None:
             r.stream("demo", HI, temprature=1)  # type: ignore[call-arg]
         with pytest.raises(InvalidRequest, match="`temperature`"):
             r.stream("demo", HI, temperature="hot")  # type: ignore[arg-type]
+
+
+async def test_cost_of_an_answer_at_its_targets_price() -> None:
+    config = {
+        "models": [
+            {"name": "priced", "targets": [{"provider": "mock", "price": {"input": 2.0, "output": 8.0}}]},
+            {
+                "name": "free",
+                "targets": [{"provider": "mock", "name": "local", "price": {"input": 0, "output": 0}}],
+            },
+            {"name": "unknown", "targets": [{"provider": "mock", "name": "unpriced"}]},
+        ]
+    }
+    async with Relay.from_config(config, clock=FakeClock()) as r:
+        reply = await r.chat("priced", HI)
+        free = await r.chat("free", HI)
+        unknown = await r.chat("unknown", HI)
+    usage = reply.usage
+    assert r.cost(reply.target, usage) == pytest.approx(
+        (usage.input_tokens * 2 + usage.output_tokens * 8) / 1e6
+    )
+    assert r.cost(free.target, free.usage) == 0.0
+    assert r.cost(unknown.target, unknown.usage) is None
+    assert r.cost(None, usage) is None
+    assert r.cost("no-such-target", usage) is None
+
+
+def test_one_label_with_two_prices_is_refused_with_its_path() -> None:
+    from llmrelay.errors import ConfigError
+
+    target = {"provider": "mock", "name": "m"}
+    config = {
+        "models": [
+            {"name": "a", "targets": [{**target, "price": {"input": 1, "output": 1}}]},
+            {"name": "b", "targets": [{**target, "price": {"input": 2, "output": 2}}]},
+        ]
+    }
+    with pytest.raises(ConfigError, match=r"\$\.models\[1\]\.targets\[0\]"):
+        Relay.from_config(config)
+
+
+def test_the_blocking_relay_prices_answers_too() -> None:
+    config = {
+        "models": [{"name": "m", "targets": [{"provider": "mock", "price": {"input": 1, "output": 1}}]}]
+    }
+    with SyncRelay.from_config(config) as r:
+        reply = r.chat("m", HI)
+        assert r.cost(reply.target, reply.usage) == pytest.approx(reply.usage.total_tokens / 1e6)

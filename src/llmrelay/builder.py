@@ -5,12 +5,15 @@ order follows docs/architecture.md §4; a new policy is one line here::
 
     request scope:  deadline -> validate_input -> idempotency -> (router)
     target scope:   retry -> circuit_breaker -> timeout -> provider
+
+Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
+strategy and the cost of every answer (:meth:`llmrelay.relay.Relay.cost`) read it.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -18,6 +21,7 @@ import msgspec
 from llmrelay.clock import Clock
 from llmrelay.config import PASS_THROUGH_PROVIDERS, Config, ModelConfig, TargetConfig
 from llmrelay.context import Context
+from llmrelay.errors import ConfigError
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
@@ -25,6 +29,7 @@ from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
 from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.policies.validate_input import ValidateInput, load_hook
+from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.patterns import WILDCARD, is_pattern
@@ -44,23 +49,34 @@ class Pipeline:
     providers: tuple[Provider, ...]
     stores: tuple[KV, ...]
     breakers: tuple[CircuitBreaker, ...]
+    prices: Mapping[str, Price | None]
+    """Target label -> price, resolved once here: nothing looks prices up per request."""
 
 
 def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
     providers: list[Provider] = []
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
+    prices: dict[str, Price | None] = {}
     for i, model in enumerate(config.models):
         targets = []
         for j, target in enumerate(model.targets):
+            where = f"$.models[{i}].targets[{j}]"
+            price = resolve_price(target.provider, target.model, target.price)
+            if prices.setdefault(target.label, price) != price:
+                # The server prices an answer by the label of the target that gave it.
+                raise ConfigError(
+                    f"target {target.label!r} at `{where}` has another price than a target of the same"
+                    " label: give one of them a distinct `name`"
+                )
             # A pattern's pass-through target: built without a model, the router sends one per name.
             template = _pass_through(model, target)
             built = target if template is None else msgspec.structs.replace(target, model=None)
-            provider = create_provider(built, model.timeout, clock, where=f"$.models[{i}].targets[{j}]")
+            provider = create_provider(built, model.timeout, clock, where=where)
             breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
             providers.append(provider)
             breakers.append(breaker)
-            targets.append(_target(model, target, provider, breaker, clock, rand, template))
+            targets.append(_target(model, target, provider, breaker, clock, rand, template, price))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
     router = Router(routes, rand=rand)
     totals = {model.name: model.timeout.total for model in config.models}
@@ -79,7 +95,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
-    return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers))
+    return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices)
 
 
 def _input_guards(config: Config, router: Router) -> list[Policy]:
@@ -118,6 +134,7 @@ def _target(
     clock: Clock,
     rand: Callable[[], float],
     template: str | None,
+    price: Price | None,
 ) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
         # Per attempt: a fallback may move the request to a provider of another format.
@@ -143,6 +160,6 @@ def _target(
         provider=provider,
         service=compose(target_scope, call_provider),
         health=TargetHealth(clock),
-        price=target.price,
+        price=price,
         model=template,
     )

@@ -78,6 +78,17 @@ class TimeoutConfig(_Strict, frozen=True):
     total: _Positive | None = 600.0
 
 
+class PriceConfig(_Strict, frozen=True):
+    """A target's price in USD per million tokens, replacing the bundled price data (a negotiated
+    rate, a model the data does not know, or a self-hosted model at zero). ``cached_input`` and
+    ``cache_write`` default to ``input``: what a provider that does not bill them apart charges."""
+
+    input: _NonNegative
+    output: _NonNegative
+    cached_input: _NonNegative | None = None
+    cache_write: _NonNegative | None = None
+
+
 class TargetConfig(_Strict, frozen=True):
     """One upstream deployment behind an alias. ``options`` are provider-specific (validated there)."""
 
@@ -89,8 +100,9 @@ class TargetConfig(_Strict, frozen=True):
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     options: dict[str, Any] = msgspec.field(default_factory=dict)
     name: str | None = None
-    price: _NonNegative = 0.0
-    """Relative cost hint for the ``cheapest`` strategy (e.g. USD per million output tokens)."""
+    price: PriceConfig | None = None
+    """Overrides the price from the bundled price data (``llmrelay.pricing.prices``); without
+    either, this target's cost is unknown (``cheapest`` tries it after the priced ones)."""
 
     @property
     def label(self) -> str:

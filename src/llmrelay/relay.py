@@ -32,6 +32,7 @@ from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
 from llmrelay.context import Context
 from llmrelay.errors import InvalidRequest
+from llmrelay.pricing.cost import cost as cost_of
 from llmrelay.request_rules import validate
 from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
@@ -46,6 +47,7 @@ from llmrelay.types import (
     ResponseFormat,
     Tool,
     ToolChoice,
+    Usage,
 )
 from llmrelay.wire import openai_inbound as openai_wire
 
@@ -133,6 +135,12 @@ class Relay:
     def circuits(self) -> list[dict[str, Any]]:
         """Every target's circuit breaker state (``/admin/circuits``, metrics)."""
         return [breaker.snapshot() for breaker in self._pipeline.breakers]
+
+    def cost(self, target: str | None, usage: Usage) -> float | None:
+        """USD for ``usage`` at the price of the target labelled ``target`` (the ``target`` of a
+        response or stream); None when that target's price is unknown."""
+        price = self._pipeline.prices.get(target) if target else None
+        return None if price is None else cost_of(usage, price)
 
     async def stores_ready(self) -> bool:
         """Whether every store of the pipeline answers (the server's ``/readyz``)."""

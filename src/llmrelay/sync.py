@@ -19,7 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from llmrelay.config import load_config
 from llmrelay.relay import ChatOptions, MessageInput, Relay, StreamCall
-from llmrelay.types import ChatChunk
+from llmrelay.types import ChatChunk, Usage
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,6 +67,10 @@ class SyncRelay:
 
     chat = _blocking(Relay.chat)
     embed = _blocking(Relay.embed)
+
+    def cost(self, target: str | None, usage: Usage) -> float | None:
+        """:meth:`Relay.cost`: USD for ``usage`` at that target's price (None when unknown)."""
+        return self.relay.cost(target, usage)
 
     def stream(
         self, model: str, messages: Sequence[MessageInput], **options: Unpack[ChatOptions]

@@ -126,12 +126,15 @@ class ChatRequest(_Frozen, frozen=True):
 
 
 class Usage(_Frozen, frozen=True):
-    """Token counts. ``cached_input_tokens`` and ``reasoning_tokens`` are subsets of the first two."""
+    """Token counts. ``cached_input_tokens`` (read from a prompt cache) and
+    ``cache_write_input_tokens`` (written to one, which Anthropic bills above the input price) are
+    disjoint subsets of ``input_tokens``; ``reasoning_tokens`` is a subset of ``output_tokens``."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_input_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -143,6 +146,7 @@ class Usage(_Frozen, frozen=True):
             output_tokens=self.output_tokens + other.output_tokens,
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cache_write_input_tokens=self.cache_write_input_tokens + other.cache_write_input_tokens,
         )
 
 

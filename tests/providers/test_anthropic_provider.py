@@ -138,7 +138,9 @@ async def test_response_reports_the_upstream_model_and_usage(env: Env) -> None:
     env.fake.reply_json(recorded("message_tool_use.json"))
     response = await unary(env, ask(tools=(WEATHER,)))
     assert response.model == "claude-sonnet-4-5-20250929"
-    assert response.usage == Usage(input_tokens=1950, output_tokens=61, cached_input_tokens=1800)
+    assert response.usage == Usage(
+        input_tokens=1950, output_tokens=61, cached_input_tokens=1800, cache_write_input_tokens=30
+    )
     assert response.finish_reason == "tool_calls"
     assert response.tool_calls[0].name == "get_weather"
     assert json.loads(response.tool_calls[0].arguments) == {

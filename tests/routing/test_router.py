@@ -1,4 +1,5 @@
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,7 @@ from llmrelay.errors import (
     RelayError,
     UpstreamError,
 )
+from llmrelay.pricing.prices import Price
 from llmrelay.providers.mock import MockOptions, MockProvider
 from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.router import Router
@@ -261,3 +263,29 @@ async def test_a_name_no_alias_or_pattern_matches_is_not_found() -> None:
     router = Router({"openai/*": Route("openai/*", (echo_model("p", []),))})
     with pytest.raises(NotFound, match="openai/"):
         await router(ask("openai/"), ctx())
+
+
+@pytest.mark.parametrize(
+    ("prompt_words", "max_tokens", "first"),
+    [
+        # a long prompt and a one-token answer: the cheap-input target costs less
+        (4000, 1, "cheap-in"),
+        # a short prompt and a long answer: the cheap-output target costs less
+        (1, 4000, "cheap-out"),
+    ],
+)
+async def test_cheapest_ranks_by_the_estimated_cost_of_this_request(
+    prompt_words: int, max_tokens: int, first: str
+) -> None:
+    calls: list[str] = []
+    priced = [
+        replace(target("cheap-in", ok("cheap-in"), calls), price=Price(input=0.1, output=10.0)),
+        replace(target("cheap-out", ok("cheap-out"), calls), price=Price(input=5.0, output=1.0)),
+        target("unpriced", ok("unpriced"), calls),
+    ]
+    router = Router({"fast": Route("fast", tuple(priced), strategy="cheapest")}, rand=in_order())
+    request = ChatRequest(
+        model="fast", messages=(text_message("user", "word " * prompt_words),), max_tokens=max_tokens
+    )
+    result = await router(request, ctx())
+    assert isinstance(result, ChatResponse) and result.model == first

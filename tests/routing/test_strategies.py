@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from llmrelay.clock import FakeClock
 from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.strategies import order_targets
@@ -51,3 +53,23 @@ def test_cooling_targets_go_last_until_their_time_is_up() -> None:
     assert all(order_targets("weighted", [100, 1], health, [0, 0], rand) == [1, 0] for _ in range(20))
     clock.advance(5)
     assert [order_targets("weighted", [100, 1], health, [0, 0], rand)[0] for _ in range(20)].count(0) > 15
+
+
+@pytest.mark.parametrize(
+    ("costs", "weights", "expected"),
+    [
+        ([3.0, 0.5, 1.0], [1, 1, 1], [1, 2, 0]),
+        # unknown cost goes after every priced target, even an expensive one
+        ([None, 0.5, 9.0], [1, 1, 1], [1, 2, 0]),
+        # a self-hosted target at zero comes first
+        ([0.002, 0.0, None], [1, 1, 1], [1, 0, 2]),
+        # equal costs keep the weighted order: the heavy target leads
+        ([1.0, 1.0], [1, 1_000_000], [1, 0]),
+        ([None, None], [1_000_000, 1], [0, 1]),
+    ],
+)
+def test_cheapest_ranks_by_estimated_cost(
+    costs: list[float | None], weights: list[float], expected: list[int]
+) -> None:
+    idle = healths(FakeClock(), len(costs))
+    assert order_targets("cheapest", weights, idle, costs, random.Random(2).random) == expected

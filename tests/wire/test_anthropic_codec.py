@@ -332,9 +332,10 @@ def test_decode_tool_use_and_cache_usage() -> None:
         ),
     )
     assert response.finish_reason == "tool_calls"
-    # input 120 + cache writes 30 + cache reads 1800; the reads are the cached subset.
+    # input 120 + cache writes 30 + cache reads 1800; reads and writes are subsets, priced apart.
     assert response.usage.input_tokens == 1950
     assert response.usage.cached_input_tokens == 1800
+    assert response.usage.cache_write_input_tokens == 30
     assert response.usage.output_tokens == 61
 
 

@@ -218,7 +218,7 @@ RESPONSE = ChatResponse(
         ),
     ),
     finish_reason="tool_calls",
-    usage=Usage(input_tokens=120, output_tokens=30, cached_input_tokens=100),
+    usage=Usage(input_tokens=120, output_tokens=30, cached_input_tokens=90, cache_write_input_tokens=10),
 )
 
 
@@ -234,7 +234,8 @@ def test_encode_messages_response_is_a_valid_sdk_message() -> None:
     assert message.content[2].type == "tool_use"
     assert message.content[2].input == {}
     assert message.usage.input_tokens == 20
-    assert message.usage.cache_read_input_tokens == 100
+    assert message.usage.cache_read_input_tokens == 90
+    assert message.usage.cache_creation_input_tokens == 10
     assert message.usage.output_tokens == 30
 
 

@@ -65,6 +65,16 @@ def test_text_stream() -> None:
     assert chunks[-1] == ChatChunk(usage=Usage(input_tokens=125, output_tokens=15, cached_input_tokens=100))
 
 
+def test_cache_writes_are_their_own_subset_of_the_input() -> None:
+    events = recorded("stream_text.json")
+    start = events[0][1]["message"]["usage"]
+    start["cache_creation_input_tokens"] = 40
+    chunks, _ = decode(sse(events))
+    assert chunks[-1] == ChatChunk(
+        usage=Usage(input_tokens=165, output_tokens=15, cached_input_tokens=100, cache_write_input_tokens=40)
+    )
+
+
 @pytest.mark.parametrize("step", [1, 7, 64])
 def test_byte_splits_do_not_change_the_result(step: int) -> None:
     wire = sse(recorded("stream_tool_use.json"))
@@ -207,7 +217,12 @@ def test_encoder_emits_anthropic_order() -> None:
     assert events[11][1] == {
         "type": "message_delta",
         "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-        "usage": {"input_tokens": 40, "output_tokens": 20, "cache_read_input_tokens": 10},
+        "usage": {
+            "input_tokens": 40,
+            "output_tokens": 20,
+            "cache_read_input_tokens": 10,
+            "cache_creation_input_tokens": 0,
+        },
     }
 
 
@@ -237,9 +252,10 @@ def chunk_streams(draw: st.DrawFn) -> list[ChatChunk]:
     has_tools = any(c.tool_calls for c in chunks)
     finish = "tool_calls" if has_tools else draw(st.sampled_from(["stop", "length"]))
     usage = Usage(
-        input_tokens=draw(st.integers(10, 1000)),
+        input_tokens=draw(st.integers(20, 1000)),  # at least both cache subsets below
         output_tokens=draw(st.integers(0, 1000)),
         cached_input_tokens=draw(st.integers(0, 10)),
+        cache_write_input_tokens=draw(st.integers(0, 10)),
     )
     return [*chunks, ChatChunk(finish_reason=finish), ChatChunk(usage=usage)]
 

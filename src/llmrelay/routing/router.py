@@ -29,6 +29,8 @@ import msgspec
 from llmrelay.classify import classify
 from llmrelay.context import Context
 from llmrelay.errors import AllTargetsFailed, NotFound, RateLimited, RelayError
+from llmrelay.pricing.cost import estimated_cost
+from llmrelay.pricing.tokens import estimate_input_tokens, output_bound
 from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.patterns import ModelNames, fill
 from llmrelay.routing.strategies import order_targets
@@ -75,7 +77,7 @@ class Router:
         for n, alias in enumerate((first.alias, *first.fallbacks)):
             if n and ctx.stats is not None:
                 ctx.stats.fallbacks += 1
-            for target in self._ordered(self._routes[alias]):
+            for target in self._ordered(self._routes[alias], request):
                 sent = request
                 if captured is not None and target.model is not None:
                     sent = msgspec.structs.replace(request, model=fill(target.model, captured))
@@ -113,13 +115,13 @@ class Router:
             health.ended()
         return result
 
-    def _ordered(self, route: Route) -> list[Target]:
+    def _ordered(self, route: Route, request: Request) -> list[Target]:
         targets = route.targets
         order = order_targets(
             route.strategy,
             [t.weight for t in targets],
             [t.health for t in targets],
-            [t.price for t in targets],
+            _costs(route, request),
             self._rand,
         )
         return [targets[i] for i in order]
@@ -133,6 +135,16 @@ class _InFlight(StreamObserver):
 
     async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
         self._health.ended()
+
+
+def _costs(route: Route, request: Request) -> list[float | None]:
+    """Each target's estimated cost of ``request``, for ``cheapest`` only (other strategies pay
+    nothing). The calibrated token estimate, not a tokenizer: ranking needs magnitudes, and the
+    request path must not load tokenizer tables."""
+    if route.strategy != "cheapest":
+        return [None] * len(route.targets)
+    tokens_in, tokens_out = estimate_input_tokens(request), output_bound(request)
+    return [estimated_cost(t.price, tokens_in, tokens_out) for t in route.targets]
 
 
 def _answered_by(result: Result, label: str) -> Result:

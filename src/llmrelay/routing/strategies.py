@@ -6,13 +6,16 @@
   follow in weighted order. Two choices instead of "always the fastest" avoid herding every call
   onto one target whose EWMA is stale.
 * ``least-busy``: fewest calls in flight first (ties in weighted order).
-* ``cheapest``: lowest ``price`` first (ties in weighted order).
+* ``cheapest``: lowest estimated cost of this request first (the router passes each target's
+  :func:`~llmrelay.pricing.cost.estimated_cost`); targets whose cost is unknown follow the priced
+  ones; ties in weighted order.
 
 Targets cooling down after a 429 always go last, in the same relative order.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -26,7 +29,7 @@ def order_targets(
     strategy: Strategy,
     weights: Sequence[float],
     health: Sequence[TargetHealth],
-    prices: Sequence[float],
+    costs: Sequence[float | None],
     rand: Callable[[], float],
 ) -> list[int]:
     order = weighted_order(weights, rand)
@@ -37,9 +40,13 @@ def order_targets(
     elif strategy == "least-busy":
         order.sort(key=lambda i: health[i].in_flight)
     elif strategy == "cheapest":
-        order.sort(key=lambda i: prices[i])
+        order.sort(key=lambda i: _cost(costs[i]))
     return sorted(order, key=lambda i: health[i].cooling)
 
 
 def _latency(health: TargetHealth) -> float:
     return -1.0 if health.latency is None else health.latency
+
+
+def _cost(cost: float | None) -> float:
+    return math.inf if cost is None else cost

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from llmrelay.pricing.prices import Price
 from llmrelay.providers import Provider
 from llmrelay.routing.health import TargetHealth
 from llmrelay.routing.strategies import Strategy
@@ -17,7 +18,8 @@ class Target:
     provider: Provider
     service: Service
     health: TargetHealth
-    price: float = 0.0
+    price: Price | None = None
+    """USD per million tokens, resolved once at build time; None: unknown."""
     model: str | None = None
     """A wildcard alias's pass-through target: the model sent upstream, with ``*`` standing for
     what the alias's ``*`` matched (:func:`~llmrelay.routing.patterns.fill`). ``None``: the

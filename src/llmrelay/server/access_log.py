@@ -1,7 +1,8 @@
 """One structured JSON line per request, on the ``llmrelay.access`` logger.
 
 Fields: request id, key id (never the key), route, model alias, target that answered, status,
-latency, tokens, whether it streamed and how it ended. Prompt text is never logged here; secrets
+latency, tokens, cost in USD (``cost_usd``, absent when the target's price is unknown), whether it
+streamed and how it ended. Prompt text is never logged here; secrets
 cannot be, because nothing that holds them is passed in.
 """
 
@@ -32,6 +33,7 @@ class AccessLog:
         status: int,
         latency_ms: float,
         usage: Usage | None = None,
+        cost: float | None = None,
         error: str | None = None,
         stream: bool = False,
         outcome: str | None = None,
@@ -52,6 +54,8 @@ class AccessLog:
         if usage is not None:
             line["input_tokens"] = usage.input_tokens
             line["output_tokens"] = usage.output_tokens
+        if cost is not None:
+            line["cost_usd"] = round(cost, 10)
         if error is not None:
             line["error"] = error
         if outcome is not None:

@@ -21,6 +21,7 @@ from llmrelay.config import Config
 from llmrelay.context import CallStats, Context, new_request_id
 from llmrelay.errors import InvalidRequest, RelayError
 from llmrelay.keys import KeyService
+from llmrelay.pricing.cost import format_usd
 from llmrelay.relay import Relay
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.auth import Authenticator, Principal
@@ -31,7 +32,10 @@ from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutti
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream
+from llmrelay.types import Usage
 
+COST_HEADER = "x-llmrelay-cost"
+"""USD for this request as a plain decimal; on a stream, an SSE comment line before the end."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -119,6 +123,11 @@ async def handle(request: Request, face: Face) -> Response:
     if result.replayed:
         headers["idempotent-replayed"] = "true"
     if isinstance(result, ChatStream):
+        costs: list[float | None] = []  # set by the trailer, once the stream has ended normally
+
+        def trailer() -> str | None:
+            costs.append(_cost(state.relay, result, result.final().usage))
+            return None if costs[0] is None else f"{COST_HEADER}={format_usd(costs[0])}"
 
         def finished(outcome: Outcome, err: RelayError | None) -> None:
             usage = result.final().usage if outcome == "ok" else None
@@ -127,6 +136,7 @@ async def handle(request: Request, face: Face) -> Response:
                 status,
                 target=target,
                 usage=usage,
+                cost=costs[0] if costs and outcome == "ok" else None,
                 stream=True,
                 outcome=outcome,
                 error=err.code if err else None,
@@ -139,11 +149,20 @@ async def handle(request: Request, face: Face) -> Response:
             headers=headers,
             guard=guard,
             on_finish=finished,
+            trailer=trailer,
         )
     guard.stop()
     payload = msgspec.json.encode(face.encode(result, canonical))
-    log_line(200, target=target, usage=getattr(result, "usage", None))
+    cost = _cost(state.relay, result, result.usage)
+    if cost is not None:
+        headers[COST_HEADER] = format_usd(cost)
+    log_line(200, target=target, usage=result.usage, cost=cost)
     return Response(payload, status_code=200, headers=headers, media_type="application/json")
+
+
+def _cost(relay: Relay, result: Result, usage: Usage) -> float | None:
+    """USD this answer cost; a replay cost nothing (no upstream call); None: price unknown."""
+    return 0.0 if result.replayed else relay.cost(result.target, usage)
 
 
 def _uncancel() -> None:

@@ -8,6 +8,9 @@ HTTP status is decided before the first byte; from then on:
   the format's terminator) go out in that same write;
 * while the upstream is silent for ``heartbeat`` seconds a comment line keeps proxies from timing
   the connection out (one small task per stream wakes up only then; nothing is added per chunk);
+* a stream that ended normally gets the response's ``trailer`` (the request's cost, known only
+  now: ``: x-llmrelay-cost=0.00042``) as an SSE comment line right before the format's terminator
+  (``data: [DONE]``, ``event: message_stop``), in the same write; SSE clients ignore comments;
 * a failure after the commit point is written as the format's error event and the stream ends
   without its normal terminator (no ``[DONE]``, no ``message_stop``): never a clean-looking
   truncation;
@@ -65,6 +68,7 @@ class SSEResponse(Response):
         headers: dict[str, str],
         guard: DisconnectGuard,
         on_finish: Callable[[Outcome, RelayError | None], None],
+        trailer: Callable[[], str | None] = lambda: None,
     ) -> None:
         super().__init__(
             content=None,
@@ -78,6 +82,7 @@ class SSEResponse(Response):
         self._heartbeat = heartbeat
         self._guard = guard
         self._on_finish = on_finish
+        self._trailer = trailer
         self._waiting = False  # the writer is waiting for the upstream (a heartbeat may go out)
         self._last_write = 0.0
 
@@ -122,7 +127,8 @@ class SSEResponse(Response):
                 batch = await stream.next_batch()
                 self._waiting = False
                 if not batch:
-                    await send({"type": "http.response.body", "body": pending + encoder.end()})
+                    end = _before_terminator(encoder.end(), _comment(self._trailer()))
+                    await send({"type": "http.response.body", "body": pending + end})
                     return "ok", None
                 pending += _frames(encoder, batch)
                 finishing = finishing or any(chunk.finish_reason is not None for chunk in batch)
@@ -155,6 +161,21 @@ def _frames(encoder: FrameEncoder, batch: Sequence[ChatChunk]) -> bytes:
     if len(batch) == 1:
         return encoder.chunk(batch[0])
     return b"".join(encoder.chunk(chunk) for chunk in batch)
+
+
+def _before_terminator(end: bytes, comment: bytes) -> bytes:
+    """``comment`` inserted before the last event of a format's end frames: its terminator
+    (``data: [DONE]``, ``event: message_stop``), after the usage frames that precede it."""
+    if not comment:
+        return end
+    boundary = end.rfind(b"\n\n", 0, len(end) - 2)  # the blank line that ends the event before it
+    start = 0 if boundary < 0 else boundary + 2
+    return end[:start] + comment + end[start:]
+
+
+def _comment(text: str | None) -> bytes:
+    """An SSE comment line (the text is the server's own, never a caller's: no line breaks)."""
+    return b"" if text is None else b": " + text.encode() + b"\n\n"
 
 
 async def _send_quietly(send: Send, frame: bytes) -> None:

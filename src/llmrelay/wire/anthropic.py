@@ -22,9 +22,10 @@ Where the two models differ, the choices are:
   see a JSON answer, not a tool call. ``"native"`` sends ``output_config.format`` instead, for
   models with structured outputs; use it with extended thinking, which forbids forced tool use.
 - **Usage**: Anthropic's ``input_tokens`` excludes cache reads and cache writes. Canonical
-  ``input_tokens`` is the whole prompt (``input + cache_read + cache_creation``) and
-  ``cached_input_tokens`` is ``cache_read`` (the discounted part), so totals and cost stay
-  comparable across providers.
+  ``input_tokens`` is the whole prompt (``input + cache_read + cache_creation``),
+  ``cached_input_tokens`` is ``cache_read`` (the discounted part) and ``cache_write_input_tokens``
+  is ``cache_creation`` (billed above the input price), so totals stay comparable across providers
+  and cost can price each part.
 - ``seed`` has no Anthropic equivalent and is not sent.
 """
 
@@ -336,11 +337,14 @@ def message_id(response_id: str) -> str:
 
 
 def encode_usage(usage: Usage) -> dict[str, int]:
-    """Anthropic's usage object: ``input_tokens`` excludes cache reads, as Anthropic reports it."""
+    """Anthropic's usage object: ``input_tokens`` excludes cache reads and writes, as Anthropic
+    reports it."""
+    cached = usage.cached_input_tokens + usage.cache_write_input_tokens
     return {
-        "input_tokens": max(0, usage.input_tokens - usage.cached_input_tokens),
+        "input_tokens": max(0, usage.input_tokens - cached),
         "output_tokens": usage.output_tokens,
         "cache_read_input_tokens": usage.cached_input_tokens,
+        "cache_creation_input_tokens": usage.cache_write_input_tokens,
     }
 
 
@@ -351,4 +355,5 @@ def decode_usage(usage: UsageBody) -> Usage:
         input_tokens=usage.input_tokens + read + written,
         output_tokens=usage.output_tokens,
         cached_input_tokens=read,
+        cache_write_input_tokens=written,
     )
