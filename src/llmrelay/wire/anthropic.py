@@ -25,6 +25,13 @@ Where the two models differ, the choices are:
   ``input_tokens`` is the whole prompt (``input + cache_read + cache_creation``) and
   ``cached_input_tokens`` is ``cache_read`` (the discounted part), so totals and cost stay
   comparable across providers.
+- **Thinking**: ``thinking`` and ``redacted_thinking`` blocks become
+  :class:`~llmrelay.types.ReasoningPart` values (signature or encrypted data kept byte for byte)
+  and go back out in place, because Anthropic verifies them when a tool-use turn continues. Parts
+  another provider produced are left out (their signatures mean nothing here). Canonical
+  ``reasoning`` becomes ``thinking`` with a budget (:mod:`llmrelay.wire.reasoning`).
+- **Prompt caching**: a part's ``meta["anthropic"]`` (``cache_control``) is written onto its block;
+  system prompts carrying one are sent as a list of text blocks instead of one joined string.
 - ``seed`` has no Anthropic equivalent and is not sent.
 """
 
@@ -35,6 +42,7 @@ from typing import Any, Literal, TypeAlias
 import msgspec
 
 from llmrelay.errors import InvalidRequest, UpstreamError
+from llmrelay.wire.reasoning import anthropic_thinking
 from llmrelay.types import (
     ChatRequest,
     ChatResponse,
@@ -42,6 +50,7 @@ from llmrelay.types import (
     FinishReason,
     ImagePart,
     Message,
+    ReasoningPart,
     TextPart,
     ToolCallPart,
     Usage,
@@ -103,17 +112,22 @@ def encode_chat_request(
     ``request.extension("anthropic")`` is merged last, so a caller's explicit knobs (``top_k``,
     ``thinking``, a ``system`` with ``cache_control`` blocks) win over what is derived here.
     """
+    max_tokens = request.max_tokens if request.max_tokens is not None else default_max_tokens
+    thinking: dict[str, Any] | None = None
+    if request.reasoning is not None:
+        thinking, max_tokens = anthropic_thinking(
+            request.reasoning, max_tokens=request.max_tokens, default_max_tokens=default_max_tokens
+        )
     body: dict[str, Any] = {
         "model": model,
-        "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens,
+        "max_tokens": max_tokens,
         "messages": _encode_messages(request.messages),
     }
-    system = [m.text for m in request.messages if m.role == "system" and m.text]
-    fmt = request.response_format
-    if fmt is not None and fmt.type == "json_object":
-        system.append(JSON_OBJECT_INSTRUCTION)
+    if thinking is not None:
+        body["thinking"] = thinking
+    system = _system(request)
     if system:
-        body["system"] = "\n\n".join(system)
+        body["system"] = system
     if request.stream:
         body["stream"] = True
     if request.temperature is not None:
@@ -125,10 +139,29 @@ def encode_chat_request(
     if request.user is not None:
         body["metadata"] = {"user_id": request.user}
     _encode_tools(request, body, answer_tool(request, json_schema_mode))
+    fmt = request.response_format
     if fmt is not None and fmt.type == "json_schema" and json_schema_mode == "native":
         body["output_config"] = {"format": {"type": "json_schema", "schema": _schema(request)}}
     body.update(request.extension("anthropic"))
     return body
+
+
+def _system(request: ChatRequest) -> str | list[dict[str, Any]]:
+    """One joined string, or text blocks when a system part carries ``cache_control``."""
+    parts = [
+        p
+        for m in request.messages
+        if m.role == "system"
+        for p in m.content
+        if isinstance(p, TextPart) and p.text
+    ]
+    fmt = request.response_format
+    extra = [JSON_OBJECT_INSTRUCTION] if fmt is not None and fmt.type == "json_object" else []
+    if not any(p.provider_meta("anthropic") for p in parts):
+        texts = [m.text for m in request.messages if m.role == "system" and m.text]
+        return "\n\n".join(texts + extra)
+    blocks = [{"type": "text", "text": p.text, **p.provider_meta("anthropic")} for p in parts]
+    return blocks + [{"type": "text", "text": text} for text in extra]
 
 
 def _encode_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -148,15 +181,24 @@ def _encode_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         previous_tool = is_tool
     for entry in out:
         content = entry["content"]
-        if len(content) == 1 and content[0]["type"] == "text":
+        if len(content) == 1 and content[0]["type"] == "text" and len(content[0]) == 2:
             entry["content"] = content[0]["text"]  # the compact form Anthropic documents
     return out
 
 
 def _encode_part(part: ContentPart, where: str) -> dict[str, Any] | None:
+    block = _encode_block(part, where)
+    if block is not None and part.meta:
+        block.update(part.provider_meta("anthropic"))
+    return block
+
+
+def _encode_block(part: ContentPart, where: str) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         # Anthropic rejects empty text blocks; an empty part carries nothing anyway.
         return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ReasoningPart):
+        return encode_reasoning(part)
     if isinstance(part, ImagePart):
         return {"type": "image", "source": _image_source(part.url, where)}
     if isinstance(part, ToolCallPart):
@@ -169,6 +211,18 @@ def _encode_part(part: ContentPart, where: str) -> dict[str, Any] | None:
     }
     if part.is_error:
         block["is_error"] = True
+    return block
+
+
+def encode_reasoning(part: ReasoningPart) -> dict[str, Any] | None:
+    """A ``thinking`` or ``redacted_thinking`` block; ``None`` for another provider's reasoning."""
+    if part.provider != "anthropic":
+        return None
+    if part.redacted is not None:
+        return {"type": "redacted_thinking", "data": part.redacted}
+    block: dict[str, Any] = {"type": "thinking", "thinking": part.text}
+    if part.signature is not None:
+        block["signature"] = part.signature
     return block
 
 
@@ -259,13 +313,16 @@ def _schema(request: ChatRequest) -> dict[str, Any]:
 
 
 class BlockBody(msgspec.Struct, frozen=True):
-    """Any content block; fields of types we do not map (thinking, server tools) are ignored."""
+    """Any content block; fields of types we do not map (server tools) are ignored."""
 
     type: str
     text: str = ""
     id: str = ""
     name: str = ""
     input: Any = None
+    thinking: str = ""
+    signature: str | None = None
+    data: str | None = None
 
 
 class UsageBody(msgspec.Struct, frozen=True):
@@ -303,6 +360,10 @@ def decode_chat_response(
     for block in message.content:
         if block.type == "text" and block.text:
             parts.append(TextPart(text=block.text))
+        elif block.type == "thinking":
+            parts.append(ReasoningPart(text=block.thinking, signature=block.signature, provider="anthropic"))
+        elif block.type == "redacted_thinking":
+            parts.append(ReasoningPart(redacted=block.data or "", provider="anthropic"))
         elif block.type == "tool_use" and block.name == json_tool:
             parts.append(TextPart(text=msgspec.json.encode(block.input).decode()))
         elif block.type == "tool_use":

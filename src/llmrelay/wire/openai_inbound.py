@@ -15,6 +15,8 @@ Top-level fields the canonical request does not model (``n``, ``logprobs``, ``pr
 ``drop_params``). The decoded request passes :func:`llmrelay.request_rules.validate` (``tool_choice``
 needs its tool, ``n`` above 1 is refused).
 ``developer`` messages are system messages; ``max_completion_tokens`` wins over ``max_tokens``.
+A known ``reasoning_effort`` becomes the canonical ``reasoning`` instead (it maps onto Anthropic's
+and Gemini's thinking budgets: :mod:`llmrelay.wire.reasoning`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from llmrelay.types import (
 )
 from llmrelay.wire.json_body import decode_json_object as decode_json_object  # re-exported
 from llmrelay.wire.openai import encode_tool_call, encode_usage
+from llmrelay.wire.reasoning import decode_effort
 
 
 class _Part(msgspec.Struct, tag_field="type"):
@@ -183,6 +186,9 @@ def decode_chat_request(body: bytes) -> ChatRequest:
     if not wire.messages:
         raise InvalidRequest("`messages` must hold at least one message", param="messages")
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
+    reasoning = decode_effort(extra.get("reasoning_effort"))
+    if reasoning is not None:
+        del extra["reasoning_effort"]
     max_tokens = wire.max_completion_tokens if wire.max_completion_tokens is not None else wire.max_tokens
     request = ChatRequest(
         model=wire.model,
@@ -198,6 +204,7 @@ def decode_chat_request(body: bytes) -> ChatRequest:
         stop=(wire.stop,) if isinstance(wire.stop, str) else tuple(wire.stop or ()),
         seed=wire.seed,
         user=wire.user,
+        reasoning=reasoning,
         extensions={"openai": extra} if extra else {},
     )
     return validate(request)
