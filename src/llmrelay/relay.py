@@ -42,6 +42,7 @@ from llmrelay.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     Message,
+    Reasoning,
     ResponseFormat,
     Tool,
     ToolChoice,
@@ -64,6 +65,8 @@ class ChatOptions(TypedDict, total=False):
     stop: str | Sequence[str]
     seed: int
     user: str
+    reasoning: Reasoning
+    """How much to think (effort or token budget); each provider gets its own knob for it."""
     extensions: Mapping[str, Mapping[str, Any]]
     timeout: float
     """Total seconds for this call, replacing the model's configured ``timeout.total``."""
@@ -315,6 +318,7 @@ def chat_request(
         stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
         seed=options.get("seed"),
         user=options.get("user"),
+        reasoning=options.get("reasoning"),
         extensions=_extensions(options.get("extensions", {})),
     )
     return validate(request)
