@@ -170,6 +170,6 @@ async def test_three_turn_tool_use_with_thinking_keeps_every_signature(
     # The last answer's own signature is kept too, ready for a fourth turn.
     last = answers[-1].content
     if up.provider == "anthropic":
-        assert [p for p in last if isinstance(p, ReasoningPart)][0].signature == SIG[2]
+        assert next(p for p in last if isinstance(p, ReasoningPart)).signature == SIG[2]
     else:
         assert last[-1].provider_meta("gemini") == {"thoughtSignature": "Cq8BAdHtim9+/x=="}
