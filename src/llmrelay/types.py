@@ -11,8 +11,7 @@ Provider-only data of one content part travels the same way in the part's ``meta
 ``cache_control`` on a block, Gemini's ``thoughtSignature`` on a function call): the codec of that
 provider writes its namespace back onto the part it encodes, every other codec ignores it. A
 model's reasoning is a :class:`ReasoningPart`, kept so that it can be sent back next turn
-(Anthropic and Gemini verify its signature when tools are used with thinking; see
-``docs/architecture.md``).
+(Anthropic and Gemini verify its signature when tools are used with thinking).
 """
 
 from __future__ import annotations
