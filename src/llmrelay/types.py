@@ -123,6 +123,8 @@ class Tool(_Frozen, frozen=True):
     description: str | None = None
     parameters: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
     strict: bool | None = None
+    meta: PartMeta | None = None
+    """Provider-only data of the definition, like a part's (Anthropic's ``cache_control``)."""
 
 
 class ToolChoice(_Frozen, frozen=True):

@@ -262,6 +262,8 @@ def _encode_tools(request: ChatRequest, body: dict[str, Any], answer: str | None
             entry["description"] = tool.description
         if tool.strict is not None:
             entry["strict"] = tool.strict
+        if tool.meta:
+            entry.update(tool.meta.get("anthropic", {}))
         tools.append(entry)
     choice = request.tool_choice
     mode = choice.mode if choice is not None else "auto"

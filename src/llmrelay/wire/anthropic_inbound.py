@@ -111,6 +111,7 @@ class _Tool(msgspec.Struct, frozen=True):
     input_schema: dict[str, Any]
     description: str | None = None
     strict: bool | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 class _Auto(_Tagged, tag="auto"):
@@ -170,7 +171,13 @@ def decode_messages_request(body: bytes) -> ChatRequest:
         messages=_system(request.system) + _messages(request.messages),
         stream=request.stream,
         tools=tuple(
-            Tool(name=t.name, description=t.description, parameters=t.input_schema, strict=t.strict)
+            Tool(
+                name=t.name,
+                description=t.description,
+                parameters=t.input_schema,
+                strict=t.strict,
+                meta={"anthropic": {"cache_control": t.cache_control}} if t.cache_control else None,
+            )
             for t in request.tools
         ),
         tool_choice=choice,
