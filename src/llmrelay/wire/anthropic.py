@@ -42,7 +42,6 @@ from typing import Any, Literal, TypeAlias
 import msgspec
 
 from llmrelay.errors import InvalidRequest, UpstreamError
-from llmrelay.wire.reasoning import anthropic_thinking
 from llmrelay.types import (
     ChatRequest,
     ChatResponse,
@@ -55,6 +54,7 @@ from llmrelay.types import (
     ToolCallPart,
     Usage,
 )
+from llmrelay.wire.reasoning import anthropic_thinking
 
 DEFAULT_MAX_TOKENS = 4096
 """Anthropic requires ``max_tokens``. 4096 is the lowest output cap of any Claude model still

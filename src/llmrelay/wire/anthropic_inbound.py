@@ -46,8 +46,8 @@ from llmrelay.types import (
     text_message,
 )
 from llmrelay.wire.anthropic import STOP_REASONS_OUT, encode_reasoning, encode_usage, message_id
-from llmrelay.wire.reasoning import decode_anthropic_thinking
 from llmrelay.wire.json_body import decode_json_object
+from llmrelay.wire.reasoning import decode_anthropic_thinking
 
 
 class _Tagged(msgspec.Struct, tag_field="type"):

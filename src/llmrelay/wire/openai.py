@@ -22,7 +22,6 @@ from typing import Any, Literal, TypeAlias
 import msgspec
 
 from llmrelay.errors import UpstreamError
-from llmrelay.wire.reasoning import effort as reasoning_effort
 from llmrelay.types import (
     ChatRequest,
     ChatResponse,
@@ -39,6 +38,7 @@ from llmrelay.types import (
     ToolResultPart,
     Usage,
 )
+from llmrelay.wire.reasoning import effort as reasoning_effort
 
 MaxTokensField: TypeAlias = Literal["max_tokens", "max_completion_tokens"]
 
@@ -65,11 +65,12 @@ def encode_chat_request(
     """The JSON body for ``POST /chat/completions``.
 
     ``model`` is the target's model (``request.model`` is still the caller's alias).
-    Canonical ``reasoning`` goes out as ``reasoning_effort``; reasoning parts in the history are
-    left out (Chat Completions has no place for them). ``stream_usage`` asks for the final usage chunk on streams (``stream_options.include_usage``);
-    a few old compatible servers reject ``stream_options``, hence the switch. The ``openai``
-    extension namespace is merged last, so unmodelled parameters (``n``, ``logprobs``,
-    ``reasoning_effort``, ...) reach the upstream untouched.
+    ``stream_usage`` asks for the final usage chunk on streams (``stream_options.include_usage``);
+    a few old compatible servers reject ``stream_options``, hence the switch. Canonical
+    ``reasoning`` goes out as ``reasoning_effort``; reasoning parts in the history are left out
+    (Chat Completions has no place for them). The ``openai`` extension namespace is merged last,
+    so unmodelled parameters (``n``, ``logprobs``, ``service_tier``, ...) reach the upstream
+    untouched.
     """
     body: dict[str, Any] = {"model": model, "messages": encode_messages(request.messages)}
     if request.tools:
