@@ -16,8 +16,8 @@ Decisions the Gemini format forces on us:
   on the same part next turn (Gemini 3 refuses function-call history without it). Their tokens
   (``thoughtsTokenCount``) are billed as output but not included in ``candidatesTokenCount``,
   so ``output_tokens = candidates + thoughts`` and ``reasoning_tokens = thoughts`` (a subset,
-  as :class:`~llmrelay.types.Usage` defines it). ``toolUsePromptTokenCount`` is billed as input and joins ``input_tokens``;
-  ``cachedContentTokenCount`` is already part of ``promptTokenCount``.
+  as :class:`~llmrelay.types.Usage` defines it). ``toolUsePromptTokenCount`` is billed as input
+  and joins ``input_tokens``; ``cachedContentTokenCount`` is already part of ``promptTokenCount``.
 - **Safety.** A blocked prompt (``promptFeedback.blockReason``) or a candidate stopped by a filter
   with nothing usable raises :class:`ContentFiltered`; a filter that stops an answer part-way keeps
   the text with ``finish_reason="content_filter"``.
