@@ -5,7 +5,8 @@ Pure: no I/O, no clock (``created`` and ``now`` are passed in). The provider
 reply here. Errors live in :mod:`llmrelay.wire.anthropic_errors`, named stream events (decoded, and
 encoded for the server) in :mod:`llmrelay.wire.anthropic_stream`, and the server's inbound requests
 and outbound responses in :mod:`llmrelay.wire.anthropic_inbound`. The mappings both directions
-share (stop reasons, usage) are defined once, here.
+share (stop reasons, usage) are defined once, here; messages become content blocks in
+:mod:`llmrelay.wire.anthropic_blocks`.
 
 Where the two models differ, the choices are:
 
@@ -47,13 +48,13 @@ from llmrelay.types import (
     ChatResponse,
     ContentPart,
     FinishReason,
-    ImagePart,
     Message,
     ReasoningPart,
     TextPart,
     ToolCallPart,
     Usage,
 )
+from llmrelay.wire.anthropic_blocks import encode_messages
 from llmrelay.wire.reasoning import anthropic_thinking
 
 DEFAULT_MAX_TOKENS = 4096
@@ -121,7 +122,7 @@ def encode_chat_request(
     body: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens,
-        "messages": _encode_messages(request.messages),
+        "messages": encode_messages(request.messages),
     }
     if thinking is not None:
         body["thinking"] = thinking
@@ -162,96 +163,6 @@ def _system(request: ChatRequest) -> str | list[dict[str, Any]]:
         return "\n\n".join(texts + extra)
     blocks = [{"type": "text", "text": p.text, **p.provider_meta("anthropic")} for p in parts]
     return blocks + [{"type": "text", "text": text} for text in extra]
-
-
-def _encode_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    previous_tool = False
-    for i, message in enumerate(messages):
-        if message.role == "system":
-            continue
-        blocks = [_encode_part(p, f"messages[{i}].content[{j}]") for j, p in enumerate(message.content)]
-        blocks = [b for b in blocks if b is not None]
-        is_tool = message.role == "tool"
-        if is_tool and previous_tool:
-            out[-1]["content"].extend(blocks)
-        else:
-            role = "assistant" if message.role == "assistant" else "user"
-            out.append({"role": role, "content": blocks})
-        previous_tool = is_tool
-    for entry in out:
-        content = entry["content"]
-        if len(content) == 1 and content[0]["type"] == "text" and len(content[0]) == 2:
-            entry["content"] = content[0]["text"]  # the compact form Anthropic documents
-    return out
-
-
-def _encode_part(part: ContentPart, where: str) -> dict[str, Any] | None:
-    block = _encode_block(part, where)
-    if block is not None and part.meta:
-        block.update(part.provider_meta("anthropic"))
-    return block
-
-
-def _encode_block(part: ContentPart, where: str) -> dict[str, Any] | None:
-    if isinstance(part, TextPart):
-        # Anthropic rejects empty text blocks; an empty part carries nothing anyway.
-        return {"type": "text", "text": part.text} if part.text else None
-    if isinstance(part, ReasoningPart):
-        return encode_reasoning(part)
-    if isinstance(part, ImagePart):
-        return {"type": "image", "source": _image_source(part.url, where)}
-    if isinstance(part, ToolCallPart):
-        return {"type": "tool_use", "id": part.id, "name": part.name, "input": _input(part, where)}
-    # What is left of the closed union is a ToolResultPart.
-    block: dict[str, Any] = {
-        "type": "tool_result",
-        "tool_use_id": part.tool_call_id,
-        "content": part.content,
-    }
-    if part.is_error:
-        block["is_error"] = True
-    return block
-
-
-def encode_reasoning(part: ReasoningPart) -> dict[str, Any] | None:
-    """A ``thinking`` or ``redacted_thinking`` block; ``None`` for another provider's reasoning."""
-    if part.provider != "anthropic":
-        return None
-    if part.redacted is not None:
-        return {"type": "redacted_thinking", "data": part.redacted}
-    block: dict[str, Any] = {"type": "thinking", "thinking": part.text}
-    if part.signature is not None:
-        block["signature"] = part.signature
-    return block
-
-
-def _image_source(url: str, where: str) -> dict[str, str]:
-    if url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if not sep or encoding != "base64" or not media_type:
-            raise InvalidRequest(
-                "image data URLs must look like data:<media type>;base64,<data>", param=where
-            )
-        return {"type": "base64", "media_type": media_type, "data": data}
-    if url.startswith(("https://", "http://")):
-        return {"type": "url", "url": url}
-    raise InvalidRequest("image URLs must be https:// or data: URLs", param=where)
-
-
-def _input(part: ToolCallPart, where: str) -> Any:
-    try:
-        value = msgspec.json.decode(part.arguments or "{}")
-    except msgspec.DecodeError as err:
-        raise InvalidRequest(
-            f"tool call {part.id} arguments are not valid JSON", param=f"{where}.arguments"
-        ) from err
-    if not isinstance(value, dict):
-        raise InvalidRequest(
-            f"tool call {part.id} arguments must be a JSON object", param=f"{where}.arguments"
-        )
-    return value
 
 
 def _encode_tools(request: ChatRequest, body: dict[str, Any], answer: str | None) -> None:

@@ -45,7 +45,8 @@ from llmrelay.types import (
     ToolResultPart,
     text_message,
 )
-from llmrelay.wire.anthropic import STOP_REASONS_OUT, encode_reasoning, encode_usage, message_id
+from llmrelay.wire.anthropic import STOP_REASONS_OUT, encode_usage, message_id
+from llmrelay.wire.anthropic_blocks import encode_reasoning
 from llmrelay.wire.json_body import decode_json_object
 from llmrelay.wire.reasoning import decode_anthropic_thinking
 
