@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.conftest import APP_KEY, Upstreams
 from tests.e2e.gateway import Gateway
 from tests.fakes.anthropic_upstream import message_body, message_events
+from tests.fakes.gemini_upstream import stream_events
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -83,3 +84,98 @@ async def test_openai_clients_reasoning_effort_becomes_an_anthropic_thinking_bud
     sent = upstreams.anthropic.requests[-1].json
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert json.dumps(sent).count("reasoning_effort") == 0
+
+
+def gemini_call(name: str, signature: str) -> dict[str, Any]:
+    part = {"functionCall": {"name": name, "args": {"q": name}}, "thoughtSignature": signature}
+    usage = {"promptTokenCount": 20, "candidatesTokenCount": 5, "thoughtsTokenCount": 7}
+    candidate = {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-3-pro"}
+
+
+async def openai_turn(gateway: Gateway, messages: list[Any], *, stream: bool) -> tuple[dict[str, Any], int]:
+    """One turn through the OpenAI face: the assistant message to send back, and reasoning tokens."""
+    c = openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=APP_KEY, max_retries=0, timeout=20)
+    tools: Any = [
+        {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in "ab"
+    ]
+    if not stream:
+        reply = await c.chat.completions.create(model="gem", messages=messages, tools=tools)
+        assert reply.usage is not None and reply.usage.completion_tokens_details is not None
+        reasoning = reply.usage.completion_tokens_details.reasoning_tokens or 0
+        return reply.choices[0].message.model_dump(exclude_none=True), reasoning
+    calls: dict[int, dict[str, Any]] = {}
+    reasoning = 0
+    chunks = await c.chat.completions.create(
+        model="gem", messages=messages, tools=tools, stream=True, stream_options={"include_usage": True}
+    )
+    async for chunk in chunks:
+        if chunk.usage is not None and chunk.usage.completion_tokens_details is not None:
+            reasoning = chunk.usage.completion_tokens_details.reasoning_tokens or 0
+        for delta in chunk.choices[0].delta.tool_calls or () if chunk.choices else ():
+            call = calls.setdefault(delta.index, {"type": "function", "function": {"arguments": ""}})
+            assert delta.function is not None
+            if delta.id:
+                call["id"] = delta.id
+            if delta.function.name:
+                call["function"]["name"] = delta.function.name
+            call["function"]["arguments"] += delta.function.arguments or ""
+    return {"role": "assistant", "tool_calls": [calls[i] for i in sorted(calls)]}, reasoning
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_gemini_call_signatures_survive_an_openai_clients_conversation(
+    gateway: Gateway, upstreams: Upstreams, stream: bool
+) -> None:
+    signatures = ["CvgBAVSoXO5VNrHf+/0Q==", "Ek8KAhgCEgx+Vm/ZS0s="]
+    replies = [gemini_call("a", signatures[0]), gemini_call("b", signatures[1])]
+    for reply in replies:
+        upstreams.gemini.reply_stream(stream_events(reply)) if stream else upstreams.gemini.reply_json(reply)
+    upstreams.gemini.reply_json(gemini_replies_text("Done."))
+    messages: list[Any] = [{"role": "user", "content": "Go."}]
+    for turn in range(3):
+        if turn < 2:
+            assistant, reasoning = await openai_turn(gateway, messages, stream=stream)
+            assert reasoning == 7  # Gemini's thoughtsTokenCount, reported as reasoning tokens
+            [call] = assistant["tool_calls"]
+            messages += [assistant, {"role": "tool", "tool_call_id": call["id"], "content": "ok"}]
+        else:
+            c = openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=APP_KEY, max_retries=0, timeout=20)
+            final = await c.chat.completions.create(model="gem", messages=messages)
+            assert final.choices[0].message.content == "Done."
+        sent = upstreams.gemini.requests[-1].json["contents"]
+        model_parts = [c["parts"] for c in sent if c["role"] == "model"]
+        assert model_parts == [r["candidates"][0]["content"]["parts"] for r in replies[:turn]]
+        responses = [
+            p["functionResponse"]["name"] for c in sent for p in c["parts"] if "functionResponse" in p
+        ]
+        assert responses == ["a", "b"][:turn]
+
+
+def gemini_replies_text(text: str) -> dict[str, Any]:
+    candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+    return {"candidates": [candidate], "modelVersion": "gemini-3-pro"}
+
+
+async def test_gemini_call_signatures_survive_an_anthropic_clients_conversation(
+    gateway: Gateway, upstreams: Upstreams
+) -> None:
+    upstreams.gemini.reply_json(gemini_call("lookup", "CvgBAVSoXO5VNrHf+/0Q=="))
+    upstreams.gemini.reply_json(gemini_replies_text("Done."))
+    c = client(gateway)
+    messages: list[Any] = [{"role": "user", "content": "Go."}]
+    reply = await c.messages.create(model="gem", max_tokens=100, messages=messages, tools=TOOLS)
+    [block] = reply.content
+    assert block.type == "tool_use"
+    messages += [
+        {"role": "assistant", "content": [block.model_dump(exclude_none=True)]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id, "content": "ok"}]},
+    ]
+    await c.messages.create(model="gem", max_tokens=100, messages=messages, tools=TOOLS)
+    sent = upstreams.gemini.requests[-1].json["contents"]
+    assert sent[1]["parts"] == [
+        {
+            "functionCall": {"name": "lookup", "args": {"q": "lookup"}},
+            "thoughtSignature": "CvgBAVSoXO5VNrHf+/0Q==",
+        }
+    ]

@@ -18,7 +18,8 @@ canonical tool results are text. Thinking and redacted-thinking blocks in the hi
 :class:`~llmrelay.types.ReasoningPart` values (signature or data unchanged), and a block's
 ``cache_control`` goes into its part's ``meta["anthropic"]``, so both reach an Anthropic target as
 the client sent them. ``thinking`` of the plain enabled shape becomes the canonical ``reasoning``
-(:mod:`llmrelay.wire.reasoning`), so it maps onto the other providers' thinking knobs.
+(:mod:`llmrelay.wire.reasoning`), so it maps onto the other providers' thinking knobs. Gemini's
+function-call signatures ride on the ``tool_use`` ids (:mod:`llmrelay.wire.call_ids`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from llmrelay.types import (
 )
 from llmrelay.wire.anthropic import STOP_REASONS_OUT, encode_usage, message_id
 from llmrelay.wire.anthropic_blocks import encode_reasoning
+from llmrelay.wire.call_ids import split, with_signature
 from llmrelay.wire.json_body import decode_json_object
 from llmrelay.wire.reasoning import decode_anthropic_thinking
 
@@ -237,8 +239,11 @@ def _messages(messages: list[_Message]) -> tuple[Message, ...]:
             elif isinstance(block, _ToolUse):
                 _expect(message.role == "assistant", "tool_use blocks belong to assistant", where)
                 arguments = msgspec.json.encode(block.input).decode()
+                call_id, signed = split(block.id)
+                meta = _meta(block) or {}
+                meta = {**meta, **signed} if signed else meta
                 parts.append(
-                    ToolCallPart(id=block.id, name=block.name, arguments=arguments, meta=_meta(block))
+                    ToolCallPart(id=call_id, name=block.name, arguments=arguments, meta=meta or None)
                 )
             elif isinstance(block, _ToolResult):
                 _expect(message.role == "user", "tool_result blocks belong to user", where)
@@ -276,7 +281,7 @@ def _tool_result(block: _ToolResult) -> ToolResultPart:
     else:
         text = "\n".join(b.text for b in block.content if isinstance(b, _Text))
     return ToolResultPart(
-        tool_call_id=block.tool_use_id, content=text, is_error=block.is_error, meta=_meta(block)
+        tool_call_id=split(block.tool_use_id)[0], content=text, is_error=block.is_error, meta=_meta(block)
     )
 
 
@@ -305,7 +310,7 @@ def encode_messages_response(response: ChatResponse) -> dict[str, Any]:
             if thinking is not None:
                 content.append(thinking)
         elif isinstance(part, ToolCallPart):
-            block = {"type": "tool_use", "id": part.id, "name": part.name}
+            block = {"type": "tool_use", "id": with_signature(part.id, part.meta), "name": part.name}
             content.append(block | {"input": _arguments(part.arguments)})
     reason = response.finish_reason
     return {

@@ -32,6 +32,7 @@ from llmrelay.wire.anthropic import (
     message_id,
 )
 from llmrelay.wire.anthropic_errors import ErrorObject, error_from_type
+from llmrelay.wire.call_ids import with_signature
 from llmrelay.wire.sse import Event as SSEEvent
 
 
@@ -261,7 +262,9 @@ class AnthropicStreamEncoder:
             if call.index not in self._tool_blocks:
                 block = {
                     "type": "tool_use",
-                    "id": call.id or f"toolu_{self._id[4:]}_{call.index}",
+                    "id": with_signature(call.id, call.meta)
+                    if call.id
+                    else f"toolu_{self._id[4:]}_{call.index}",
                     "name": call.name or "",
                     "input": {},
                 }
