@@ -44,6 +44,7 @@ from llmrelay.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     Message,
+    Reasoning,
     ResponseFormat,
     Tool,
     ToolChoice,
@@ -67,6 +68,8 @@ class ChatOptions(TypedDict, total=False):
     stop: str | Sequence[str]
     seed: int
     user: str
+    reasoning: Reasoning
+    """How much to think (effort or token budget); each provider gets its own knob for it."""
     extensions: Mapping[str, Mapping[str, Any]]
     timeout: float
     """Total seconds for this call, replacing the model's configured ``timeout.total``."""
@@ -329,6 +332,7 @@ def chat_request(
         stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
         seed=options.get("seed"),
         user=options.get("user"),
+        reasoning=options.get("reasoning"),
         extensions=_extensions(options.get("extensions", {})),
     )
     return validate(request)

@@ -7,6 +7,11 @@ edits, and encoding them is as cheap as it gets in Python.
 
 Provider-only knobs travel in ``extensions``, a mapping namespaced by provider
 (``{"anthropic": {"top_k": 5}}``); a codec merges only its own namespace into the upstream body.
+Provider-only data of one content part travels the same way in the part's ``meta`` (Anthropic's
+``cache_control`` on a block, Gemini's ``thoughtSignature`` on a function call): the codec of that
+provider writes its namespace back onto the part it encodes, every other codec ignores it. A
+model's reasoning is a :class:`ReasoningPart`, kept so that it can be sent back next turn
+(Anthropic and Gemini verify its signature when tools are used with thinking).
 """
 
 from __future__ import annotations
@@ -18,24 +23,58 @@ import msgspec
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter"]
 Extensions: TypeAlias = dict[str, dict[str, Any]]
+PartMeta: TypeAlias = dict[str, dict[str, Any]]
+"""Provider-only data of one part, namespaced by provider like :data:`Extensions`."""
+ReasoningEffort: TypeAlias = Literal["none", "minimal", "low", "medium", "high"]
 
 
 class _Frozen(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Base of every canonical type: immutable, keyword-only, compact when encoded."""
 
 
-class TextPart(_Frozen, frozen=True, tag="text"):
+class _Part(_Frozen, frozen=True, kw_only=True):
+    """Base of every content part.
+
+    ``meta`` holds what one provider attached to the part and wants back byte for byte (Gemini's
+    ``thoughtSignature`` on a function call or text part), or what a caller set for one provider
+    (Anthropic's ``cache_control``); ``None`` when empty, so ordinary parts cost nothing.
+    """
+
+    meta: PartMeta | None = None
+
+    def provider_meta(self, namespace: str) -> dict[str, Any]:
+        """The data ``namespace``'s codec writes onto this part (empty when none)."""
+        return self.meta.get(namespace, {}) if self.meta else {}
+
+
+class TextPart(_Part, frozen=True, tag="text"):
     text: str
 
 
-class ImagePart(_Frozen, frozen=True, tag="image"):
+class ReasoningPart(_Part, frozen=True, tag="reasoning"):
+    """A model's reasoning, kept so the next turn can send it back unchanged.
+
+    ``text`` is the thinking (Anthropic) or thought summary (Gemini); ``signature`` is the opaque
+    proof the provider checks when it comes back (Anthropic ``signature``, Gemini
+    ``thoughtSignature``); ``redacted`` is an Anthropic ``redacted_thinking`` block's encrypted
+    ``data``. ``provider`` is the wire format that produced it: a signature is only valid there,
+    so the other codecs leave the part out.
+    """
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+    provider: str | None = None
+
+
+class ImagePart(_Part, frozen=True, tag="image"):
     """An image as an ``https://`` URL or a ``data:<media type>;base64,...`` URL."""
 
     url: str
     detail: Literal["auto", "low", "high"] | None = None
 
 
-class ToolCallPart(_Frozen, frozen=True, tag="tool_call"):
+class ToolCallPart(_Part, frozen=True, tag="tool_call"):
     """A model's request to call a tool; ``arguments`` is the JSON text the model produced."""
 
     id: str
@@ -43,7 +82,7 @@ class ToolCallPart(_Frozen, frozen=True, tag="tool_call"):
     arguments: str = "{}"
 
 
-class ToolResultPart(_Frozen, frozen=True, tag="tool_result"):
+class ToolResultPart(_Part, frozen=True, tag="tool_result"):
     """The caller's answer to a tool call. ``name`` is filled when known (Gemini needs it)."""
 
     tool_call_id: str
@@ -52,7 +91,7 @@ class ToolResultPart(_Frozen, frozen=True, tag="tool_result"):
     is_error: bool = False
 
 
-ContentPart: TypeAlias = TextPart | ImagePart | ToolCallPart | ToolResultPart
+ContentPart: TypeAlias = TextPart | ReasoningPart | ImagePart | ToolCallPart | ToolResultPart
 
 
 class Message(_Frozen, frozen=True):
@@ -84,6 +123,8 @@ class Tool(_Frozen, frozen=True):
     description: str | None = None
     parameters: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
     strict: bool | None = None
+    meta: PartMeta | None = None
+    """Provider-only data of the definition, like a part's (Anthropic's ``cache_control``)."""
 
 
 class ToolChoice(_Frozen, frozen=True):
@@ -102,6 +143,18 @@ class ResponseFormat(_Frozen, frozen=True):
     strict: bool | None = None
 
 
+class Reasoning(_Frozen, frozen=True):
+    """How much the model should think: an OpenAI-style ``effort`` or an explicit token budget.
+
+    One canonical knob so that an OpenAI client's ``reasoning_effort`` reaches Anthropic's
+    ``thinking`` and Gemini's ``thinkingConfig`` (and back); each codec maps what its provider has
+    (:mod:`llmrelay.wire.reasoning`). ``budget_tokens`` wins when both are set.
+    """
+
+    effort: ReasoningEffort | None = None
+    budget_tokens: int | None = None
+
+
 class ChatRequest(_Frozen, frozen=True):
     """A chat call. ``model`` is the caller's alias until a target replaces it with its own."""
 
@@ -118,6 +171,7 @@ class ChatRequest(_Frozen, frozen=True):
     stop: tuple[str, ...] = ()
     seed: int | None = None
     user: str | None = None
+    reasoning: Reasoning | None = None
     extensions: Extensions = msgspec.field(default_factory=dict)
 
     def extension(self, namespace: str) -> dict[str, Any]:
@@ -180,13 +234,30 @@ class ToolCallDelta(_Frozen, frozen=True):
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    meta: PartMeta | None = None
+    """The call's provider data (Gemini's ``thoughtSignature``), merged into the part's ``meta``."""
+
+
+class ReasoningDelta(_Frozen, frozen=True):
+    """A fragment of a streamed :class:`ReasoningPart`; ``index`` ties fragments of one together."""
+
+    index: int
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+    provider: str | None = None
 
 
 class ChatChunk(_Frozen, frozen=True):
-    """One streamed increment. The final chunks carry ``finish_reason`` and then ``usage``."""
+    """One streamed increment. The final chunks carry ``finish_reason`` and then ``usage``.
+
+    ``meta`` is provider data for the answer's text part (Gemini may sign the text it streams).
+    """
 
     text: str = ""
     tool_calls: tuple[ToolCallDelta, ...] = ()
+    reasoning: tuple[ReasoningDelta, ...] = ()
+    meta: PartMeta | None = None
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
 

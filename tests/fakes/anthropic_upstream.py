@@ -64,17 +64,23 @@ def message_body(
 
 
 def message_events(message: dict[str, Any]) -> list[Event]:
-    """The event sequence Anthropic streams for ``message``: text split at words, tool input in
-    two ``input_json_delta`` fragments, a ``ping`` after the first block starts."""
+    """The event sequence Anthropic streams for ``message``: text and thinking split at words (a
+    thinking block's signature follows in one ``signature_delta``), a redacted-thinking block whole
+    in its start event, tool input in two ``input_json_delta`` fragments, a ``ping`` after the
+    first block starts."""
     start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
     start["usage"] = {**message["usage"], "output_tokens": 1}
     events: list[Event] = [("message_start", {"type": "message_start", "message": start})]
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
             opening = {"type": "text", "text": ""}
-            words = block["text"].split(" ")
-            pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
-            deltas = [{"type": "text_delta", "text": p} for p in pieces]
+            deltas = [{"type": "text_delta", "text": p} for p in _words(block["text"])]
+        elif block["type"] == "thinking":
+            opening = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": p} for p in _words(block["thinking"])]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        elif block["type"] == "redacted_thinking":
+            opening, deltas = block, []
         else:
             opening = {**block, "input": {}}
             raw = json.dumps(block["input"])
@@ -98,6 +104,11 @@ def message_events(message: dict[str, Any]) -> list[Event]:
     events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
     events.append(("message_stop", {"type": "message_stop"}))
     return events
+
+
+def _words(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
 def sse(events: list[Event]) -> bytes:

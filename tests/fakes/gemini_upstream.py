@@ -110,6 +110,32 @@ class GeminiUpstream(ScriptedUpstream):
         return Reply(events=events)
 
 
+def stream_events(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``streamGenerateContent`` events for a whole ``generateContent`` ``reply``.
+
+    Each text or thought part is split at words, one piece per event (its ``thoughtSignature``
+    rides on the last piece, as Gemini sends it); a function call goes whole in one event; the
+    last event carries ``finishReason`` and the usage.
+    """
+    candidate = reply["candidates"][0]
+    meta = {k: v for k, v in reply.items() if k in ("modelVersion", "responseId")}
+    pieces: list[dict[str, Any]] = []
+    for part in candidate["content"]["parts"]:
+        if "text" not in part:
+            pieces.append(part)
+            continue
+        words = part["text"].split(" ")
+        texts = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        plain = {k: v for k, v in part.items() if k != "thoughtSignature"}
+        pieces += [{**plain, "text": t} for t in texts[:-1]]
+        pieces.append({**part, "text": texts[-1]})
+    events = [{"candidates": [_candidate([p], None)], **meta} for p in pieces]
+    events[-1]["candidates"][0]["finishReason"] = candidate.get("finishReason", "STOP")
+    if "usageMetadata" in reply:
+        events[-1]["usageMetadata"] = reply["usageMetadata"]
+    return events
+
+
 def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
     if finish:

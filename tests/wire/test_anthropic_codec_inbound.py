@@ -23,6 +23,8 @@ from llmrelay.types import (
     ChatResponse,
     ImagePart,
     Message,
+    Reasoning,
+    ReasoningPart,
     TextPart,
     Tool,
     ToolCallDelta,
@@ -64,7 +66,14 @@ def test_full_request_decodes_to_canonical() -> None:
     assert request.user == "user-1234"
     assert request.messages == (
         text_message("system", "You are a weather assistant."),
-        text_message("system", "Answer briefly."),
+        Message(
+            role="system",
+            content=(
+                TextPart(
+                    text="Answer briefly.", meta={"anthropic": {"cache_control": {"type": "ephemeral"}}}
+                ),
+            ),
+        ),
         Message(
             role="user",
             content=(
@@ -76,6 +85,7 @@ def test_full_request_decodes_to_canonical() -> None:
         Message(
             role="assistant",
             content=(
+                ReasoningPart(text="Looks like Paris.", signature="EqQBCgIYAhIM", provider="anthropic"),
                 TextPart(text="Let me check."),
                 ToolCallPart(id="toolu_01A", name="get_weather", arguments='{"location":"Paris"}'),
                 ToolCallPart(id="toolu_01B", name="get_time", arguments='{"timezone":"Europe/Paris"}'),
@@ -99,22 +109,21 @@ def test_full_request_decodes_to_canonical() -> None:
     )
     assert request.tool_choice == ToolChoice(mode="auto")
     assert request.parallel_tool_calls is False
-    assert request.extensions == {
-        "anthropic": {"top_k": 40, "thinking": {"type": "enabled", "budget_tokens": 2048}}
-    }
+    assert request.reasoning == Reasoning(budget_tokens=2048)
+    assert request.extensions == {"anthropic": {"top_k": 40}}
 
 
 def test_inbound_then_upstream_encoding_preserves_the_request() -> None:
     original = json.loads(FULL.read_bytes())
     again = encode_chat_request(decode_messages_request(FULL.read_bytes()), model=original["model"])
-    assert again["system"] == "You are a weather assistant.\n\nAnswer briefly."
+    assert again["system"] == original["system"]  # blocks, because one carries cache_control
     for key in ("model", "max_tokens", "tools", "tool_choice", "stop_sequences", "top_k"):
         assert again[key] == original[key], key
     for key in ("metadata", "stream", "thinking"):
         assert again[key] == original[key], key
     user, assistant, results, follow_up = again["messages"]
     assert user == original["messages"][0]
-    assert assistant["content"] == original["messages"][1]["content"][1:]  # thinking dropped
+    assert assistant["content"] == original["messages"][1]["content"]  # thinking kept, signed
     assert [b["tool_use_id"] for b in results["content"]] == ["toolu_01A", "toolu_01B"]
     assert results["content"][1]["is_error"] is True
     assert follow_up == {"role": "user", "content": "Also, should I bring an umbrella?"}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from llmrelay.errors import ConnectionFailed, Overloaded, RateLimited, UpstreamError
 from llmrelay.streams import ChatStream
-from llmrelay.types import ChatChunk, ChatResponse, ToolCallDelta, ToolCallPart, Usage
+from llmrelay.types import ChatChunk, ChatResponse, ReasoningDelta, ToolCallDelta, ToolCallPart, Usage
 from llmrelay.wire.anthropic_stream import AnthropicStreamDecoder, AnthropicStreamEncoder
 from llmrelay.wire.sse import SSEDecoder
 from tests.fakes.anthropic_upstream import Event, message_body, message_events, sse
@@ -104,9 +104,10 @@ async def test_tool_use_stream_counts_tools_from_zero() -> None:
     assert response.usage == Usage(input_tokens=472, output_tokens=89)
 
 
-def test_thinking_blocks_are_skipped_and_delta_usage_wins() -> None:
+def test_thinking_blocks_stay_out_of_the_text_and_delta_usage_wins() -> None:
     chunks, _ = decode(sse(recorded("stream_thinking.json")))
     assert "".join(c.text for c in chunks) == "27 * 453 = 12,231"
+    assert "".join(r.text for c in chunks for r in c.reasoning) == "27 * 453 = 12231"
     assert chunks[-1].usage == Usage(input_tokens=30, output_tokens=120)
 
 
@@ -239,7 +240,22 @@ _ARGS = st.dictionaries(st.text(min_size=1, max_size=5), st.integers() | st.text
 
 @st.composite
 def chunk_streams(draw: st.DrawFn) -> list[ChatChunk]:
-    chunks = [ChatChunk(text=t) for t in draw(st.lists(st.text(min_size=1), max_size=4))]
+    chunks: list[ChatChunk] = []
+    for index, thought in enumerate(draw(st.lists(st.lists(st.text(min_size=1), max_size=3), max_size=2))):
+        if draw(st.booleans()):  # a redacted block arrives whole
+            chunks.append(
+                ChatChunk(
+                    reasoning=(ReasoningDelta(index=index, redacted="".join(thought), provider="anthropic"),)
+                )
+            )
+            continue
+        first, *rest = [*thought, ""]
+        chunks.append(ChatChunk(reasoning=(ReasoningDelta(index=index, text=first, provider="anthropic"),)))
+        chunks += [ChatChunk(reasoning=(ReasoningDelta(index=index, text=t),)) for t in rest if t]
+        chunks.append(
+            ChatChunk(reasoning=(ReasoningDelta(index=index, signature=draw(st.text(min_size=1))),))
+        )
+    chunks += [ChatChunk(text=t) for t in draw(st.lists(st.text(min_size=1), max_size=4))]
     for index, args in enumerate(draw(st.lists(_ARGS, max_size=3))):
         raw = json.dumps(args)
         cut = draw(st.integers(0, len(raw)))

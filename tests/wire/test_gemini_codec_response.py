@@ -65,9 +65,10 @@ def test_text_reply() -> None:
     assert response.usage == Usage(input_tokens=8, output_tokens=33, reasoning_tokens=26)
 
 
-def test_thought_parts_are_dropped_and_cached_tokens_counted() -> None:
+def test_thought_parts_stay_out_of_the_text_and_cached_tokens_counted() -> None:
     response = decode_chat_response(_raw("generate_thinking_cached.json"), model="target")
     assert response.text == "42"
+    assert response.message.content[0].text.startswith("**Weighing the options**")  # type: ignore[union-attr]
     assert response.usage == Usage(
         input_tokens=4120, output_tokens=317, cached_input_tokens=4096, reasoning_tokens=316
     )

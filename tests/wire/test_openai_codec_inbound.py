@@ -19,6 +19,7 @@ from llmrelay.types import (
     EmbeddingResponse,
     ImagePart,
     Message,
+    Reasoning,
     ResponseFormat,
     TextPart,
     Tool,
@@ -159,9 +160,9 @@ def test_decode_full_request() -> None:
         "logit_bias": {"50256": -100},
         "metadata": {"team": "search"},
         "store": False,
-        "reasoning_effort": "low",
         "service_tier": "flex",
     }
+    assert req.reasoning == Reasoning(effort="low")  # canonical: it maps onto other providers
     assert stream_include_usage(req)
 
 

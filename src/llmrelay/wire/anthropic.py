@@ -5,7 +5,8 @@ Pure: no I/O, no clock (``created`` and ``now`` are passed in). The provider
 reply here. Errors live in :mod:`llmrelay.wire.anthropic_errors`, named stream events (decoded, and
 encoded for the server) in :mod:`llmrelay.wire.anthropic_stream`, and the server's inbound requests
 and outbound responses in :mod:`llmrelay.wire.anthropic_inbound`. The mappings both directions
-share (stop reasons, usage) are defined once, here.
+share (stop reasons, usage) are defined once, here; messages become content blocks in
+:mod:`llmrelay.wire.anthropic_blocks`.
 
 Where the two models differ, the choices are:
 
@@ -26,6 +27,13 @@ Where the two models differ, the choices are:
   ``cached_input_tokens`` is ``cache_read`` (the discounted part) and ``cache_write_input_tokens``
   is ``cache_creation`` (billed above the input price), so totals stay comparable across providers
   and cost can price each part.
+- **Thinking**: ``thinking`` and ``redacted_thinking`` blocks become
+  :class:`~llmrelay.types.ReasoningPart` values (signature or encrypted data kept byte for byte)
+  and go back out in place, because Anthropic verifies them when a tool-use turn continues. Parts
+  another provider produced are left out (their signatures mean nothing here). Canonical
+  ``reasoning`` becomes ``thinking`` with a budget (:mod:`llmrelay.wire.reasoning`).
+- **Prompt caching**: a part's ``meta["anthropic"]`` (``cache_control``) is written onto its block;
+  system prompts carrying one are sent as a list of text blocks instead of one joined string.
 - ``seed`` has no Anthropic equivalent and is not sent.
 """
 
@@ -41,12 +49,14 @@ from llmrelay.types import (
     ChatResponse,
     ContentPart,
     FinishReason,
-    ImagePart,
     Message,
+    ReasoningPart,
     TextPart,
     ToolCallPart,
     Usage,
 )
+from llmrelay.wire.anthropic_blocks import encode_messages
+from llmrelay.wire.reasoning import anthropic_thinking
 
 DEFAULT_MAX_TOKENS = 4096
 """Anthropic requires ``max_tokens``. 4096 is the lowest output cap of any Claude model still
@@ -104,17 +114,22 @@ def encode_chat_request(
     ``request.extension("anthropic")`` is merged last, so a caller's explicit knobs (``top_k``,
     ``thinking``, a ``system`` with ``cache_control`` blocks) win over what is derived here.
     """
+    max_tokens = request.max_tokens if request.max_tokens is not None else default_max_tokens
+    thinking: dict[str, Any] | None = None
+    if request.reasoning is not None:
+        thinking, max_tokens = anthropic_thinking(
+            request.reasoning, max_tokens=request.max_tokens, default_max_tokens=default_max_tokens
+        )
     body: dict[str, Any] = {
         "model": model,
-        "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens,
-        "messages": _encode_messages(request.messages),
+        "max_tokens": max_tokens,
+        "messages": encode_messages(request.messages),
     }
-    system = [m.text for m in request.messages if m.role == "system" and m.text]
-    fmt = request.response_format
-    if fmt is not None and fmt.type == "json_object":
-        system.append(JSON_OBJECT_INSTRUCTION)
+    if thinking is not None:
+        body["thinking"] = thinking
+    system = _system(request)
     if system:
-        body["system"] = "\n\n".join(system)
+        body["system"] = system
     if request.stream:
         body["stream"] = True
     if request.temperature is not None:
@@ -126,79 +141,29 @@ def encode_chat_request(
     if request.user is not None:
         body["metadata"] = {"user_id": request.user}
     _encode_tools(request, body, answer_tool(request, json_schema_mode))
+    fmt = request.response_format
     if fmt is not None and fmt.type == "json_schema" and json_schema_mode == "native":
         body["output_config"] = {"format": {"type": "json_schema", "schema": _schema(request)}}
     body.update(request.extension("anthropic"))
     return body
 
 
-def _encode_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    previous_tool = False
-    for i, message in enumerate(messages):
-        if message.role == "system":
-            continue
-        blocks = [_encode_part(p, f"messages[{i}].content[{j}]") for j, p in enumerate(message.content)]
-        blocks = [b for b in blocks if b is not None]
-        is_tool = message.role == "tool"
-        if is_tool and previous_tool:
-            out[-1]["content"].extend(blocks)
-        else:
-            role = "assistant" if message.role == "assistant" else "user"
-            out.append({"role": role, "content": blocks})
-        previous_tool = is_tool
-    for entry in out:
-        content = entry["content"]
-        if len(content) == 1 and content[0]["type"] == "text":
-            entry["content"] = content[0]["text"]  # the compact form Anthropic documents
-    return out
-
-
-def _encode_part(part: ContentPart, where: str) -> dict[str, Any] | None:
-    if isinstance(part, TextPart):
-        # Anthropic rejects empty text blocks; an empty part carries nothing anyway.
-        return {"type": "text", "text": part.text} if part.text else None
-    if isinstance(part, ImagePart):
-        return {"type": "image", "source": _image_source(part.url, where)}
-    if isinstance(part, ToolCallPart):
-        return {"type": "tool_use", "id": part.id, "name": part.name, "input": _input(part, where)}
-    # What is left of the closed union is a ToolResultPart.
-    block: dict[str, Any] = {
-        "type": "tool_result",
-        "tool_use_id": part.tool_call_id,
-        "content": part.content,
-    }
-    if part.is_error:
-        block["is_error"] = True
-    return block
-
-
-def _image_source(url: str, where: str) -> dict[str, str]:
-    if url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if not sep or encoding != "base64" or not media_type:
-            raise InvalidRequest(
-                "image data URLs must look like data:<media type>;base64,<data>", param=where
-            )
-        return {"type": "base64", "media_type": media_type, "data": data}
-    if url.startswith(("https://", "http://")):
-        return {"type": "url", "url": url}
-    raise InvalidRequest("image URLs must be https:// or data: URLs", param=where)
-
-
-def _input(part: ToolCallPart, where: str) -> Any:
-    try:
-        value = msgspec.json.decode(part.arguments or "{}")
-    except msgspec.DecodeError as err:
-        raise InvalidRequest(
-            f"tool call {part.id} arguments are not valid JSON", param=f"{where}.arguments"
-        ) from err
-    if not isinstance(value, dict):
-        raise InvalidRequest(
-            f"tool call {part.id} arguments must be a JSON object", param=f"{where}.arguments"
-        )
-    return value
+def _system(request: ChatRequest) -> str | list[dict[str, Any]]:
+    """One joined string, or text blocks when a system part carries ``cache_control``."""
+    parts = [
+        p
+        for m in request.messages
+        if m.role == "system"
+        for p in m.content
+        if isinstance(p, TextPart) and p.text
+    ]
+    fmt = request.response_format
+    extra = [JSON_OBJECT_INSTRUCTION] if fmt is not None and fmt.type == "json_object" else []
+    if not any(p.provider_meta("anthropic") for p in parts):
+        texts = [m.text for m in request.messages if m.role == "system" and m.text]
+        return "\n\n".join(texts + extra)
+    blocks = [{"type": "text", "text": p.text, **p.provider_meta("anthropic")} for p in parts]
+    return blocks + [{"type": "text", "text": text} for text in extra]
 
 
 def _encode_tools(request: ChatRequest, body: dict[str, Any], answer: str | None) -> None:
@@ -209,6 +174,8 @@ def _encode_tools(request: ChatRequest, body: dict[str, Any], answer: str | None
             entry["description"] = tool.description
         if tool.strict is not None:
             entry["strict"] = tool.strict
+        if tool.meta:
+            entry.update(tool.meta.get("anthropic", {}))
         tools.append(entry)
     choice = request.tool_choice
     mode = choice.mode if choice is not None else "auto"
@@ -260,13 +227,16 @@ def _schema(request: ChatRequest) -> dict[str, Any]:
 
 
 class BlockBody(msgspec.Struct, frozen=True):
-    """Any content block; fields of types we do not map (thinking, server tools) are ignored."""
+    """Any content block; fields of types we do not map (server tools) are ignored."""
 
     type: str
     text: str = ""
     id: str = ""
     name: str = ""
     input: Any = None
+    thinking: str = ""
+    signature: str | None = None
+    data: str | None = None
 
 
 class UsageBody(msgspec.Struct, frozen=True):
@@ -304,6 +274,10 @@ def decode_chat_response(
     for block in message.content:
         if block.type == "text" and block.text:
             parts.append(TextPart(text=block.text))
+        elif block.type == "thinking":
+            parts.append(ReasoningPart(text=block.thinking, signature=block.signature, provider="anthropic"))
+        elif block.type == "redacted_thinking":
+            parts.append(ReasoningPart(redacted=block.data or "", provider="anthropic"))
         elif block.type == "tool_use" and block.name == json_tool:
             parts.append(TextPart(text=msgspec.json.encode(block.input).decode()))
         elif block.type == "tool_use":

@@ -14,8 +14,12 @@ canonical meaning (``top_k``, ``thinking``, ``output_config``, ...) are kept in
 decoded request passes :func:`llmrelay.request_rules.validate`. Tool results, which
 Anthropic puts in user messages, become canonical ``role="tool"`` messages (one per result, before
 the rest of that user turn); images inside a tool result follow them as user content, because
-canonical tool results are text. Thinking blocks in the history are dropped: canonical messages have
-no place for them.
+canonical tool results are text. Thinking and redacted-thinking blocks in the history become
+:class:`~llmrelay.types.ReasoningPart` values (signature or data unchanged), and a block's
+``cache_control`` goes into its part's ``meta["anthropic"]``, so both reach an Anthropic target as
+the client sent them. ``thinking`` of the plain enabled shape becomes the canonical ``reasoning``
+(:mod:`llmrelay.wire.reasoning`), so it maps onto the other providers' thinking knobs. Gemini's
+function-call signatures ride on the ``tool_use`` ids (:mod:`llmrelay.wire.call_ids`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from llmrelay.types import (
     ContentPart,
     ImagePart,
     Message,
+    PartMeta,
+    ReasoningPart,
     TextPart,
     Tool,
     ToolCallPart,
@@ -41,14 +47,23 @@ from llmrelay.types import (
     text_message,
 )
 from llmrelay.wire.anthropic import STOP_REASONS_OUT, encode_usage, message_id
+from llmrelay.wire.anthropic_blocks import encode_reasoning
+from llmrelay.wire.call_ids import split, with_signature
 from llmrelay.wire.json_body import decode_json_object
+from llmrelay.wire.reasoning import decode_anthropic_thinking
 
 
 class _Tagged(msgspec.Struct, tag_field="type"):
     """Wire blocks told apart by their ``type`` field (decode-only, so not frozen)."""
 
 
-class _Text(_Tagged, tag="text"):
+class _Block(_Tagged, kw_only=True):
+    """A content block; ``cache_control`` may sit on any of them (prompt caching)."""
+
+    cache_control: dict[str, Any] | None = None
+
+
+class _Text(_Block, tag="text"):
     text: str
 
 
@@ -61,36 +76,37 @@ class _Url(_Tagged, tag="url"):
     url: str
 
 
-class _Image(_Tagged, tag="image"):
+class _Image(_Block, tag="image"):
     source: _Base64 | _Url
 
 
-class _ToolUse(_Tagged, tag="tool_use"):
+class _ToolUse(_Block, tag="tool_use"):
     id: str
     name: str
     input: dict[str, Any]
 
 
-class _ToolResult(_Tagged, tag="tool_result"):
+class _ToolResult(_Block, tag="tool_result"):
     tool_use_id: str
     content: str | list[_Text | _Image] = ""
     is_error: bool = False
 
 
-class _Thinking(_Tagged, tag="thinking"):
-    pass
+class _Thinking(_Block, tag="thinking"):
+    thinking: str
+    signature: str | None = None
 
 
-class _RedactedThinking(_Tagged, tag="redacted_thinking"):
-    pass
+class _RedactedThinking(_Block, tag="redacted_thinking"):
+    data: str
 
 
-_Block = _Text | _Image | _ToolUse | _ToolResult | _Thinking | _RedactedThinking
+_AnyBlock = _Text | _Image | _ToolUse | _ToolResult | _Thinking | _RedactedThinking
 
 
 class _Message(msgspec.Struct, frozen=True):
     role: Literal["user", "assistant"]
-    content: str | list[_Block]
+    content: str | list[_AnyBlock]
 
 
 class _Tool(msgspec.Struct, frozen=True):
@@ -98,6 +114,7 @@ class _Tool(msgspec.Struct, frozen=True):
     input_schema: dict[str, Any]
     description: str | None = None
     strict: bool | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 class _Auto(_Tagged, tag="auto"):
@@ -148,13 +165,22 @@ def decode_messages_request(body: bytes) -> ChatRequest:
     except msgspec.ValidationError as err:
         raise InvalidRequest(str(err), param=_param(str(err))) from err
     extras = {k: v for k, v in raw.items() if k not in _KNOWN}
+    reasoning = decode_anthropic_thinking(extras.get("thinking"))
+    if reasoning is not None:
+        del extras["thinking"]
     choice, parallel = _tool_choice(request.tool_choice)
     canonical = ChatRequest(
         model=request.model,
         messages=_system(request.system) + _messages(request.messages),
         stream=request.stream,
         tools=tuple(
-            Tool(name=t.name, description=t.description, parameters=t.input_schema, strict=t.strict)
+            Tool(
+                name=t.name,
+                description=t.description,
+                parameters=t.input_schema,
+                strict=t.strict,
+                meta={"anthropic": {"cache_control": t.cache_control}} if t.cache_control else None,
+            )
             for t in request.tools
         ),
         tool_choice=choice,
@@ -164,6 +190,7 @@ def decode_messages_request(body: bytes) -> ChatRequest:
         max_tokens=request.max_tokens,
         stop=tuple(request.stop_sequences),
         user=request.metadata.user_id if request.metadata is not None else None,
+        reasoning=reasoning,
         extensions={"anthropic": extras} if extras else {},
     )
     return validate(canonical)
@@ -184,7 +211,13 @@ def _system(system: str | list[_Text] | None) -> tuple[Message, ...]:
         return ()
     if isinstance(system, str):
         return (text_message("system", system),)
-    return tuple(text_message("system", block.text) for block in system)
+    return tuple(
+        Message(role="system", content=(TextPart(text=block.text, meta=_meta(block)),)) for block in system
+    )
+
+
+def _meta(block: _Block) -> PartMeta | None:
+    return {"anthropic": {"cache_control": block.cache_control}} if block.cache_control else None
 
 
 def _messages(messages: list[_Message]) -> tuple[Message, ...]:
@@ -197,13 +230,21 @@ def _messages(messages: list[_Message]) -> tuple[Message, ...]:
         for j, block in enumerate(message.content):
             where = f"messages[{i}].content[{j}]"
             if isinstance(block, _Text):
-                parts.append(TextPart(text=block.text))
+                parts.append(TextPart(text=block.text, meta=_meta(block)))
             elif isinstance(block, _Image):
                 parts.append(_image(block))
+            elif isinstance(block, _Thinking | _RedactedThinking):
+                _expect(message.role == "assistant", "thinking blocks belong to assistant", where)
+                parts.append(_reasoning(block))
             elif isinstance(block, _ToolUse):
                 _expect(message.role == "assistant", "tool_use blocks belong to assistant", where)
                 arguments = msgspec.json.encode(block.input).decode()
-                parts.append(ToolCallPart(id=block.id, name=block.name, arguments=arguments))
+                call_id, signed = split(block.id)
+                meta = _meta(block) or {}
+                meta = {**meta, **signed} if signed else meta
+                parts.append(
+                    ToolCallPart(id=call_id, name=block.name, arguments=arguments, meta=meta or None)
+                )
             elif isinstance(block, _ToolResult):
                 _expect(message.role == "user", "tool_result blocks belong to user", where)
                 out.append(Message(role="tool", content=(_tool_result(block),)))
@@ -219,11 +260,19 @@ def _expect(condition: bool, message: str, where: str) -> None:
         raise InvalidRequest(f"{message} messages", param=f"{where}.type")
 
 
+def _reasoning(block: _Thinking | _RedactedThinking) -> ReasoningPart:
+    if isinstance(block, _RedactedThinking):
+        return ReasoningPart(redacted=block.data, provider="anthropic", meta=_meta(block))
+    return ReasoningPart(
+        text=block.thinking, signature=block.signature, provider="anthropic", meta=_meta(block)
+    )
+
+
 def _image(block: _Image) -> ImagePart:
     source = block.source
     if isinstance(source, _Url):
-        return ImagePart(url=source.url)
-    return ImagePart(url=f"data:{source.media_type};base64,{source.data}")
+        return ImagePart(url=source.url, meta=_meta(block))
+    return ImagePart(url=f"data:{source.media_type};base64,{source.data}", meta=_meta(block))
 
 
 def _tool_result(block: _ToolResult) -> ToolResultPart:
@@ -231,7 +280,9 @@ def _tool_result(block: _ToolResult) -> ToolResultPart:
         text = block.content
     else:
         text = "\n".join(b.text for b in block.content if isinstance(b, _Text))
-    return ToolResultPart(tool_call_id=block.tool_use_id, content=text, is_error=block.is_error)
+    return ToolResultPart(
+        tool_call_id=split(block.tool_use_id)[0], content=text, is_error=block.is_error, meta=_meta(block)
+    )
 
 
 def _tool_choice(
@@ -254,8 +305,12 @@ def encode_messages_response(response: ChatResponse) -> dict[str, Any]:
     for part in response.message.content:
         if isinstance(part, TextPart) and part.text:
             content.append({"type": "text", "text": part.text})
+        elif isinstance(part, ReasoningPart):
+            thinking = encode_reasoning(part)
+            if thinking is not None:
+                content.append(thinking)
         elif isinstance(part, ToolCallPart):
-            block = {"type": "tool_use", "id": part.id, "name": part.name}
+            block = {"type": "tool_use", "id": with_signature(part.id, part.meta), "name": part.name}
             content.append(block | {"input": _arguments(part.arguments)})
     reason = response.finish_reason
     return {

@@ -8,6 +8,9 @@ same aggregate, which the tests check.
 
 Anthropic numbers content blocks across text and tools; canonical :class:`ToolCallDelta` indices
 count tools only (0 for the first tool call), like OpenAI's, so the decoder keeps the mapping.
+Thinking blocks stream as :class:`ReasoningDelta` fragments (``thinking_delta`` text, then one
+``signature_delta``; a ``redacted_thinking`` block arrives whole), numbered among reasoning blocks
+only, so the aggregate is a message that can be sent back next turn with every signature intact.
 Event types Anthropic may add later are ignored, as its versioning policy asks of clients.
 """
 
@@ -18,7 +21,7 @@ from typing import Any
 import msgspec
 
 from llmrelay.errors import ConnectionFailed, UpstreamError
-from llmrelay.types import ChatChunk, ToolCallDelta, Usage
+from llmrelay.types import ChatChunk, ReasoningDelta, ToolCallDelta, Usage
 from llmrelay.wire.anthropic import (
     STOP_REASONS_OUT,
     BlockBody,
@@ -29,6 +32,7 @@ from llmrelay.wire.anthropic import (
     message_id,
 )
 from llmrelay.wire.anthropic_errors import ErrorObject, error_from_type
+from llmrelay.wire.call_ids import with_signature
 from llmrelay.wire.sse import Event as SSEEvent
 
 
@@ -51,6 +55,8 @@ class _Delta(msgspec.Struct, frozen=True):
     type: str
     text: str = ""
     partial_json: str = ""
+    thinking: str = ""
+    signature: str = ""
 
 
 class _BlockDelta(msgspec.Struct, frozen=True):
@@ -88,7 +94,8 @@ _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "error": msgspec.json.Decoder(_ErrorEvent),
 }
 
-_TEXT, _TOOL, _ANSWER = "text", "tool", "answer"
+_TEXT, _TOOL, _ANSWER, _THINK = "text", "tool", "answer", "think"
+_ANTHROPIC = "anthropic"  # the wire format that signs thinking blocks (``provider`` is the target's name)
 
 
 class AnthropicStreamDecoder:
@@ -109,6 +116,7 @@ class AnthropicStreamDecoder:
         self._start_usage = UsageBody()
         self._blocks: dict[int, tuple[str, int]] = {}
         self._tools = 0
+        self._thoughts = 0
 
     def feed_event(self, event: SSEEvent) -> list[ChatChunk]:
         """:meth:`feed` for a whole SSE event (for batch decoding)."""
@@ -152,8 +160,10 @@ class AnthropicStreamDecoder:
         if block.type == "text":
             self._blocks[event.index] = (_TEXT, 0)
             return [ChatChunk(text=block.text)] if block.text else []
+        if block.type in ("thinking", "redacted_thinking"):
+            return self._thinking_start(event.index, block)
         if block.type != "tool_use":
-            return []  # thinking and server-tool blocks have no canonical form
+            return []  # server-tool blocks have no canonical form
         if block.name == self._json_tool:
             self._blocks[event.index] = (_ANSWER, 0)
             return []
@@ -162,11 +172,28 @@ class AnthropicStreamDecoder:
         self._blocks[event.index] = (_TOOL, tool)
         return [ChatChunk(tool_calls=(ToolCallDelta(index=tool, id=block.id, name=block.name),))]
 
+    def _thinking_start(self, index: int, block: BlockBody) -> list[ChatChunk]:
+        thought = self._thoughts
+        self._thoughts += 1
+        self._blocks[index] = (_THINK, thought)
+        if block.type == "redacted_thinking":
+            delta = ReasoningDelta(index=thought, redacted=block.data or "", provider=_ANTHROPIC)
+        else:
+            # The start block carries empty thinking and signature; both follow as deltas.
+            delta = ReasoningDelta(
+                index=thought, text=block.thinking, signature=block.signature or None, provider=_ANTHROPIC
+            )
+        return [ChatChunk(reasoning=(delta,))]
+
     def _block_delta(self, event: _BlockDelta) -> list[ChatChunk]:
         kind, tool = self._blocks.get(event.index, ("", 0))
         delta = event.delta
         if delta.type == "text_delta" and kind == _TEXT and delta.text:
             return [ChatChunk(text=delta.text)]
+        if kind == _THINK and delta.type == "thinking_delta" and delta.thinking:
+            return [ChatChunk(reasoning=(ReasoningDelta(index=tool, text=delta.thinking),))]
+        if kind == _THINK and delta.type == "signature_delta" and delta.signature:
+            return [ChatChunk(reasoning=(ReasoningDelta(index=tool, signature=delta.signature),))]
         if delta.type != "input_json_delta" or not delta.partial_json:
             return []
         if kind == _ANSWER:
@@ -218,11 +245,14 @@ class AnthropicStreamEncoder:
         self._open_is_text = False
         self._next_block = 0
         self._tool_blocks: dict[int, int] = {}
+        self._thought_blocks: dict[int, int | None] = {}  # None: another provider's, left out
         self._stop_reason: str | None = None
         self._usage = Usage()
 
     def feed(self, chunk: ChatChunk) -> list[Event]:
         events = self._start()
+        for thought in chunk.reasoning:
+            self._reasoning(thought, events)
         if chunk.text:
             index = self._open if self._open_is_text else None
             if index is None:
@@ -232,7 +262,9 @@ class AnthropicStreamEncoder:
             if call.index not in self._tool_blocks:
                 block = {
                     "type": "tool_use",
-                    "id": call.id or f"toolu_{self._id[4:]}_{call.index}",
+                    "id": with_signature(call.id, call.meta)
+                    if call.id
+                    else f"toolu_{self._id[4:]}_{call.index}",
                     "name": call.name or "",
                     "input": {},
                 }
@@ -248,6 +280,26 @@ class AnthropicStreamEncoder:
         if chunk.usage is not None:
             self._usage = chunk.usage
         return events
+
+    def _reasoning(self, thought: ReasoningDelta, events: list[Event]) -> None:
+        """A thinking block's start or deltas; another provider's reasoning is left out."""
+        if thought.index not in self._thought_blocks:
+            if thought.provider != _ANTHROPIC:
+                self._thought_blocks[thought.index] = None
+                return
+            block: dict[str, Any] = (
+                {"type": "redacted_thinking", "data": thought.redacted}
+                if thought.redacted is not None
+                else {"type": "thinking", "thinking": "", "signature": ""}
+            )
+            self._thought_blocks[thought.index] = self._open_block(block, events, is_text=False)
+        index = self._thought_blocks[thought.index]
+        if index is None:
+            return
+        if thought.text:
+            events.append(_delta(index, {"type": "thinking_delta", "thinking": thought.text}))
+        if thought.signature:
+            events.append(_delta(index, {"type": "signature_delta", "signature": thought.signature}))
 
     def finish(self) -> list[Event]:
         """The closing events, after the last chunk."""

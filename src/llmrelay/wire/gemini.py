@@ -20,9 +20,12 @@ in the path, not the body):
 - Tools use ``parametersJsonSchema`` and JSON mode uses ``responseJsonSchema``: both accept JSON
   Schema as callers write it (``$ref``, ``anyOf``, ``additionalProperties``), whereas the older
   ``parameters`` / ``responseSchema`` take an OpenAPI subset that would need a lossy translation.
-- ``parallel_tool_calls`` and ``user`` have no Gemini equivalent and are not sent. Nor are
-  ``thoughtSignature`` values: the canonical :class:`ToolCallPart` has no place for them, so
-  Gemini 3 models, which want them back on ``functionCall`` parts, may reject tool-use history.
+- ``parallel_tool_calls`` and ``user`` have no Gemini equivalent and are not sent.
+- Reasoning: Gemini's own :class:`ReasoningPart` values go back as ``thought`` parts with their
+  ``thoughtSignature``, and a part's ``meta["gemini"]`` (the signature Gemini put on a function
+  call or text) is written back onto it, byte for byte, as Gemini 3 requires for tool-use history;
+  another provider's reasoning is left out. Canonical ``reasoning`` becomes
+  ``thinkingConfig`` (:mod:`llmrelay.wire.reasoning`).
 - ``request.extension("gemini")`` is merged last, so an explicit provider knob wins: generation
   keys (``thinkingConfig``, ``topK``, ...) and a ``generationConfig`` mapping go into
   ``generationConfig``, every other key (``safetySettings``, ``cachedContent``, ...) into the body.
@@ -41,6 +44,7 @@ from llmrelay.types import (
     EmbeddingRequest,
     ImagePart,
     Message,
+    ReasoningPart,
     TextPart,
     ToolCallPart,
     ToolChoice,
@@ -49,6 +53,7 @@ from llmrelay.types import (
 from llmrelay.wire.gemini_errors import decode_error
 from llmrelay.wire.gemini_response import decode_chat_response, decode_embedding_response
 from llmrelay.wire.gemini_stream import GeminiStreamDecoder
+from llmrelay.wire.reasoning import gemini_thinking_config
 
 __all__ = [
     "GeminiStreamDecoder",
@@ -134,6 +139,8 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
         config["stopSequences"] = list(request.stop)
     if request.seed is not None:
         config["seed"] = request.seed
+    if request.reasoning is not None:
+        config["thinkingConfig"] = gemini_thinking_config(request.reasoning)
     fmt = request.response_format
     if fmt is not None and fmt.type != "text":
         config["responseMimeType"] = "application/json"
@@ -157,7 +164,8 @@ def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     for position, message in enumerate(messages):
         if message.role == "system":
             continue
-        parts = [_part(part, call_names, position) for part in message.content]
+        encoded = [_part(part, call_names, position) for part in message.content]
+        parts = [part for part in encoded if part is not None]
         if not parts:
             continue
         role = "model" if message.role == "assistant" else "user"
@@ -172,9 +180,27 @@ def _part(
     part: ContentPart,
     call_names: dict[str, str],
     position: int,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    encoded = _encode_part(part, call_names, position)
+    if encoded is not None and part.meta:
+        encoded.update(part.provider_meta("gemini"))
+    return encoded
+
+
+def _encode_part(
+    part: ContentPart,
+    call_names: dict[str, str],
+    position: int,
+) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         return {"text": part.text}
+    if isinstance(part, ReasoningPart):
+        if part.provider != "gemini":
+            return None  # another provider's signature means nothing to Gemini
+        thought: dict[str, Any] = {"text": part.text, "thought": True}
+        if part.signature is not None:
+            thought["thoughtSignature"] = part.signature
+        return thought
     if isinstance(part, ImagePart):
         return _image(part, position)
     if isinstance(part, ToolCallPart):

@@ -9,12 +9,15 @@ Decisions the Gemini format forces on us:
 - **Call ids.** Gemini function calls carry no id (only some models fill ``functionCall.id``). We
   synthesise ``call_<hash>`` from the response id, the call's position, name and arguments: the
   same reply always gets the same ids, so a replayed or cached answer stays consistent.
-- **Thoughts.** Parts with ``thought: true`` are the model's reasoning summaries, not its answer;
-  they are dropped from the text. Their tokens (``thoughtsTokenCount``) are billed as output but not
-  included in ``candidatesTokenCount``, so ``output_tokens = candidates + thoughts`` and
-  ``reasoning_tokens = thoughts`` (a subset, as :class:`~llmrelay.types.Usage` defines it).
-  ``toolUsePromptTokenCount`` is billed as input and joins ``input_tokens``;
-  ``cachedContentTokenCount`` is already part of ``promptTokenCount``.
+- **Thoughts.** Parts with ``thought: true`` are the model's reasoning summaries, not its answer:
+  they become :class:`~llmrelay.types.ReasoningPart` values (``provider="gemini"``), kept apart
+  from the text. A ``thoughtSignature`` is kept byte for byte where it came: on the reasoning part,
+  or in ``meta["gemini"]`` of the function call or text it was on, because Gemini wants it back
+  on the same part next turn (Gemini 3 refuses function-call history without it). Their tokens
+  (``thoughtsTokenCount``) are billed as output but not included in ``candidatesTokenCount``,
+  so ``output_tokens = candidates + thoughts`` and ``reasoning_tokens = thoughts`` (a subset,
+  as :class:`~llmrelay.types.Usage` defines it). ``toolUsePromptTokenCount`` is billed as input
+  and joins ``input_tokens``; ``cachedContentTokenCount`` is already part of ``promptTokenCount``.
 - **Safety.** A blocked prompt (``promptFeedback.blockReason``) or a candidate stopped by a filter
   with nothing usable raises :class:`ContentFiltered`; a filter that stops an answer part-way keeps
   the text with ``finish_reason="content_filter"``.
@@ -35,6 +38,8 @@ from llmrelay.types import (
     EmbeddingResponse,
     FinishReason,
     Message,
+    PartMeta,
+    ReasoningPart,
     TextPart,
     ToolCallPart,
     Usage,
@@ -73,6 +78,7 @@ class FunctionCall(_Wire):
 class Part(_Wire):
     text: str | None = None
     thought: bool = False
+    thought_signature: str | None = None
     function_call: FunctionCall | None = None
 
 
@@ -142,10 +148,14 @@ def decode_chat_response(body: bytes | str, *, model: str, created: int = 0) -> 
     reply = parse_response(body)
     candidate = first_candidate(reply)
     response_id = reply.response_id or "gemini-" + hashlib.sha256(_as_bytes(body)).hexdigest()[:24]
-    text, calls = candidate_parts(candidate, response_id=response_id, first_index=0)
-    parts: list[ContentPart] = [TextPart(text=text)] if text else []
-    parts.extend(ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in calls)
-    finish = finish_reason(candidate.finish_reason, has_content=bool(parts), has_calls=bool(calls))
+    decoded = candidate_parts(candidate, response_id=response_id, first_index=0)
+    calls = decoded.calls
+    parts: list[ContentPart] = list(decoded.reasoning)
+    if decoded.text or decoded.text_meta:
+        parts.append(TextPart(text=decoded.text, meta=decoded.text_meta))
+    parts.extend(calls)
+    has_content = bool(decoded.text or calls)
+    finish = finish_reason(candidate.finish_reason, has_content=has_content, has_calls=bool(calls))
     return ChatResponse(
         id=response_id,
         model=reply.model_version or model,
@@ -167,15 +177,24 @@ def first_candidate(reply: GenerateContentResponse) -> Candidate:
     raise UpstreamError(f"{PROVIDER} returned no candidates", provider=PROVIDER)
 
 
-def candidate_parts(
-    candidate: Candidate, *, response_id: str, first_index: int
-) -> tuple[str, list[ToolCallPart]]:
-    """The answer text (thoughts left out) and the function calls, numbered from ``first_index``."""
-    if candidate.content is None:
-        return "", []
+class CandidateParts(msgspec.Struct, frozen=True):
+    """What one candidate (or one stream event's slice of it) holds, in canonical form."""
+
+    reasoning: list[ReasoningPart]
+    text: str
+    text_meta: PartMeta | None
+    """``{"gemini": {"thoughtSignature": ...}}`` when a text part was signed (the last one wins)."""
+    calls: list[ToolCallPart]
+
+
+def candidate_parts(candidate: Candidate, *, response_id: str, first_index: int) -> CandidateParts:
+    """Thoughts, answer text and function calls (numbered from ``first_index``), signatures kept."""
+    reasoning: list[ReasoningPart] = []
     texts: list[str] = []
+    text_meta: PartMeta | None = None
     calls: list[ToolCallPart] = []
-    for part in candidate.content.parts:
+    for part in candidate.content.parts if candidate.content is not None else ():
+        signed = _signed(part.thought_signature)
         if part.function_call is not None:
             call = part.function_call
             arguments = msgspec.json.encode(call.args).decode()
@@ -185,11 +204,21 @@ def candidate_parts(
                     id=call.id or call_id(response_id, index, call.name, arguments),
                     name=call.name,
                     arguments=arguments,
+                    meta=signed,
                 )
             )
-        elif part.text and not part.thought:
-            texts.append(part.text)
-    return "".join(texts), calls
+        elif part.thought:
+            reasoning.append(
+                ReasoningPart(text=part.text or "", signature=part.thought_signature, provider=PROVIDER)
+            )
+        else:
+            texts.append(part.text or "")
+            text_meta = signed or text_meta
+    return CandidateParts(reasoning=reasoning, text="".join(texts), text_meta=text_meta, calls=calls)
+
+
+def _signed(signature: str | None) -> PartMeta | None:
+    return {PROVIDER: {"thoughtSignature": signature}} if signature is not None else None
 
 
 def call_id(response_id: str, index: int, name: str, arguments: str) -> str:

@@ -5,6 +5,10 @@ Part of the :mod:`llmrelay.wire.gemini` codec. Each SSE ``data:`` is a whole
 that always arrive complete (so each becomes one :class:`ToolCallDelta` with id, name and all its
 arguments). Every event repeats the running ``usageMetadata``; only the last one is final.
 
+Thought parts stream as :class:`ReasoningDelta` fragments of one reasoning part until a signed
+one closes it (a signature belongs to the thought it ends, so the next thought starts a new part);
+a signed text part's ``thoughtSignature`` rides on the chunk's ``meta``.
+
 Gemini sends no terminal event such as OpenAI's ``[DONE]``: the answer is complete when a candidate
 carries a ``finishReason``. :meth:`GeminiStreamDecoder.end` therefore raises
 :class:`ConnectionFailed` for a stream that stopped before one (a dropped connection must never look
@@ -15,7 +19,7 @@ An ``{"error": {...}}`` event inside a 200 stream raises the canonical error for
 from __future__ import annotations
 
 from llmrelay.errors import ConnectionFailed
-from llmrelay.types import ChatChunk, ToolCallDelta, Usage
+from llmrelay.types import ChatChunk, ReasoningDelta, ToolCallDelta, Usage
 from llmrelay.wire.gemini_errors import error_from_status
 from llmrelay.wire.gemini_response import (
     PROVIDER,
@@ -40,6 +44,7 @@ class GeminiStreamDecoder:
         self.response_id: str | None = None
         self.finished = False
         self._calls = 0
+        self._thought = 0
         self._emitted = False
         self._usage: Usage | None = None
 
@@ -60,16 +65,28 @@ class GeminiStreamDecoder:
         if not event.candidates and event.prompt_feedback is None:
             return []  # a usage-only event
         candidate = first_candidate(event)
-        text, calls = candidate_parts(candidate, response_id=self.response_id or "", first_index=self._calls)
+        parts = candidate_parts(candidate, response_id=self.response_id or "", first_index=self._calls)
+        text, calls = parts.text, parts.calls
         chunks: list[ChatChunk] = []
-        if text or calls:
+        reasoning = []
+        for thought in parts.reasoning:
+            reasoning.append(
+                ReasoningDelta(
+                    index=self._thought, text=thought.text, signature=thought.signature, provider=PROVIDER
+                )
+            )
+            if thought.signature is not None:
+                self._thought += 1
+        if text or calls or reasoning or parts.text_meta:
             deltas = tuple(
-                ToolCallDelta(index=self._calls + i, id=c.id, name=c.name, arguments=c.arguments)
+                ToolCallDelta(index=self._calls + i, id=c.id, name=c.name, arguments=c.arguments, meta=c.meta)
                 for i, c in enumerate(calls)
             )
             self._calls += len(calls)
-            self._emitted = True
-            chunks.append(ChatChunk(text=text, tool_calls=deltas))
+            self._emitted = self._emitted or bool(text or calls)
+            chunks.append(
+                ChatChunk(text=text, tool_calls=deltas, reasoning=tuple(reasoning), meta=parts.text_meta)
+            )
         reason = candidate.finish_reason
         if reason is not None:
             finish = finish_reason(reason, has_content=self._emitted, has_calls=self._calls > 0)

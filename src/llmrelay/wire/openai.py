@@ -29,6 +29,7 @@ from llmrelay.types import (
     FinishReason,
     ImagePart,
     Message,
+    ReasoningPart,
     ResponseFormat,
     TextPart,
     Tool,
@@ -37,6 +38,7 @@ from llmrelay.types import (
     ToolResultPart,
     Usage,
 )
+from llmrelay.wire.reasoning import effort as reasoning_effort
 
 MaxTokensField: TypeAlias = Literal["max_tokens", "max_completion_tokens"]
 
@@ -64,9 +66,11 @@ def encode_chat_request(
 
     ``model`` is the target's model (``request.model`` is still the caller's alias).
     ``stream_usage`` asks for the final usage chunk on streams (``stream_options.include_usage``);
-    a few old compatible servers reject ``stream_options``, hence the switch. The ``openai``
-    extension namespace is merged last, so unmodelled parameters (``n``, ``logprobs``,
-    ``reasoning_effort``, ...) reach the upstream untouched.
+    a few old compatible servers reject ``stream_options``, hence the switch. Canonical
+    ``reasoning`` goes out as ``reasoning_effort``; reasoning parts in the history are left out
+    (Chat Completions has no place for them). The ``openai`` extension namespace is merged last,
+    so unmodelled parameters (``n``, ``logprobs``, ``service_tier``, ...) reach the upstream
+    untouched.
     """
     body: dict[str, Any] = {"model": model, "messages": encode_messages(request.messages)}
     if request.tools:
@@ -86,6 +90,8 @@ def encode_chat_request(
         body[max_tokens_field] = request.max_tokens
     if request.stop:
         body["stop"] = list(request.stop)
+    if request.reasoning is not None:
+        body["reasoning_effort"] = reasoning_effort(request.reasoning)
     if request.stream:
         body["stream"] = True
         if stream_usage:
@@ -106,7 +112,7 @@ def _encode_message(message: Message) -> Iterator[dict[str, Any]]:
     for part in message.content:
         if isinstance(part, ToolResultPart):
             yield {"role": "tool", "tool_call_id": part.tool_call_id, "content": part.content}
-        else:
+        elif not isinstance(part, ReasoningPart):
             others.append(part)
     if message.role == "tool" or (not others and message.content):
         return  # tool results only: nothing else to send for this turn

@@ -14,7 +14,11 @@ Top-level fields the canonical request does not model (``n``, ``logprobs``, ``pr
 :mod:`llmrelay.wire.foreign_params` decides (a 400 naming them, unless the alias sets
 ``drop_params``). The decoded request passes :func:`llmrelay.request_rules.validate` (``tool_choice``
 needs its tool, ``n`` above 1 is refused).
-``developer`` messages are system messages; ``max_completion_tokens`` wins over ``max_tokens``.
+Gemini's function-call signatures ride on the tool-call ids handed out and come off again here
+(:mod:`llmrelay.wire.call_ids`). ``developer`` messages are system messages;
+``max_completion_tokens`` wins over ``max_tokens``.
+A known ``reasoning_effort`` becomes the canonical ``reasoning`` instead (it maps onto Anthropic's
+and Gemini's thinking budgets: :mod:`llmrelay.wire.reasoning`).
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ from llmrelay.types import (
     ToolChoice,
     ToolResultPart,
 )
+from llmrelay.wire.call_ids import split, with_signature
 from llmrelay.wire.json_body import decode_json_object as decode_json_object  # re-exported
 from llmrelay.wire.openai import encode_tool_call, encode_usage
+from llmrelay.wire.reasoning import decode_effort
 
 
 class _Part(msgspec.Struct, tag_field="type"):
@@ -183,6 +189,9 @@ def decode_chat_request(body: bytes) -> ChatRequest:
     if not wire.messages:
         raise InvalidRequest("`messages` must hold at least one message", param="messages")
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
+    reasoning = decode_effort(extra.get("reasoning_effort"))
+    if reasoning is not None:
+        del extra["reasoning_effort"]
     max_tokens = wire.max_completion_tokens if wire.max_completion_tokens is not None else wire.max_tokens
     request = ChatRequest(
         model=wire.model,
@@ -198,6 +207,7 @@ def decode_chat_request(body: bytes) -> ChatRequest:
         stop=(wire.stop,) if isinstance(wire.stop, str) else tuple(wire.stop or ()),
         seed=wire.seed,
         user=wire.user,
+        reasoning=reasoning,
         extensions={"openai": extra} if extra else {},
     )
     return validate(request)
@@ -267,17 +277,17 @@ def _messages(wire: list[_AnyMessage]) -> tuple[Message, ...]:
             if text:
                 parts.append(TextPart(text=text))
             for call in m.tool_calls or ():
-                names[call.id] = call.function.name
+                call_id, meta = split(call.id)
+                names[call_id] = call.function.name
                 parts.append(
-                    ToolCallPart(id=call.id, name=call.function.name, arguments=call.function.arguments)
+                    ToolCallPart(
+                        id=call_id, name=call.function.name, arguments=call.function.arguments, meta=meta
+                    )
                 )
             out.append(Message(role="assistant", content=tuple(parts), name=m.name))
         else:
-            result = ToolResultPart(
-                tool_call_id=m.tool_call_id,
-                content=_text(m.content),
-                name=names.get(m.tool_call_id),
-            )
+            call_id, _ = split(m.tool_call_id)
+            result = ToolResultPart(tool_call_id=call_id, content=_text(m.content), name=names.get(call_id))
             out.append(Message(role="tool", content=(result,)))
     return tuple(out)
 
@@ -332,7 +342,10 @@ def encode_chat_response(response: ChatResponse, *, model: str | None = None) ->
         "refusal": None,
     }
     if response.tool_calls:
-        message["tool_calls"] = [encode_tool_call(call) for call in response.tool_calls]
+        message["tool_calls"] = [
+            encode_tool_call(msgspec.structs.replace(call, id=with_signature(call.id, call.meta)))
+            for call in response.tool_calls
+        ]
     return {
         "id": response.id,
         "object": "chat.completion",

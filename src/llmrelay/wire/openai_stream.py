@@ -24,6 +24,7 @@ import msgspec
 
 from llmrelay.errors import UpstreamError
 from llmrelay.types import ChatChunk, FinishReason, ToolCallDelta
+from llmrelay.wire.call_ids import with_signature
 from llmrelay.wire.openai import (
     WireFunction,
     WireUsage,
@@ -212,7 +213,7 @@ class ChatStreamEncoder:
 def _encode_call_delta(call: ToolCallDelta) -> dict[str, Any]:
     out: dict[str, Any] = {"index": call.index}
     if call.id is not None:
-        out["id"] = call.id
+        out["id"] = with_signature(call.id, call.meta)
         out["type"] = "function"
     function: dict[str, Any] = {"arguments": call.arguments}
     if call.name is not None:
