@@ -7,6 +7,7 @@ pipeline and encode (see :mod:`llmrelay.server.handler`).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
@@ -48,6 +49,9 @@ def create_app(
             if jwt is not None:
                 await jwt.load()
             await key_service.open()
+            # Everything built so far (config, price data, codecs, pools) lives as long as the
+            # process: out of the collector's sight, full collections stop walking it every time.
+            gc.freeze()
             try:
                 yield
             finally:
