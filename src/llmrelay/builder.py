@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import msgspec
 
 from llmrelay.clock import Clock
-from llmrelay.config import PASS_THROUGH_PROVIDERS, Config, ModelConfig, TargetConfig
+from llmrelay.config import Config, ModelConfig, TargetConfig
+from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
 from llmrelay.policies.circuit_breaker import CircuitBreaker

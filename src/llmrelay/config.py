@@ -21,19 +21,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from llmrelay.config_checks import check
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.retry import RetryConfig
 from llmrelay.policies.validate_input import InputGuards
-from llmrelay.routing.patterns import WILDCARD, by_length, is_pattern, resolve
+from llmrelay.routing.patterns import by_length, is_pattern, resolve
 from llmrelay.routing.strategies import Strategy
-
-KNOWN_PROVIDERS = ("openai", "azure", "anthropic", "gemini", "mock")
-
-PASS_THROUGH_PROVIDERS = ("openai", "azure")
-"""Providers that send the request's model when their target has none: a wildcard alias's target
-there may leave ``model`` out (or write ``*``) to send what the pattern's ``*`` matched."""
 
 
 class Secret:
@@ -251,7 +246,7 @@ def load_config(
         config = msgspec.convert(resolved, Config, dec_hook=_decode_secret, strict=False)
     except msgspec.ValidationError as err:
         raise ConfigError(f"invalid config: {err}") from err
-    _check(config)
+    check(config)
     return config
 
 
@@ -295,127 +290,6 @@ def _decode_secret(kind: type, value: Any) -> Any:
     if kind is Secret and isinstance(value, str):
         return Secret(value)
     raise NotImplementedError
-
-
-_NEEDS_MODEL = {"openai": "gpt-4o-mini", "azure": "my-gpt-4o-deployment", "anthropic": "claude-haiku-4-5"}
-"""Providers whose API has no default model (an example for the message)."""
-
-_POLICY_LIMITS: dict[str, dict[str, Any]] = {
-    "retry": {
-        "max_retries": Annotated[int, Meta(ge=0)],
-        "base": _Positive,
-        "cap": _Positive,
-        "max_retry_after": _NonNegative,
-        "budget_ratio": _NonNegative,
-        "budget_min_per_second": _NonNegative,
-    },
-    "circuit_breaker": {
-        "failures": Annotated[int, Meta(ge=1)],
-        "failure_ratio": Annotated[float, Meta(gt=0, le=1)],
-        "min_calls": Annotated[int, Meta(ge=1)],
-        "window": _Positive,
-        "cooldown": _Positive,
-        "half_open_probes": Annotated[int, Meta(ge=1)],
-    },
-}
-"""Bounds for the policies' own config structs (defined beside each policy), checked here so the
-message names the path like msgspec's own: ``Expected `int` >= 0 - at `$.models[0].retry...```."""
-
-
-def _check(config: Config) -> None:
-    """Cross-field rules msgspec cannot express; each message names the offending path."""
-    if not config.models:
-        raise ConfigError(
-            "no models are configured at `$.models`: add at least one alias"
-            " (e.g. `{name: demo, targets: [{provider: mock}]}`, see examples/llmrelay.yaml)"
-        )
-    _check_secrets(config)
-    _check_state_url(config.state.url)
-    names = [m.name for m in config.models]
-    for i, model in enumerate(config.models):
-        where = f"$.models[{i}]"
-        if names.count(model.name) > 1:
-            raise ConfigError(f"duplicate model name {model.name!r} at `{where}.name`")
-        if model.name.count(WILDCARD) > 1:
-            raise ConfigError(f"a model pattern may hold one `*`, {model.name!r} at `{where}.name` has more")
-        if not model.targets:
-            raise ConfigError(f"model {model.name!r} has no targets at `{where}.targets`")
-        for j, target in enumerate(model.targets):
-            _check_target(target, pattern=is_pattern(model.name), where=f"{where}.targets[{j}]")
-        for fallback in model.fallbacks:
-            if fallback not in names or fallback == model.name:
-                raise ConfigError(f"unknown fallback {fallback!r} at `{where}.fallbacks`")
-            if is_pattern(fallback):
-                raise ConfigError(
-                    f"a fallback must be a named alias, not the pattern {fallback!r}, at `{where}.fallbacks`"
-                )
-        for section, limits in _POLICY_LIMITS.items():
-            policy = getattr(model, section)
-            for field, kind in limits.items():
-                try:
-                    msgspec.convert(getattr(policy, field), kind)
-                except msgspec.ValidationError as err:
-                    raise ConfigError(f"invalid config: {err} - at `{where}.{section}.{field}`") from err
-
-
-def _check_target(target: TargetConfig, *, pattern: bool, where: str) -> None:
-    """A provider we know, the model it needs (a pattern's pass-through target may send the
-    matched name instead), and the base URL it needs."""
-    if target.provider not in KNOWN_PROVIDERS:
-        raise ConfigError(
-            f"unknown provider {target.provider!r} at `{where}.provider`"
-            f" (known: {', '.join(KNOWN_PROVIDERS)})"
-        )
-    passes = pattern and target.provider in PASS_THROUGH_PROVIDERS
-    stars = (target.model or "").count(WILDCARD)
-    if stars and not passes:
-        only = "a wildcard alias's target" if not pattern else f"a {', '.join(PASS_THROUGH_PROVIDERS)} target"
-        raise ConfigError(
-            f"`*` in a target's model is for {only} (the matched name goes upstream), at `{where}.model`"
-        )
-    if stars > 1:
-        raise ConfigError(f"a target's model may hold one `*` at `{where}.model`")
-    example = _NEEDS_MODEL.get(target.provider)
-    if example and not target.model and not passes:
-        raise ConfigError(f"an {target.provider} target needs a model at `{where}.model` (e.g. {example})")
-    base = _NEEDS_BASE_URL.get(target.provider)
-    if base and not target.base_url:
-        raise ConfigError(f"an {target.provider} target needs a base_url at `{where}.base_url` (e.g. {base})")
-
-
-_NEEDS_BASE_URL = {"azure": "https://<resource>.openai.azure.com"}
-"""Providers without a default host."""
-
-
-def _check_secrets(config: Config) -> None:
-    """An empty key turns authentication on while matching no caller: nobody could log in."""
-    if config.server.master_key is not None and not config.server.master_key.reveal().strip():
-        raise ConfigError(
-            "the master key is empty at `$.server.master_key`: set one, or remove it to run open"
-        )
-    for i, key in enumerate(config.keys):
-        if not key.key.reveal().strip():
-            raise ConfigError(f"the key is empty at `$.keys[{i}].key`")
-
-
-def _check_state_url(url: str | None) -> None:
-    """Only URLs every store of the server accepts: the idempotency KV takes memory, sqlite and
-    redis, but virtual keys live at the same URL and have no redis store yet."""
-    if url is None:
-        return
-    # Only the scheme is ever shown: a URL may carry a password (redis://:secret@host).
-    use = "use memory:// or sqlite:///path/to.db"
-    scheme, sep, rest = url.partition("://")
-    if scheme in ("redis", "rediss"):
-        raise ConfigError(
-            f"{scheme}:// is not supported at `$.state.url` yet (virtual keys have no redis store): {use}"
-        )
-    if scheme == "sqlite" and sep and rest.startswith("/") and rest.strip("/"):
-        return
-    if scheme == "sqlite":
-        raise ConfigError(f"a sqlite state URL needs a file at `$.state.url`: {use}")
-    if scheme != "memory" or not sep:
-        raise ConfigError(f"unsupported scheme {scheme!r} at `$.state.url`: {use}")
 
 
 def environment_config(environ: Mapping[str, str] | None = None) -> Config:
