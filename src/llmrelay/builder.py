@@ -52,6 +52,8 @@ class Pipeline:
     breakers: tuple[CircuitBreaker, ...]
     prices: Mapping[str, Price | None]
     """Target label -> price, resolved once here: nothing looks prices up per request."""
+    total_for: Callable[[str], float | None]
+    """A requested model name -> its alias's ``timeout.total`` (``None``: no limit or unknown)."""
 
 
 def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
@@ -96,7 +98,9 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
-    return Pipeline(compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices)
+    return Pipeline(
+        compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices, total_for
+    )
 
 
 def _input_guards(config: Config, router: Router) -> list[Policy]:

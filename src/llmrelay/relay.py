@@ -139,6 +139,10 @@ class Relay:
         """Every target's circuit breaker state (``/admin/circuits``, metrics)."""
         return [breaker.snapshot() for breaker in self._pipeline.breakers]
 
+    def total_timeout(self, model: str) -> float | None:
+        """The configured ``timeout.total`` of the alias ``model`` resolves to (a dict lookup)."""
+        return self._pipeline.total_for(model)
+
     def cost(self, target: str | None, usage: Usage) -> float | None:
         """USD for ``usage`` at the price of the target labelled ``target`` (the ``target`` of a
         response or stream); None when that target's price is unknown."""

@@ -137,3 +137,20 @@ async def test_a_body_that_ends_with_the_connection_is_complete() -> None:
 def test_a_header_that_could_break_the_request_head_is_a_config_error(value: str) -> None:
     with pytest.raises(ConfigError, match="not a valid HTTP header"):
         Upstream("http://127.0.0.1:1", headers={"x-custom": value}, provider="openai")
+
+
+async def test_a_waiter_cancelled_after_its_turn_came_passes_the_turn_on(server: tuple[Server, int]) -> None:
+    _, port = server
+    pool = Pool("127.0.0.1", port, tls=False, limit=1, connect_timeout=5)
+    held = await pool.acquire()
+    first = asyncio.ensure_future(pool.acquire())
+    second = asyncio.ensure_future(pool.acquire())
+    await asyncio.sleep(0)  # both are queued behind the one connection
+    held.close()
+    pool.release(held)  # the slot frees up: the first in line is given the turn ...
+    first.cancel()  # ... and leaves before it could take it
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    connection = await asyncio.wait_for(second, 5)  # the turn was not lost
+    pool.release(connection)
+    pool.close()

@@ -163,7 +163,12 @@ class Pool:
         while self._open >= self._limit:
             turn = asyncio.get_running_loop().create_future()
             self._queue.append(turn)
-            await turn
+            try:
+                await turn
+            except BaseException:
+                if turn.done() and not turn.cancelled():
+                    self._next()  # given the turn, then cancelled: the next in line takes it
+                raise
             if self._idle:
                 return await self.acquire()
         self._open += 1

@@ -198,8 +198,7 @@ def _context(
                 param="x-llmrelay-timeout",
             )
         # A caller may shorten the deadline, never extend it past the operator's `timeout.total`.
-        model = state.config.model(alias)
-        total = model.timeout.total if model is not None else None
+        total = state.relay.total_timeout(alias)
         ctx = ctx.with_timeout(seconds if total is None else min(seconds, total))
     key = request.headers.get("idempotency-key")
     if key is not None:
