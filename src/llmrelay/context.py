@@ -38,7 +38,9 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
 
     ``deadline`` is on the relay clock's monotonic scale (``clock.now()``); ``None`` means none.
     ``principal`` is the virtual key id (never the key itself). ``target`` is set by the router for
-    the target scope. ``tags`` attribute cost and metrics (team, feature, ...).
+    the target scope. ``user``, ``team`` and ``tier`` say whom limits and budgets count against:
+    they come from the key's record (or a JWT's claims), never from what a request says about
+    itself. ``tags`` attribute cost and metrics (feature, customer, ...).
     ``idempotency_key`` is the caller's ``Idempotency-Key`` (or a job id), already scoped to the
     principal by whoever set it.
     """
@@ -49,6 +51,9 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int = 0
     target: str | None = None
     principal: str | None = None
+    user: str | None = None
+    team: str | None = None
+    tier: str | None = None
     trace_id: str | None = None
     idempotency_key: str | None = None
     stats: CallStats | None = None

@@ -183,6 +183,9 @@ def _context(
         clock=state.relay.clock,
         request_id=request_id,
         principal=principal.id,
+        user=principal.metadata.get("user"),
+        team=principal.metadata.get("team"),
+        tier=principal.tier,
         tags=principal.metadata,
         stats=CallStats(),
     )
