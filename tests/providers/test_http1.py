@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from llmrelay.errors import ConfigError
+from llmrelay.errors import ConfigError, Timeout
 from llmrelay.providers.http import Upstream
 from llmrelay.providers.http1 import Pool
 from tests.fakes.server import serve
@@ -154,3 +154,55 @@ async def test_a_waiter_cancelled_after_its_turn_came_passes_the_turn_on(server:
     connection = await asyncio.wait_for(second, 5)  # the turn was not lost
     pool.release(connection)
     pool.close()
+
+
+async def _stalling_server(head: bytes) -> tuple[asyncio.Server, int, asyncio.Event]:
+    """Answers ``head`` (maybe nothing) to every request, then holds the connection open."""
+    done = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head)
+        await writer.drain()
+        await done.wait()
+        writer.close()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return listener, listener.sockets[0].getsockname()[1], done
+
+
+@pytest.mark.parametrize(
+    ("head", "where"),
+    [(b"", "no status line"), (b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n{", "body stalls")],
+)
+async def test_an_upstream_that_stalls_times_out_and_its_connection_is_dropped(
+    head: bytes, where: str
+) -> None:
+    listener, port, done = await _stalling_server(head)
+    upstream = Upstream(f"http://127.0.0.1:{port}", read_timeout=0.1, provider="openai")
+    await upstream.open()
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(Timeout, match="timed out"):
+        await asyncio.wait_for(upstream.post("/x", b"{}", headers={}), 5)
+    assert asyncio.get_running_loop().time() - started < 2, where
+    assert upstream._pool is not None and upstream._pool._open == 0  # closed, not pooled
+    done.set()
+    await upstream.aclose()
+    listener.close()
+    await listener.wait_closed()
+
+
+async def test_a_finished_call_leaves_no_timer_on_its_pooled_connection(server: tuple[Server, int]) -> None:
+    fake, port = server
+    upstream = Upstream(f"http://127.0.0.1:{port}", read_timeout=0.05, provider="openai")
+    await upstream.open()
+    assert (await upstream.post("/ok", b"1", headers={})).status == 200
+    await asyncio.sleep(0.15)  # not synchronisation: longer than the timeout a stray timer would fire after
+    assert (await upstream.post("/ok", b"2", headers={})).body == b'{"echo": "2"}'
+    assert len(set(fake.peers)) == 1  # the same kept-alive connection served both
+    async with upstream.stream("/ok", b"3", headers={}) as reply:
+        await asyncio.sleep(0.15)  # a stream's gaps are the pump's idle limit, not this timer's
+        assert reply.status == 200 and await reply.body() == b'{"echo": "3"}'
+    assert (await upstream.post("/ok", b"4", headers={})).status == 200
+    assert len(set(fake.peers)) == 1  # no timer failed the connection while the stream held it
+    await upstream.aclose()

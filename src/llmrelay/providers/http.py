@@ -16,13 +16,11 @@ inside a 200 stream, do not know the target's credentials.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from llmrelay.errors import ConfigError, ConnectionFailed, RelayError, Timeout
@@ -30,10 +28,20 @@ from llmrelay.providers.http1 import Connection, Pool
 from llmrelay.wire.upstream_text import Credentials
 
 
-class HttpReply(NamedTuple):
-    status: int
-    headers: dict[str, str]
-    body: bytes
+class HttpReply:
+    """A whole response. Its headers are read only on an error status, so they are decoded then."""
+
+    __slots__ = ("_raw_headers", "body", "status")
+
+    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self._raw_headers = raw_headers
+        self.body = body
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Names lower-cased; decoded on each access (error paths read them once)."""
+        return _lower(self._raw_headers)
 
 
 class StreamReply:
@@ -47,7 +55,12 @@ class StreamReply:
         self._connection = connection
         self._upstream = upstream
         self.status = connection.status
-        self.headers = _lower(connection.headers)
+        self._raw_headers = connection.headers
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Names lower-cased; decoded on access (only error paths read them)."""
+        return _lower(self._raw_headers)
 
     async def body(self) -> bytes:
         with self._upstream.mapped_errors():
@@ -142,8 +155,8 @@ class Upstream:
         connection = await pool.acquire()
         try:
             connection.send(self._request(path, body, headers))
-            async with asyncio.timeout(self._read_timeout):
-                await connection.head()
+            connection.expire_after(self._read_timeout)
+            await connection.head()
         except BaseException:
             connection.close()
             pool.release(connection)
@@ -154,11 +167,12 @@ class Upstream:
         with self.mapped_errors():
             connection = await self._send(path, body, headers)
             try:
-                async with asyncio.timeout(self._read_timeout):
-                    data = await connection.read_all()
+                connection.expire_after(self._read_timeout)  # the body, as long again as the head
+                data = await connection.read_all()
+                connection.expire_after(None)
             finally:
                 self._release(connection)
-        return HttpReply(connection.status, _lower(connection.headers), data)
+        return HttpReply(connection.status, connection.headers, data)
 
     @asynccontextmanager
     async def stream(
@@ -167,6 +181,7 @@ class Upstream:
         """POST and keep the response open. Leaving early closes the connection (cancels upstream)."""
         with self.mapped_errors():
             connection = await self._send(path, body, headers)
+        connection.expire_after(None)  # between events the stream's own idle limit applies
         try:
             yield StreamReply(connection, self)
         except RelayError as err:
