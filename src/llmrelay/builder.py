@@ -39,6 +39,7 @@ from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
 from llmrelay.stores import open_kv
 from llmrelay.stores.base import KV
+from llmrelay.stores.postgres import is_postgres
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
 
@@ -90,9 +91,9 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
 
     # Idempotency has a namespace of its own, so no other user of state can evict its records;
     # at the cap the least recently used completed records go first, in-flight claims never.
-    kv = open_kv(
-        config.state.url or "memory://", clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20
-    )
+    # PostgreSQL holds no KV records: there idempotency stays in each process's memory.
+    kv_url = "memory://" if is_postgres(config.state.url) else config.state.url or "memory://"
+    kv = open_kv(kv_url, clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20)
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),

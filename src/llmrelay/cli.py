@@ -262,3 +262,37 @@ def keys_revoke(config_path: Path | None, key_id: str) -> None:
         return (await service.revoke(key_id)).public()
 
     _echo_json(_with_keys(config_path, revoke))
+
+
+@main.group()
+def db() -> None:
+    """The gateway's state database (`state.url`)."""
+
+
+@db.command("migrate")
+@_CONFIG_OPTION
+def db_migrate(config_path: Path | None) -> None:
+    """Apply pending PostgreSQL migrations now (`serve` applies them at start-up too).
+
+    Running it again applies nothing. SQLite state needs no migration: its stores create their
+    tables when they open.
+    """
+    from llmrelay.stores.postgres import is_postgres, migrate
+
+    try:
+        config = with_server_defaults(_config(config_path))
+        url = config.state.url
+        if not is_postgres(url):
+            click.echo(
+                f"nothing to migrate: {(url or 'memory://').partition(':')[0]} state needs no migrations"
+            )
+            return
+        assert url is not None
+        applied = asyncio.run(migrate(url))
+    except RelayError as err:
+        click.echo(f"error: {err.message}", err=True)
+        sys.exit(1)
+    except OSError as err:
+        click.echo(f"error: cannot reach the PostgreSQL state database: {err.strerror or err}", err=True)
+        sys.exit(1)
+    _echo_json({"applied": applied})

@@ -127,17 +127,27 @@ def _check_secrets(config: Config) -> None:
 
 
 def _check_state_url(url: str | None) -> None:
-    """Only URLs every store of the server accepts: the idempotency KV takes memory, sqlite and
-    redis, but virtual keys live at the same URL and have no redis store yet."""
+    """Only URLs every store of the server accepts: virtual keys, the ledger and budgets live at
+    the state URL, and have memory, SQLite and PostgreSQL stores (no Redis: Redis holds limits)."""
     if url is None:
         return
     # Only the scheme is ever shown: a URL may carry a password (redis://:secret@host).
-    use = "use memory:// or sqlite:///path/to.db"
+    use = "use memory://, sqlite:///path/to.db or postgresql://user@host/db"
     scheme, sep, rest = url.partition("://")
     if scheme in ("redis", "rediss"):
         raise ConfigError(
-            f"{scheme}:// is not supported at `$.state.url` yet (virtual keys have no redis store): {use}"
+            f"{scheme}:// is not supported at `$.state.url` (keys, ledger and budgets need a database): {use}"
         )
+    if scheme in ("postgresql", "postgres"):
+        if not rest.strip("/"):
+            raise ConfigError(f"a PostgreSQL state URL needs a host at `$.state.url`: {use}")
+        from llmrelay.stores.postgres import split_url
+
+        try:
+            split_url(url)  # a bad ?schema= fails here, at start-up
+        except ConfigError as err:
+            raise ConfigError(f"{err.message} at `$.state.url`: {use}") from err
+        return
     if scheme == "sqlite" and sep and rest.startswith("/") and rest.strip("/"):
         return
     if scheme == "sqlite":
