@@ -5,7 +5,8 @@ Each migration is a version number and SQL, applied once, in order, and recorded
 ``llmrelay_migrations``. A run is one transaction holding an advisory lock, so gateways starting
 together take turns (the first applies, the others then find nothing to do) and a failed
 migration leaves the schema as it was. Running it again is a no-op. Migrations are never edited
-once released: a change is a new version. (The SQLite stores create their tables themselves: SQLite is the single-node default.)
+once released: a change is a new version. (The SQLite stores create their tables themselves:
+SQLite is the single-node default.)
 """
 
 from __future__ import annotations
