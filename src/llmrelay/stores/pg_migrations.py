@@ -35,6 +35,30 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX virtual_keys_previous ON virtual_keys (previous_hash);
         """,
     ),
+    (
+        2,
+        "usage ledger",
+        """
+        CREATE TABLE ledger (
+            request_id text NOT NULL,
+            at double precision NOT NULL,
+            key_id text,
+            user_id text,
+            team text,
+            tags jsonb NOT NULL DEFAULT '{}',
+            alias text,
+            target text,
+            model text,
+            input_tokens bigint NOT NULL,
+            cached_input_tokens bigint NOT NULL,
+            cache_write_input_tokens bigint NOT NULL,
+            output_tokens bigint NOT NULL,
+            cost double precision,
+            status integer NOT NULL
+        );
+        CREATE INDEX ledger_at ON ledger USING brin (at);
+        """,
+    ),
 )
 
 
