@@ -26,7 +26,7 @@ from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
-from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
+from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai, usage
 
 
 def create_app(
@@ -76,6 +76,7 @@ def create_app(
         Route("GET", "/healthz", health.healthz),
         Route("GET", "/readyz", health.readyz),
         Route("GET", "/metrics", metrics.metrics),
+        Route("GET", "/admin/usage", usage.usage),
         *admin.routes(),
     ]
     app = App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
