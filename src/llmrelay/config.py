@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from llmrelay.budgets.rules import BudgetConfig
 from llmrelay.config_checks import check
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
@@ -221,6 +222,8 @@ class Config(_Strict, frozen=True):
     keys: list[StaticKey] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
     ledger: LedgerConfig = LedgerConfig()
+    budgets: list[BudgetConfig] = msgspec.field(default_factory=list)
+    """Spend limits per key, user, team or tag (``llmrelay.budgets``), kept at the state URL."""
 
     @property
     def auth_required(self) -> bool:

@@ -59,6 +59,7 @@ def check(config: Config) -> None:
         )
     _check_secrets(config)
     _check_state_url(config.state.url)
+    _check_budgets(config)
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):
         where = f"$.models[{i}]"
@@ -113,6 +114,26 @@ def _check_target(target: TargetConfig, *, pattern: bool, where: str) -> None:
 
 _NEEDS_BASE_URL = {"azure": "https://<resource>.openai.azure.com"}
 """Providers without a default host."""
+
+
+def _check_budgets(config: Config) -> None:
+    """Scopes that exist, and one name per budget (errors and alerts name budgets)."""
+    from llmrelay.budgets.rules import scope_is_valid
+
+    labels: set[str] = set()
+    for i, budget in enumerate(config.budgets):
+        where = f"$.budgets[{i}]"
+        if not scope_is_valid(budget.scope):
+            raise ConfigError(
+                f"unknown budget scope {budget.scope!r} at `{where}.scope` (key, user, team or tag:<name>)"
+            )
+        if not budget.match:
+            raise ConfigError(f"an empty match at `{where}.match` (a value, or `*` for each value)")
+        if budget.label in labels:
+            raise ConfigError(
+                f"a second budget named {budget.label!r} at `{where}`: give it a distinct `name`"
+            )
+        labels.add(budget.label)
 
 
 def _check_secrets(config: Config) -> None:

@@ -59,6 +59,27 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX ledger_at ON ledger USING brin (at);
         """,
     ),
+    (
+        3,
+        "budgets",
+        """
+        CREATE TABLE budget_spend (
+            counter text NOT NULL,
+            window_start double precision NOT NULL,
+            spent double precision NOT NULL DEFAULT 0,
+            PRIMARY KEY (counter, window_start)
+        );
+        CREATE TABLE budget_holds (
+            hold_id text NOT NULL,
+            counter text NOT NULL,
+            window_start double precision NOT NULL,
+            amount double precision NOT NULL,
+            expires_at double precision NOT NULL,
+            PRIMARY KEY (hold_id, counter)
+        );
+        CREATE INDEX budget_holds_counter ON budget_holds (counter, window_start);
+        """,
+    ),
 )
 
 

@@ -1,0 +1,112 @@
+"""Budgets in PostgreSQL (tables from migration 3), shared by every replica.
+
+``reserve`` is one transaction: make sure each claimed counter has its row, lock those rows in
+counter order (``FOR UPDATE``, the same order in every replica, so two calls never deadlock), read
+the live reservations, decide, record the reservation, commit. A second replica's reserve on the
+same counters waits for the lock, then sees this reservation: spend plus reservations is checked
+and taken atomically across replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from llmrelay.budgets.decide import Standing, Verdict, decide
+from llmrelay.budgets.rules import Claim
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+class PostgresBudgetStore:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        if self._pool is None:
+            from llmrelay.stores.postgres import open_pool
+
+            self._pool = await open_pool(self._url, max_size=8)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @property
+    def _db(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("budget store used before open()")
+        return self._pool
+
+    async def ping(self) -> bool:
+        await self._db.fetchval("SELECT 1")
+        return True
+
+    async def reserve(
+        self, hold_id: str, claims: Sequence[Claim], amount: float, *, now: float, expires_at: float
+    ) -> Verdict:
+        counters, starts = [c.counter for c in claims], [c.window_start for c in claims]
+        async with self._db.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO budget_spend (counter, window_start)"
+                " SELECT * FROM unnest($1::text[], $2::float8[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+                counters,
+                starts,
+            )
+            # Lock first, read after: under READ COMMITTED each statement takes a new snapshot, so
+            # the read below sees every reservation committed by whoever held the locks before us
+            # (one statement would read the holds as of before its wait for the lock).
+            await conn.execute(
+                "SELECT 1 FROM budget_spend s"
+                " JOIN unnest($1::text[], $2::float8[]) AS c(counter, window_start) USING (counter, window_start)"
+                " ORDER BY s.counter FOR UPDATE OF s",
+                counters,
+                starts,
+            )
+            rows = await conn.fetch(_STANDINGS, counters, starts, now)
+            verdict = decide(claims, {row[0]: Standing(float(row[1]), float(row[2])) for row in rows}, amount)
+            if verdict.allowed:
+                await conn.execute(
+                    "INSERT INTO budget_holds (hold_id, counter, window_start, amount, expires_at)"
+                    " SELECT $1, c, w, $4, $5 FROM unnest($2::text[], $3::float8[]) AS t(c, w)",
+                    hold_id,
+                    counters,
+                    starts,
+                    amount,
+                    expires_at,
+                )
+        return verdict
+
+    async def settle(self, hold_id: str, claims: Sequence[Claim], cost: float) -> None:
+        async with self._db.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM budget_holds WHERE hold_id = $1", hold_id)
+            await conn.execute(
+                "INSERT INTO budget_spend (counter, window_start, spent)"
+                " SELECT c, w, $3 FROM unnest($1::text[], $2::float8[]) AS t(c, w) ORDER BY 1"
+                " ON CONFLICT (counter, window_start)"
+                " DO UPDATE SET spent = budget_spend.spent + excluded.spent",
+                [c.counter for c in claims],
+                [c.window_start for c in claims],
+                cost,
+            )
+
+    async def release(self, hold_id: str) -> None:
+        await self._db.execute("DELETE FROM budget_holds WHERE hold_id = $1", hold_id)
+
+    async def standings(self, claims: Sequence[Claim], *, now: float) -> dict[str, Standing]:
+        rows = await self._db.fetch(
+            _STANDINGS, [c.counter for c in claims], [c.window_start for c in claims], now
+        )
+        return {row[0]: Standing(float(row[1]), float(row[2])) for row in rows}
+
+
+_STANDINGS = (
+    "SELECT c.counter, coalesce(s.spent, 0), coalesce((SELECT sum(h.amount) FROM budget_holds h"
+    " WHERE h.counter = c.counter AND h.window_start = c.window_start AND h.expires_at > $3), 0)"
+    " FROM unnest($1::text[], $2::float8[]) AS c(counter, window_start)"
+    " LEFT JOIN budget_spend s USING (counter, window_start)"
+)
+"""Spend and live reservations of each claimed counter (a counter without a row has spent 0)."""
