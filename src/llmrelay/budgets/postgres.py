@@ -60,8 +60,8 @@ class PostgresBudgetStore:
             # the read below sees every reservation committed by whoever held the locks before us
             # (one statement would read the holds as of before its wait for the lock).
             await conn.execute(
-                "SELECT 1 FROM budget_spend s"
-                " JOIN unnest($1::text[], $2::float8[]) AS c(counter, window_start) USING (counter, window_start)"
+                "SELECT 1 FROM budget_spend s JOIN unnest($1::text[], $2::float8[])"
+                " AS c(counter, window_start) USING (counter, window_start)"
                 " ORDER BY s.counter FOR UPDATE OF s",
                 counters,
                 starts,
