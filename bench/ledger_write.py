@@ -55,7 +55,8 @@ async def run(url: str, rows: int, batch: int) -> None:
     elapsed = time.perf_counter() - started
     await writer.aclose()
     print(
-        f"{url.partition('?')[0]}: {rows:,} rows in {elapsed:.2f} s = {rows / elapsed:,.0f} rows/s (batch {batch})"
+        f"{url.partition('?')[0]}: {rows:,} rows in {elapsed:.2f} s"
+        f" = {rows / elapsed:,.0f} rows/s (batch {batch})"
     )
     print(f"record() on the request path: {recorded / rows * 1e6:.2f} us per row")
 
