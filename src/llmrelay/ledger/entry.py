@@ -15,7 +15,7 @@ import msgspec
 from llmrelay.errors import InvalidRequest
 
 
-class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str
     at: float
     key_id: str | None = None

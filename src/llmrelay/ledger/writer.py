@@ -99,9 +99,6 @@ class LedgerWriter:
             self._opened = False
             await self.store.aclose()
 
-    async def ping(self) -> bool:
-        return self._opened and await self.store.ping()
-
     async def flush(self, timeout: float = 5.0) -> bool:
         """Wait until what was buffered when called has been written (reports read after it);
         ``False`` if that took longer than ``timeout`` (the store is failing)."""
