@@ -46,11 +46,11 @@ def split_url(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=urlencode(rest))), schema
 
 
-async def open_pool(url: str, *, max_size: int = 4) -> asyncpg.Pool:
-    """A pool on ``url`` whose connections use its schema, migrated first (at start-up)."""
+async def open_pool(url: str, *, max_size: int = 4, settings: dict[str, str] | None = None) -> asyncpg.Pool:
+    """A pool on ``url`` whose connections use its schema (and ``settings``), migrated first."""
     await migrate(url)
     dsn, schema = split_url(url)
-    settings = {"search_path": schema} if schema else None
+    settings = {**(settings or {}), **({"search_path": schema} if schema else {})}
     pool = await _driver().create_pool(
         dsn, min_size=1, max_size=max_size, server_settings=settings, command_timeout=30
     )
