@@ -87,7 +87,11 @@ async def test_two_servers_never_overspend_and_the_spend_survives_a_restart(tmp_
             before = await spent(schema)
             answers = await asyncio.gather(*(ask(s, c.url) for _ in range(100)))
             admitted = [status for status, _ in answers].count(200)
-            assert admitted <= (LIMIT - before) / bound + 1
+            body, _ = next(answer for status, answer in answers if status == 200)
+            per_call = body["usage"]["total_tokens"] * PRICE["input"] / 1e6  # the actual cost of one
+            # Had it forgotten the spend (before > LIMIT / 3), it would admit about LIMIT / per_call.
+            assert before > LIMIT / 3
+            assert admitted <= (LIMIT - before) / per_call + 1
             assert await spent(schema) <= LIMIT + bound
             _, (_, headers) = next(answer for answer in answers if answer[0] == 429)
             assert headers.get("x-should-retry") == "false"
