@@ -14,19 +14,15 @@ and ``budget_holds (hold_id, counter, window_start, amount, expires_at)``.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from llmrelay.budgets.decide import Standing, Verdict, decide
 from llmrelay.budgets.rules import Claim
 from llmrelay.errors import ConfigError
-
-T = TypeVar("T")
+from llmrelay.stores.sqlite_thread import SqliteThread, immediate
 
 
 class BudgetStore(Protocol):
@@ -124,42 +120,29 @@ _SQLITE_TABLES = (
 
 
 class SqliteBudgetStore:
-    """A plain ``sqlite3`` connection on a thread of its own: each operation is one function run
-    there (one thread hop per reserve or settle, where a statement-by-statement async driver
-    would take five), and that single thread runs them one at a time. ``BEGIN IMMEDIATE``
-    serialises them with the other processes sharing the file."""
+    """Each reserve or settle is one transaction run on the store's own thread
+    (:class:`~llmrelay.stores.sqlite_thread.SqliteThread`): one thread hop per call, and
+    ``BEGIN IMMEDIATE`` serialises it with the other processes sharing the file."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: sqlite3.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._db = SqliteThread(path, schema=_SQLITE_TABLES, name="llmrelay-budgets")
 
     async def open(self) -> None:
-        if self._db is None:
-            if not self._path.parent.is_dir():
-                raise ConfigError(
-                    f"cannot open SQLite state {self._path}: directory {self._path.parent} does not exist"
-                )
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmrelay-budgets")
-            self._db = await self._run(self._connect)
+        await self._db.open()
 
     async def aclose(self) -> None:
-        if self._db is not None and self._thread is not None:
-            db, self._db = self._db, None
-            await self._run(db.close)
-            self._thread.shutdown(wait=False)
-            self._thread = None
+        await self._db.aclose()
 
     async def ping(self) -> bool:
-        await self._run(lambda: self._conn.execute("SELECT 1").fetchone())
+        await self._db.run(lambda db: db.execute("SELECT 1").fetchone())
         return True
 
     async def reserve(
         self, hold_id: str, claims: Sequence[Claim], amount: float, *, now: float, expires_at: float
     ) -> Verdict:
-        def step() -> Verdict:
-            with self._transaction() as db:
-                verdict = decide(claims, self._standings(claims, now), amount)
+        def step(db: sqlite3.Connection) -> Verdict:
+            with immediate(db):
+                verdict = decide(claims, _standings(db, claims, now), amount)
                 if verdict.allowed:
                     db.executemany(
                         "INSERT INTO budget_holds VALUES (?, ?, ?, ?, ?)",
@@ -167,11 +150,11 @@ class SqliteBudgetStore:
                     )
             return verdict
 
-        return await self._run(step)
+        return await self._db.run(step)
 
     async def settle(self, hold_id: str, claims: Sequence[Claim], cost: float) -> None:
-        def step() -> None:
-            with self._transaction() as db:
+        def step(db: sqlite3.Connection) -> None:
+            with immediate(db):
                 db.execute("DELETE FROM budget_holds WHERE hold_id = ?", (hold_id,))
                 db.executemany(
                     "INSERT INTO budget_spend VALUES (?, ?, ?) ON CONFLICT (counter, window_start)"
@@ -179,55 +162,25 @@ class SqliteBudgetStore:
                     [(c.counter, c.window_start, cost) for c in claims],
                 )
 
-        await self._run(step)
+        await self._db.run(step)
 
     async def release(self, hold_id: str) -> None:
-        await self._run(lambda: self._conn.execute("DELETE FROM budget_holds WHERE hold_id = ?", (hold_id,)))
+        await self._db.run(lambda db: db.execute("DELETE FROM budget_holds WHERE hold_id = ?", (hold_id,)))
 
     async def standings(self, claims: Sequence[Claim], *, now: float) -> dict[str, Standing]:
-        return await self._run(lambda: self._standings(claims, now))
+        return await self._db.run(lambda db: _standings(db, claims, now))
 
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("budget store used before open()")
-        return self._db
 
-    async def _run(self, fn: Callable[[], T]) -> T:
-        if self._thread is None:
-            raise RuntimeError("budget store used before open()")
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        for statement in _SQLITE_TABLES:
-            db.execute(statement)
-        return db
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._conn
-        db.execute("BEGIN IMMEDIATE")  # the write lock first: no other process decides meanwhile
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def _standings(self, claims: Sequence[Claim], now: float) -> dict[str, Standing]:
-        found = {}
-        for claim in claims:
-            where = (claim.counter, claim.window_start)
-            row = self._conn.execute(
-                "SELECT (SELECT spent FROM budget_spend WHERE counter = ? AND window_start = ?),"
-                " (SELECT sum(amount) FROM budget_holds WHERE counter = ? AND window_start = ?"
-                " AND expires_at > ?)",
-                (*where, *where, now),
-            ).fetchone()
-            spent, reserved = row if row else (None, None)
-            found[claim.counter] = Standing(spent or 0.0, reserved or 0.0)
-        return found
+def _standings(db: sqlite3.Connection, claims: Sequence[Claim], now: float) -> dict[str, Standing]:
+    found = {}
+    for claim in claims:
+        where = (claim.counter, claim.window_start)
+        row = db.execute(
+            "SELECT (SELECT spent FROM budget_spend WHERE counter = ? AND window_start = ?),"
+            " (SELECT sum(amount) FROM budget_holds WHERE counter = ? AND window_start = ?"
+            " AND expires_at > ?)",
+            (*where, *where, now),
+        ).fetchone()
+        spent, reserved = row if row else (None, None)
+        found[claim.counter] = Standing(spent or 0.0, reserved or 0.0)
+    return found

@@ -8,6 +8,7 @@ library, tests). Rows are never updated or deleted by llmrelay: the ledger is ap
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -17,9 +18,9 @@ import msgspec
 from llmrelay.errors import ConfigError
 from llmrelay.ledger.entry import LedgerEntry, UsageQuery, UsageRow
 from llmrelay.ledger.query import usage_row, usage_sql
+from llmrelay.stores.sqlite_thread import SqliteThread, immediate
 
 if TYPE_CHECKING:
-    import aiosqlite
     import asyncpg
 
 _COLUMNS = (
@@ -108,8 +109,6 @@ class MemoryLedger:
         self.entries.extend(entries)
 
     async def usage(self, query: UsageQuery) -> list[UsageRow]:
-        import sqlite3
-
         # The report's rules live in one place (the SQL): run it on an in-memory SQLite copy.
         db = sqlite3.connect(":memory:")
         try:
@@ -132,48 +131,38 @@ _SQLITE_INSERT = f"INSERT INTO ledger ({', '.join(_COLUMNS)}) VALUES ({', '.join
 
 
 class SqliteLedger:
+    """A batch is one transaction on the store's own thread (one hop per batch)."""
+
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: aiosqlite.Connection | None = None
+        self._db = SqliteThread(
+            path,
+            schema=(_SQLITE_TABLE, "CREATE INDEX IF NOT EXISTS ledger_at ON ledger (at)"),
+            name="llmrelay-ledger",
+        )
 
     async def open(self) -> None:
-        if self._db is None:
-            from llmrelay.stores.sqlite import connect
-
-            db = await connect(self._path)
-            await db.execute(_SQLITE_TABLE)
-            await db.execute("CREATE INDEX IF NOT EXISTS ledger_at ON ledger (at)")
-            self._db = db
+        await self._db.open()
 
     async def aclose(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
-
-    @property
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("ledger used before open()")
-        return self._db
+        await self._db.aclose()
 
     async def ping(self) -> bool:
-        await self._conn.execute("SELECT 1")
+        await self._db.run(lambda db: db.execute("SELECT 1").fetchone())
         return True
 
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
-        db = self._conn
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            await db.executemany(_SQLITE_INSERT, [_row(e) for e in entries])
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+        rows = [_row(e) for e in entries]
+
+        def step(db: sqlite3.Connection) -> None:
+            with immediate(db):
+                db.executemany(_SQLITE_INSERT, rows)
+
+        await self._db.run(step)
 
     async def usage(self, query: UsageQuery) -> list[UsageRow]:
         sql, args = usage_sql(query, "sqlite")
-        async with self._conn.execute(sql, args) as cursor:
-            return [usage_row(row) for row in await cursor.fetchall()]
+        rows = await self._db.run(lambda db: db.execute(sql, args).fetchall())
+        return [usage_row(row) for row in rows]
 
 
 class PostgresLedger:
