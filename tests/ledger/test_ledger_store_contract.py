@@ -10,6 +10,7 @@ import pytest
 
 from llmrelay.errors import InvalidRequest
 from llmrelay.ledger import LedgerEntry, LedgerStore, UsageQuery, open_ledger
+from llmrelay.ledger.store import MemoryLedger
 from tests.pg import pg_schema
 
 DAY = 86_400.0
@@ -132,3 +133,11 @@ async def test_large_batch(ledger: LedgerStore) -> None:
     [total] = await ledger.usage(UsageQuery())
     assert total.requests == 5_000
     assert total.cost_usd == pytest.approx(5.0)
+
+
+async def test_the_memory_ledger_keeps_the_latest_rows() -> None:
+    store = MemoryLedger(max_rows=3)
+    await store.write([entry(i) for i in range(5)])
+    assert [e.request_id for e in store.entries] == ["r2", "r3", "r4"]
+    [total] = await store.usage(UsageQuery())
+    assert total.requests == 3

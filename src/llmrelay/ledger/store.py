@@ -9,6 +9,7 @@ library, tests). Rows are never updated or deleted by llmrelay: the ledger is ap
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -91,10 +92,11 @@ def _row(entry: LedgerEntry) -> tuple[object, ...]:
 
 
 class MemoryLedger:
-    """Rows in a list; reports computed in Python by the same rules as the SQL."""
+    """The latest ``max_rows`` rows (older ones go first: ``memory://`` state is for development
+    and tests, and must not grow without bound); reports run the same SQL on a copy."""
 
-    def __init__(self) -> None:
-        self.entries: list[LedgerEntry] = []
+    def __init__(self, max_rows: int = 100_000) -> None:
+        self.entries: deque[LedgerEntry] = deque(maxlen=max_rows)
 
     async def open(self) -> None:
         return None
