@@ -81,6 +81,8 @@ async def test_a_left_behind_reservation_expires(backend: Backend) -> None:
     assert (await store.reserve("crashed", claimed, 1.0, now=NOW, expires_at=NOW + 30)).allowed
     assert not (await store.reserve("b", claimed, 0.5, now=NOW + 29, expires_at=NOW + 90)).allowed
     assert (await store.reserve("c", claimed, 0.5, now=NOW + 31, expires_at=NOW + 90)).allowed
+    await store.settle("crashed", claimed, 0.25)  # a settle that comes after all is still debited
+    assert (await store.standings(claimed, now=NOW + 31))[claimed[0].counter] == Standing(0.25, 0.5)
 
 
 async def test_a_new_window_starts_at_zero(backend: Backend) -> None:

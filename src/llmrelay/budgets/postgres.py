@@ -67,14 +67,18 @@ class PostgresBudgetStore:
             rows = await conn.fetch(_STANDINGS, counters, starts, now)
             verdict = decide(claims, {row[0]: Standing(float(row[1]), float(row[2])) for row in rows}, amount)
             if verdict.allowed:
+                # The same statement purges these counters' expired reservations (left by a
+                # crashed process, or a settle lost to an outage), so they cannot pile up.
                 await conn.execute(
-                    "INSERT INTO budget_holds (hold_id, counter, window_start, amount, expires_at)"
+                    "WITH purged AS (DELETE FROM budget_holds WHERE counter = ANY($2) AND expires_at <= $6)"
+                    " INSERT INTO budget_holds (hold_id, counter, window_start, amount, expires_at)"
                     " SELECT $1, c, w, $4, $5 FROM unnest($2::text[], $3::float8[]) AS t(c, w)",
                     hold_id,
                     counters,
                     starts,
                     amount,
                     expires_at,
+                    now,
                 )
         return verdict
 

@@ -144,6 +144,11 @@ class SqliteBudgetStore:
             with immediate(db):
                 verdict = decide(claims, _standings(db, claims, now), amount)
                 if verdict.allowed:
+                    # These counters' expired reservations (a crashed process's) go now.
+                    db.executemany(
+                        "DELETE FROM budget_holds WHERE counter = ? AND expires_at <= ?",
+                        [(c.counter, now) for c in claims],
+                    )
                     db.executemany(
                         "INSERT INTO budget_holds VALUES (?, ?, ?, ?, ?)",
                         [(hold_id, c.counter, c.window_start, amount, expires_at) for c in claims],
