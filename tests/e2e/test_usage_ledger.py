@@ -159,3 +159,18 @@ async def test_bad_queries_are_400_and_callers_need_the_master_key(tmp_path: Pat
             gw.url + "/admin/usage", params={"from": "2020-01-01", "to": "2020-01-02"}, headers=ADMIN
         ) as r:
             assert (await r.json())["total"]["requests"] == 0
+
+
+async def test_the_usage_command_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "c.json").write_text(json.dumps(config(f"sqlite:///{tmp_path / 's.db'}")))
+    cli = Path(sys.executable).with_name("llmrelay")
+    for args, message in [
+        (("--group-by", "colour"), "error: group_by must be one of"),
+        (("--from", "last week"), "error: `from` must be epoch seconds or an ISO date"),
+    ]:
+        process = await asyncio.create_subprocess_exec(
+            cli, "usage", "-c", tmp_path / "c.json", *args, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await process.communicate()
+        assert process.returncode == 1
+        assert err.decode().startswith(message) and err.decode().count("\n") == 1
