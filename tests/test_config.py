@@ -163,7 +163,9 @@ def test_env_references_fill_typed_provider_options() -> None:
     ("url", "fragment"),
     [
         ("redis://127.0.0.1:6379/0", "redis:// is not supported"),
-        ("postgres://db/x", "unsupported scheme 'postgres'"),
+        ("postgresql://", "needs a host"),
+        ("postgresql://db/x?schema=Bad-Name", "invalid schema"),
+        ("mysql://db/x", "unsupported scheme 'mysql'"),
         ("sqlite://", "needs a file"),
         ("rediss://:secret@cache:6380/0", "rediss://"),
         ("llmrelay.db", "unsupported scheme"),
@@ -177,7 +179,16 @@ def test_state_urls_that_cannot_work_are_rejected_at_load(url: str, fragment: st
     assert "memory://" in message and "\n" not in message and "secret" not in message
 
 
-@pytest.mark.parametrize("url", ["memory://", "sqlite:///./relay.db", "sqlite:////tmp/relay.db"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memory://",
+        "sqlite:///./relay.db",
+        "sqlite:////tmp/relay.db",
+        "postgresql://postgres@127.0.0.1:5432/test",
+        "postgres://u:pw@db/x?schema=llmrelay",
+    ],
+)
 def test_supported_state_urls_load(url: str) -> None:
     assert load_config({"state": {"url": url}, **BASE}).state.url == url
 

@@ -3,7 +3,7 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> idempotency -> (router)
+    request scope:  deadline -> validate_input -> idempotency -> budget -> (router)
     target scope:   retry -> circuit_breaker -> timeout -> provider
 
 Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
@@ -15,14 +15,17 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
+from llmrelay.budgets.store import open_budget_store
 from llmrelay.clock import Clock
 from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
+from llmrelay.policies.budget import Budget
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
@@ -38,9 +41,19 @@ from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
 from llmrelay.stores import open_kv
-from llmrelay.stores.base import KV
+from llmrelay.stores.postgres import is_postgres
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
+
+
+class Resource(Protocol):
+    """A store the relay opens, closes and checks for readiness."""
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def ping(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +61,14 @@ class Pipeline:
     service: Service
     router: Router
     providers: tuple[Provider, ...]
-    stores: tuple[KV, ...]
+    stores: tuple[Resource, ...]
     breakers: tuple[CircuitBreaker, ...]
     prices: Mapping[str, Price | None]
     """Target label -> price, resolved once here: nothing looks prices up per request."""
     total_for: Callable[[str], float | None]
     """A requested model name -> its alias's ``timeout.total`` (``None``: no limit or unknown)."""
+    budget: Budget | None = None
+    """The budget policy when ``budgets`` are configured (its ``status`` serves ``/v1/key/info``)."""
 
 
 def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
@@ -61,6 +76,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
     prices: dict[str, Price | None] = {}
+    alias_prices: dict[str, tuple[Price, ...]] = {}
     for i, model in enumerate(config.models):
         targets = []
         for j, target in enumerate(model.targets):
@@ -81,6 +97,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
             breakers.append(breaker)
             targets.append(_target(model, target, provider, breaker, clock, rand, template, price))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
+        alias_prices[model.name] = tuple(t.price for t in targets if t.price is not None)
     router = Router(routes, rand=rand)
     totals = {model.name: model.timeout.total for model in config.models}
 
@@ -90,16 +107,40 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
 
     # Idempotency has a namespace of its own, so no other user of state can evict its records;
     # at the cap the least recently used completed records go first, in-flight claims never.
-    kv = open_kv(
-        config.state.url or "memory://", clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20
-    )
+    # PostgreSQL holds no KV records: there idempotency stays in each process's memory.
+    kv_url = "memory://" if is_postgres(config.state.url) else config.state.url or "memory://"
+    kv = open_kv(kv_url, clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20)
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
+    stores: list[Resource] = [kv]
+    budget = None
+    if config.budgets:
+
+        def prices_of(name: str) -> tuple[Price, ...]:
+            found = router.names.resolve(name)
+            return alias_prices.get(found.alias, ()) if found is not None else ()
+
+        budget = Budget(
+            config.budgets,
+            open_budget_store(config.state.url or "memory://"),
+            clock,
+            prices=prices,
+            alias_prices=prices_of,
+        )
+        stores.append(budget.store)
+        request_scope.append(budget)  # the last before the router: after cache and token limits
     return Pipeline(
-        compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices, total_for
+        compose(request_scope, router),
+        router,
+        tuple(providers),
+        tuple(stores),
+        tuple(breakers),
+        prices,
+        total_for,
+        budget,
     )
 
 

@@ -262,3 +262,83 @@ def keys_revoke(config_path: Path | None, key_id: str) -> None:
         return (await service.revoke(key_id)).public()
 
     _echo_json(_with_keys(config_path, revoke))
+
+
+@main.command()
+@_CONFIG_OPTION
+@click.option(
+    "--group-by",
+    "-g",
+    default=None,
+    help="key, user, team, model, alias, target, day or tag:<name> (default: the total only).",
+)
+@click.option("--from", "since", default=None, help="Epoch seconds or ISO date / date-time (UTC).")
+@click.option("--to", "until", default=None, help="Epoch seconds or ISO date / date-time (UTC), exclusive.")
+@click.option(
+    "--format", "form", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
+def usage(
+    config_path: Path | None, group_by: str | None, since: str | None, until: str | None, form: str
+) -> None:
+    """Requests, tokens and cost from the usage ledger at the state URL (what `serve` records)."""
+    from llmrelay.ledger import UsageQuery, open_ledger
+    from llmrelay.ledger.report import parse_time, report, to_csv, to_table
+
+    async def run() -> dict[str, Any]:
+        config = with_server_defaults(_config(config_path))
+        query = UsageQuery.parse(group_by, parse_time(since, "from"), parse_time(until, "to"))
+        store = open_ledger(config.state.url or "memory://")
+        await store.open()
+        try:
+            return await report(store, query)
+        finally:
+            await store.aclose()
+
+    try:
+        payload = asyncio.run(run())
+    except RelayError as err:
+        click.echo(f"error: {err.message}", err=True)
+        sys.exit(1)
+    except OSError as err:
+        click.echo(f"error: cannot read the ledger: {err.strerror or err}", err=True)
+        sys.exit(1)
+    if form == "json":
+        _echo_json(payload)
+    elif form == "csv":
+        click.echo(to_csv(payload), nl=False)
+    else:
+        click.echo(to_table(payload))
+
+
+@main.group()
+def db() -> None:
+    """The gateway's state database (`state.url`)."""
+
+
+@db.command("migrate")
+@_CONFIG_OPTION
+def db_migrate(config_path: Path | None) -> None:
+    """Apply pending PostgreSQL migrations now (`serve` applies them at start-up too).
+
+    Running it again applies nothing. SQLite state needs no migration: its stores create their
+    tables when they open.
+    """
+    from llmrelay.stores.postgres import is_postgres, migrate
+
+    try:
+        config = with_server_defaults(_config(config_path))
+        url = config.state.url
+        if not is_postgres(url):
+            click.echo(
+                f"nothing to migrate: {(url or 'memory://').partition(':')[0]} state needs no migrations"
+            )
+            return
+        assert url is not None
+        applied = asyncio.run(migrate(url))
+    except RelayError as err:
+        click.echo(f"error: {err.message}", err=True)
+        sys.exit(1)
+    except OSError as err:
+        click.echo(f"error: cannot reach the PostgreSQL state database: {err.strerror or err}", err=True)
+        sys.exit(1)
+    _echo_json({"applied": applied})

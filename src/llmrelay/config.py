@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from llmrelay.budgets.rules import BudgetConfig
 from llmrelay.config_checks import check
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
@@ -193,6 +194,17 @@ class StateConfig(_Strict, frozen=True):
     url: str | None = None
 
 
+class LedgerConfig(_Strict, frozen=True):
+    """The usage ledger of the server (``llmrelay.ledger``): one row per request at the state URL,
+    written in batches of ``batch`` rows at least every ``flush_interval`` seconds; up to ``buffer``
+    rows wait in memory while the store is unreachable (more are dropped, with a warning)."""
+
+    enabled: bool = True
+    batch: Annotated[int, Meta(ge=1, le=100_000)] = 1_000
+    flush_interval: _Positive = 0.5
+    buffer: Annotated[int, Meta(ge=1)] = 200_000
+
+
 class StaticKey(_Strict, frozen=True):
     """A virtual key declared in config (GitOps); more come from ``llmrelay keys`` / the admin API."""
 
@@ -209,6 +221,9 @@ class Config(_Strict, frozen=True):
     state: StateConfig = StateConfig()
     keys: list[StaticKey] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
+    ledger: LedgerConfig = LedgerConfig()
+    budgets: list[BudgetConfig] = msgspec.field(default_factory=list)
+    """Spend limits per key, user, team or tag (``llmrelay.budgets``), kept at the state URL."""
 
     @property
     def auth_required(self) -> bool:

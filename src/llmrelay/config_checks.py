@@ -59,6 +59,7 @@ def check(config: Config) -> None:
         )
     _check_secrets(config)
     _check_state_url(config.state.url)
+    _check_budgets(config)
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):
         where = f"$.models[{i}]"
@@ -115,6 +116,26 @@ _NEEDS_BASE_URL = {"azure": "https://<resource>.openai.azure.com"}
 """Providers without a default host."""
 
 
+def _check_budgets(config: Config) -> None:
+    """Scopes that exist, and one name per budget (errors and alerts name budgets)."""
+    from llmrelay.budgets.rules import scope_is_valid
+
+    labels: set[str] = set()
+    for i, budget in enumerate(config.budgets):
+        where = f"$.budgets[{i}]"
+        if not scope_is_valid(budget.scope):
+            raise ConfigError(
+                f"unknown budget scope {budget.scope!r} at `{where}.scope` (key, user, team or tag:<name>)"
+            )
+        if not budget.match:
+            raise ConfigError(f"an empty match at `{where}.match` (a value, or `*` for each value)")
+        if budget.label in labels:
+            raise ConfigError(
+                f"a second budget named {budget.label!r} at `{where}`: give it a distinct `name`"
+            )
+        labels.add(budget.label)
+
+
 def _check_secrets(config: Config) -> None:
     """An empty key turns authentication on while matching no caller: nobody could log in."""
     if config.server.master_key is not None and not config.server.master_key.reveal().strip():
@@ -127,17 +148,27 @@ def _check_secrets(config: Config) -> None:
 
 
 def _check_state_url(url: str | None) -> None:
-    """Only URLs every store of the server accepts: the idempotency KV takes memory, sqlite and
-    redis, but virtual keys live at the same URL and have no redis store yet."""
+    """Only URLs every store of the server accepts: virtual keys, the ledger and budgets live at
+    the state URL, and have memory, SQLite and PostgreSQL stores (no Redis: Redis holds limits)."""
     if url is None:
         return
     # Only the scheme is ever shown: a URL may carry a password (redis://:secret@host).
-    use = "use memory:// or sqlite:///path/to.db"
+    use = "use memory://, sqlite:///path/to.db or postgresql://user@host/db"
     scheme, sep, rest = url.partition("://")
     if scheme in ("redis", "rediss"):
         raise ConfigError(
-            f"{scheme}:// is not supported at `$.state.url` yet (virtual keys have no redis store): {use}"
+            f"{scheme}:// is not supported at `$.state.url` (keys, ledger and budgets need a database): {use}"
         )
+    if scheme in ("postgresql", "postgres"):
+        if not rest.strip("/"):
+            raise ConfigError(f"a PostgreSQL state URL needs a host at `$.state.url`: {use}")
+        from llmrelay.stores.postgres import split_url
+
+        try:
+            split_url(url)  # a bad ?schema= fails here, at start-up
+        except ConfigError as err:
+            raise ConfigError(f"{err.message} at `$.state.url`: {use}") from err
+        return
     if scheme == "sqlite" and sep and rest.startswith("/") and rest.strip("/"):
         return
     if scheme == "sqlite":

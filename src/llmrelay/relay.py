@@ -149,6 +149,12 @@ class Relay:
         price = self._pipeline.prices.get(target) if target else None
         return None if price is None else cost_of(usage, price)
 
+    async def budget_status(self, ctx: Context) -> dict[str, Any]:
+        """The budgets ``ctx``'s caller counts against, with spend, reservations and resets
+        (``{"budgets": []}`` without configured budgets): for ``GET /v1/key/info``."""
+        budget = self._pipeline.budget
+        return await budget.status(ctx) if budget is not None else {"budgets": []}
+
     async def stores_ready(self) -> bool:
         """Whether every store of the pipeline answers (the server's ``/readyz``)."""
         answers = await asyncio.gather(*(s.ping() for s in self._pipeline.stores), return_exceptions=True)

@@ -1,7 +1,7 @@
 """One contract for every virtual-key store backend, and the key semantics that rest on it.
 
-Each test runs once per entry of ``BACKENDS``. Adding PostgreSQL is one more entry: a factory that
-returns an unopened store (calling ``tests.services.require`` to skip when no server runs). Tests
+Each test runs once per entry of ``BACKENDS``. Each entry is a factory of an async context
+manager holding an unopened store (PostgreSQL's: in a schema of its own, dropped afterwards). Tests
 never assume an empty store: they make keys with fresh random ids and secrets, and look only at
 those, so a shared database works too.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import msgspec
@@ -20,12 +21,27 @@ from llmrelay.errors import AuthenticationError, Conflict
 from llmrelay.keys import KeyService, VirtualKey
 from llmrelay.keys.lifecycle import revoked, rotated
 from llmrelay.keys.model import display_prefix, hash_secret, new_secret
+from llmrelay.keys.postgres_store import PostgresKeyStore
 from llmrelay.keys.store import KeyStore, MemoryKeyStore, SqliteKeyStore
 from tests.keys.pausing_store import PausingKeyStore
+from tests.pg import pg_schema
 
-BACKENDS: dict[str, Callable[[Path], KeyStore]] = {
-    "memory": lambda tmp: MemoryKeyStore(),
-    "sqlite": lambda tmp: SqliteKeyStore(tmp / "keys.db"),
+
+@asynccontextmanager
+async def _postgres(tmp: Path) -> AsyncIterator[KeyStore]:
+    async with pg_schema("keys") as url:
+        yield PostgresKeyStore(url)
+
+
+@asynccontextmanager
+async def _plain(store: KeyStore) -> AsyncIterator[KeyStore]:
+    yield store
+
+
+BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[KeyStore]]] = {
+    "memory": lambda tmp: _plain(MemoryKeyStore()),
+    "sqlite": lambda tmp: _plain(SqliteKeyStore(tmp / "keys.db")),
+    "postgres": _postgres,
 }
 
 NOW = 1_700_000_000.0  # FakeClock's default wall time
@@ -33,12 +49,12 @@ NOW = 1_700_000_000.0  # FakeClock's default wall time
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KeyStore]:
-    backend = BACKENDS[request.param](tmp_path)
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.aclose()
+    async with BACKENDS[request.param](tmp_path) as backend:
+        await backend.open()
+        try:
+            yield backend
+        finally:
+            await backend.aclose()
 
 
 def record(**changes: object) -> VirtualKey:

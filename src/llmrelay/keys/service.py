@@ -25,6 +25,7 @@ from llmrelay.keys.auth_cache import AuthCache
 from llmrelay.keys.lifecycle import INVALID, check, revoked, rotated
 from llmrelay.keys.model import VirtualKey, display_prefix, hash_secret, model_names, new_secret
 from llmrelay.keys.store import KeyStore, MemoryKeyStore, SqliteKeyStore
+from llmrelay.stores.postgres import is_postgres
 from llmrelay.stores.sqlite import sqlite_path
 
 # A rotate or revoke that loses a compare-and-set reads again; losing this often in a row means
@@ -57,8 +58,14 @@ class KeyService:
             store = SqliteKeyStore(sqlite_path(url))
         elif url.startswith("memory:"):
             store = MemoryKeyStore()
+        elif is_postgres(url):
+            from llmrelay.keys.postgres_store import PostgresKeyStore
+
+            store = PostgresKeyStore(url)
         else:
-            raise ConfigError(f"virtual keys cannot be stored at {url.partition(':')[0]}:// yet (use sqlite)")
+            raise ConfigError(
+                f"virtual keys cannot be stored at {url.partition(':')[0]}:// (use sqlite or postgresql)"
+            )
         return cls(store, clock, static=config.keys)
 
     async def open(self) -> None:

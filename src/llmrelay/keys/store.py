@@ -55,7 +55,7 @@ class KeyStore(Protocol):
         ...
 
 
-def _next_version(current: VirtualKey, new: VirtualKey) -> VirtualKey:
+def next_version(current: VirtualKey, new: VirtualKey) -> VirtualKey:
     if new.id != current.id:
         raise ValueError(f"compare_and_set cannot change a key's id ({current.id} -> {new.id})")
     return msgspec.structs.replace(new, version=current.version + 1)
@@ -114,7 +114,7 @@ class SqliteKeyStore:
 
     async def compare_and_set(self, current: VirtualKey, new: VirtualKey) -> VirtualKey | None:
         # One statement, so atomic for every connection and process sharing the file.
-        stored = _next_version(current, new)
+        stored = next_version(current, new)
         cursor = await self._conn.execute(
             "UPDATE virtual_keys SET hash = ?, previous_hash = ?, record = ?, version = ?"
             " WHERE id = ? AND version = ?",
@@ -196,7 +196,7 @@ class MemoryKeyStore:
         self._index(key)
 
     async def compare_and_set(self, current: VirtualKey, new: VirtualKey) -> VirtualKey | None:
-        stored = _next_version(current, new)
+        stored = next_version(current, new)
         held = self._keys.get(current.id)
         if held is None or held.version != current.version:
             return None

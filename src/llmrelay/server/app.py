@@ -1,7 +1,8 @@
 """``create_app(relay)``: the ASGI application, built from a relay and nothing global.
 
-The lifespan opens the relay (provider connection pools) and the key store, and closes them on
-shutdown after uvicorn has drained in-flight requests and streams. Routes only decode, call the
+The lifespan opens the relay (provider connection pools), the key store and the ledger writer, and
+closes them on shutdown after uvicorn has drained in-flight requests and streams (the ledger
+writes what it still buffers then). Routes only decode, call the
 pipeline and encode (see :mod:`llmrelay.server.handler`).
 """
 
@@ -15,15 +16,17 @@ from types import SimpleNamespace
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from llmrelay.config import CorsConfig
+from llmrelay.clock import Clock
+from llmrelay.config import Config, CorsConfig
 from llmrelay.keys import KeyService
+from llmrelay.ledger import LedgerWriter, open_ledger
 from llmrelay.relay import Relay
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
-from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
+from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai, usage
 
 
 def create_app(
@@ -32,6 +35,7 @@ def create_app(
     config = relay.config
     key_service = keys or KeyService.for_config(config, clock=relay.clock)
     jwt = JwtVerifier(config.server.jwt) if config.server.jwt is not None else None
+    ledger = _ledger(config, relay.clock)
     state = ServerState(
         relay=relay,
         config=config,
@@ -41,6 +45,7 @@ def create_app(
         access_log=access_log or AccessLog(),
         keys=key_service,
         metrics=metrics.registry_for(relay),
+        ledger=ledger,
     )
 
     @asynccontextmanager
@@ -49,12 +54,17 @@ def create_app(
             if jwt is not None:
                 await jwt.load()
             await key_service.open()
+            if ledger is not None:
+                await ledger.open()
             # Everything built so far (config, price data, codecs, pools) lives as long as the
             # process: out of the collector's sight, full collections stop walking it every time.
             gc.freeze()
             try:
                 yield
             finally:
+                # After uvicorn drained the requests: every row they recorded is buffered by now.
+                if ledger is not None:
+                    await ledger.aclose()
                 await key_service.aclose()
 
     routes = [
@@ -66,10 +76,24 @@ def create_app(
         Route("GET", "/healthz", health.healthz),
         Route("GET", "/readyz", health.readyz),
         Route("GET", "/metrics", metrics.metrics),
+        Route("GET", "/admin/usage", usage.usage),
         *admin.routes(),
     ]
     app = App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
     return with_cors(app, config.server.cors)
+
+
+def _ledger(config: Config, clock: Clock) -> LedgerWriter | None:
+    if not config.ledger.enabled:
+        return None
+    settings = config.ledger
+    return LedgerWriter(
+        open_ledger(config.state.url or "memory://"),
+        clock,
+        batch=settings.batch,
+        interval=settings.flush_interval,
+        capacity=settings.buffer,
+    )
 
 
 def with_cors(app: ASGIApp, cors: CorsConfig | None) -> ASGIApp:

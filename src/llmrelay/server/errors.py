@@ -25,6 +25,8 @@ def error_response(err: RelayError, body: ErrorBody, *, headers: dict[str, str])
     out = dict(headers)
     if err.retry_after is not None:
         out["retry-after"] = str(max(0, math.ceil(err.retry_after)))
+    if err.should_retry is False:
+        out["x-should-retry"] = "false"  # OpenAI's own hint; its SDK then does not retry
     status = err.status if 400 <= err.status <= 599 else 500
     return Response(
         msgspec.json.encode(body(err)),

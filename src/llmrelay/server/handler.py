@@ -21,6 +21,7 @@ from llmrelay.config import Config
 from llmrelay.context import CallStats, Context, new_request_id
 from llmrelay.errors import InvalidRequest, RelayError
 from llmrelay.keys import KeyService
+from llmrelay.ledger import LedgerEntry, LedgerWriter
 from llmrelay.pricing.cost import format_usd
 from llmrelay.relay import Relay
 from llmrelay.server.access_log import AccessLog
@@ -29,13 +30,16 @@ from llmrelay.server.body import read_body
 from llmrelay.server.disconnect import CLIENT_CLOSED, DisconnectGuard
 from llmrelay.server.errors import ErrorBody, error_response
 from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutting_down
+from llmrelay.server.tags import HEADER as TAGS_HEADER
+from llmrelay.server.tags import request_tags
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream
-from llmrelay.types import Usage
+from llmrelay.types import ChatRequest, Usage
 
 COST_HEADER = "x-llmrelay-cost"
 """USD for this request as a plain decimal; on a stream, an SSE comment line before the end."""
+_NO_USAGE = Usage()
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -49,9 +53,12 @@ class ServerState:
     access_log: AccessLog
     keys: KeyService
     metrics: CollectorRegistry
+    ledger: LedgerWriter | None = None
+    """Usage rows of every request that reached the pipeline (``None``: ``ledger.enabled`` off)."""
 
     async def readiness(self) -> dict[str, bool]:
         """Each store this replica depends on, and whether it answers."""
+        # Not the ledger: it buffers through an outage, so this replica can serve without it.
         return {"keys": await self.keys.ping(), "state": await self.relay.stores_ready()}
 
 
@@ -74,8 +81,17 @@ async def handle(request: Request, face: Face) -> Response:
     headers = {"x-request-id": request_id}
     principal: Principal | None = None
     model: str | None = None
+    ctx: Context | None = None
 
-    def log_line(status: int, **fields: Any) -> None:
+    def log_line(
+        status: int,
+        *,
+        target: str | None,
+        usage: Usage | None = None,
+        cost: float | None = None,
+        answered_by: str | None = None,
+        **fields: Any,
+    ) -> None:
         state.access_log.record(
             request_id=request_id,
             key_id=principal.id if principal else None,
@@ -83,8 +99,17 @@ async def handle(request: Request, face: Face) -> Response:
             model=model,
             status=status,
             latency_ms=(clock.now() - started) * 1000,
+            target=target,
+            usage=usage,
+            cost=cost,
             **fields,
         )
+        if state.ledger is not None and principal is not None and model is not None:
+            state.ledger.record(
+                _ledger_entry(
+                    ctx, principal, request_id, clock.wall(), model, status, target, answered_by, usage, cost
+                )
+            )
 
     guard: DisconnectGuard | None = None
     try:
@@ -93,7 +118,7 @@ async def handle(request: Request, face: Face) -> Response:
         canonical = face.decode(body)
         model = canonical.model
         principal.check_model(model, state.relay.model_names)
-        ctx = _context(state, request, principal, request_id, model)
+        ctx = _context(state, request, principal, request_id, canonical)
         guard = DisconnectGuard(request.receive)
         result = await state.relay.send(canonical, ctx)
     except RelayError as err:
@@ -137,6 +162,7 @@ async def handle(request: Request, face: Face) -> Response:
                 target=target,
                 usage=usage,
                 cost=costs[0] if costs and outcome == "ok" else None,
+                answered_by=result.model,
                 stream=True,
                 outcome=outcome,
                 error=err.code if err else None,
@@ -156,8 +182,42 @@ async def handle(request: Request, face: Face) -> Response:
     cost = _cost(state.relay, result, result.usage)
     if cost is not None:
         headers[COST_HEADER] = format_usd(cost)
-    log_line(200, target=target, usage=result.usage, cost=cost)
+    log_line(200, target=target, usage=result.usage, cost=cost, answered_by=result.model)
     return Response(payload, status_code=200, headers=headers, media_type="application/json")
+
+
+def _ledger_entry(
+    ctx: Context | None,
+    principal: Principal,
+    request_id: str,
+    at: float,
+    alias: str,
+    status: int,
+    target: str | None,
+    model: str | None,
+    usage: Usage | None,
+    cost: float | None,
+) -> LedgerEntry:
+    """The ledger row of one request. A failed request has no usage and costs nothing; an answer
+    from a target without a price has an unknown cost (``None``)."""
+    usage = usage or _NO_USAGE
+    return LedgerEntry(
+        request_id=request_id,
+        at=at,
+        key_id=principal.id,
+        user=principal.metadata.get("user"),
+        team=principal.metadata.get("team"),
+        tags=dict(ctx.tags) if ctx is not None else {},
+        alias=alias,
+        target=target,
+        model=model,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        cache_write_input_tokens=usage.cache_write_input_tokens,
+        output_tokens=usage.output_tokens,
+        cost=0.0 if cost is None and status >= 400 else cost,
+        status=status,
+    )
 
 
 def _cost(relay: Relay, result: Result, usage: Usage) -> float | None:
@@ -177,8 +237,15 @@ def _request_id(request: Request) -> str:
 
 
 def _context(
-    state: ServerState, request: Request, principal: Principal, request_id: str, alias: str
+    state: ServerState, request: Request, principal: Principal, request_id: str, canonical: CanonicalRequest
 ) -> Context:
+    alias = canonical.model
+    tags = principal.metadata
+    metadata = canonical.extension("openai").get("metadata") if isinstance(canonical, ChatRequest) else None
+    header = request.headers.get(TAGS_HEADER)
+    if header is not None or metadata is not None:
+        # The key's metadata wins: a caller cannot re-attribute what its operator set.
+        tags = {**request_tags(header, metadata), **principal.metadata}
     ctx = Context(
         clock=state.relay.clock,
         request_id=request_id,
@@ -186,7 +253,7 @@ def _context(
         user=principal.metadata.get("user"),
         team=principal.metadata.get("team"),
         tier=principal.tier,
-        tags=principal.metadata,
+        tags=tags,
         stats=CallStats(),
     )
     timeout = request.headers.get("x-llmrelay-timeout")
