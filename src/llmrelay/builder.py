@@ -49,6 +49,8 @@ class Pipeline:
     router: Router
     providers: tuple[Provider, ...]
     stores: tuple[KV, ...]
+    responses: KV
+    """The ``responses`` namespace: stored ``/v1/responses`` answers and their conversations."""
     breakers: tuple[CircuitBreaker, ...]
     prices: Mapping[str, Price | None]
     """Target label -> price, resolved once here: nothing looks prices up per request."""
@@ -93,13 +95,28 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     kv = open_kv(
         config.state.url or "memory://", clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20
     )
+    # Stored Responses API conversations: a namespace of their own, so neither evicts the other.
+    responses = open_kv(
+        config.state.url or "memory://",
+        clock,
+        namespace="responses",
+        max_entries=100_000,
+        max_bytes=256 * 2**20,
+    )
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
     return Pipeline(
-        compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices, total_for
+        compose(request_scope, router),
+        router,
+        tuple(providers),
+        (kv, responses),
+        responses,
+        tuple(breakers),
+        prices,
+        total_for,
     )
 
 

@@ -36,6 +36,7 @@ from llmrelay.pricing.cost import cost as cost_of
 from llmrelay.request_rules import validate
 from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
+from llmrelay.stores.base import KV
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -148,6 +149,11 @@ class Relay:
         response or stream); None when that target's price is unknown."""
         price = self._pipeline.prices.get(target) if target else None
         return None if price is None else cost_of(usage, price)
+
+    @property
+    def responses_kv(self) -> KV:
+        """The state namespace that keeps stored ``/v1/responses`` answers (the server's)."""
+        return self._pipeline.responses
 
     async def stores_ready(self) -> bool:
         """Whether every store of the pipeline answers (the server's ``/readyz``)."""

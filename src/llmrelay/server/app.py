@@ -23,7 +23,8 @@ from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
-from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
+from llmrelay.server.response_store import ResponseStore
+from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai, responses
 
 
 def create_app(
@@ -41,6 +42,7 @@ def create_app(
         access_log=access_log or AccessLog(),
         keys=key_service,
         metrics=metrics.registry_for(relay),
+        responses=ResponseStore(relay.responses_kv, ttl=config.server.responses_ttl),
     )
 
     @asynccontextmanager
@@ -61,6 +63,9 @@ def create_app(
         Route("POST", "/v1/chat/completions", openai.chat_completions),
         Route("POST", "/v1/embeddings", openai.embeddings),
         Route("POST", "/v1/messages", anthropic.messages),
+        Route("POST", "/v1/responses", responses.create_response),
+        Route("GET", "/v1/responses/{response_id}", responses.get_response),
+        Route("DELETE", "/v1/responses/{response_id}", responses.delete_response),
         Route("GET", "/v1/models", models.list_models),
         Route("GET", "/v1/models/{model:path}", models.get_model),
         Route("GET", "/healthz", health.healthz),

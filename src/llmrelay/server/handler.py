@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from llmrelay.server.auth import Authenticator, Principal
 from llmrelay.server.body import read_body
 from llmrelay.server.disconnect import CLIENT_CLOSED, DisconnectGuard
 from llmrelay.server.errors import ErrorBody, error_response
+from llmrelay.server.response_store import ResponseStore
 from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutting_down
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
@@ -49,6 +50,7 @@ class ServerState:
     access_log: AccessLog
     keys: KeyService
     metrics: CollectorRegistry
+    responses: ResponseStore
 
     async def readiness(self) -> dict[str, bool]:
         """Each store this replica depends on, and whether it answers."""
@@ -57,13 +59,21 @@ class ServerState:
 
 @dataclass(frozen=True, slots=True)
 class Face:
-    """How one wire format plugs into :func:`handle`."""
+    """How one wire format plugs into :func:`handle`.
+
+    ``prepare`` and ``settle`` are for a face with state of its own (the Responses API's stored
+    conversations): ``prepare`` may rewrite the decoded request once the caller is known,
+    ``settle`` sees the result before it is encoded (a stream: before its first frame).
+    """
 
     route: str
     decode: Callable[[bytes], CanonicalRequest]
     encode: Callable[[Result, CanonicalRequest], dict[str, Any]]
     frames: Callable[[ChatStream, CanonicalRequest], FrameEncoder]
     error_body: ErrorBody
+    prepare: Callable[[CanonicalRequest, Context], Awaitable[CanonicalRequest]] | None = None
+    settle: Callable[[Result, Context], Awaitable[None]] | None = None
+    """For a stream it only attaches observers (it must not fail: the stream is open)."""
 
 
 async def handle(request: Request, face: Face) -> Response:
@@ -95,7 +105,11 @@ async def handle(request: Request, face: Face) -> Response:
         principal.check_model(model, state.relay.model_names)
         ctx = _context(state, request, principal, request_id, model)
         guard = DisconnectGuard(request.receive)
+        if face.prepare is not None:
+            canonical = await face.prepare(canonical, ctx)
         result = await state.relay.send(canonical, ctx)
+        if face.settle is not None:
+            await face.settle(result, ctx)
     except RelayError as err:
         if guard is not None:
             guard.stop()
