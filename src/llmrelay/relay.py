@@ -38,6 +38,7 @@ from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
 from llmrelay.stores.base import KV
 from llmrelay.streams import ChatStream
+from llmrelay.token_count import TokenCount, count_tokens
 from llmrelay.types import (
     ChatChunk,
     ChatRequest,
@@ -191,6 +192,13 @@ class Relay:
         if self._closed:
             raise RuntimeError("this Relay is closed: open it again (`async with relay:`) or make a new one")
         return await self._pipeline.service(request, ctx or self.context())
+
+    async def count_tokens(self, request: ChatRequest, ctx: Context | None = None) -> TokenCount:
+        """The input tokens ``request`` would take at its alias: the provider's own count where it
+        has an endpoint for it, else an estimate (:mod:`llmrelay.token_count`)."""
+        if self._closed:
+            raise RuntimeError("this Relay is closed: open it again (`async with relay:`) or make a new one")
+        return await count_tokens(self._pipeline.router, request, ctx or self.context())
 
     async def chat(
         self, model: str, messages: Sequence[MessageInput], **options: Unpack[ChatOptions]

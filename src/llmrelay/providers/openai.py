@@ -142,6 +142,9 @@ class OpenAIProvider:
                     provider=self.name,
                 )
 
+    async def count_tokens(self, request: ChatRequest, ctx: Context) -> int | None:
+        return None  # no counting endpoint: the caller estimates
+
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
         model = self.model or request.model
         body = encode_embedding_request(request, model=model, encoding_format=self.options.embedding_format)

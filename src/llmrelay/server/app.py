@@ -24,7 +24,7 @@ from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
 from llmrelay.server.response_store import ResponseStore
-from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai, responses
+from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai, responses, tokens
 
 
 def create_app(
@@ -63,6 +63,8 @@ def create_app(
         Route("POST", "/v1/chat/completions", openai.chat_completions),
         Route("POST", "/v1/embeddings", openai.embeddings),
         Route("POST", "/v1/messages", anthropic.messages),
+        Route("POST", "/v1/messages/count_tokens", tokens.count_anthropic),
+        Route("POST", "/v1/tokens/count", tokens.count_openai),
         Route("POST", "/v1/responses", responses.create_response),
         Route("GET", "/v1/responses/{response_id}", responses.get_response),
         Route("DELETE", "/v1/responses/{response_id}", responses.delete_response),

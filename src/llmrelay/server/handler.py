@@ -80,7 +80,7 @@ async def handle(request: Request, face: Face) -> Response:
     state: ServerState = request.app.state.llmrelay
     clock = state.relay.clock
     started = clock.now()
-    request_id = _request_id(request)
+    request_id = request_id_of(request)
     headers = {"x-request-id": request_id}
     principal: Principal | None = None
     model: str | None = None
@@ -185,7 +185,8 @@ def _uncancel() -> None:
         task.uncancel()
 
 
-def _request_id(request: Request) -> str:
+def request_id_of(request: Request) -> str:
+    """The caller's ``x-request-id`` when it is a sane one, else a new id."""
     given = request.headers.get("x-request-id")
     return given if given and _REQUEST_ID.match(given) else new_request_id()
 
