@@ -7,6 +7,7 @@ checked against OpenAI's published schema (:mod:`tests.openapi_spec`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import APP_KEY, LIMITED_KEY, Upstreams
 from tests.e2e.gateway import Gateway
+from tests.fakes.anthropic_upstream import message_body, message_events
 from tests.fakes.openai_upstream import StreamReply
 from tests.openapi_spec import openai_spec_validator
 
@@ -269,5 +271,66 @@ async def test_failure_after_the_first_event_is_response_failed(
     async with client(gateway).responses.stream(model="gpt", input="hi") as stream:
         async for event in stream:
             kinds.append(event.type)
+            if event.type == "response.created":
+                stream_id = event.response.id
     assert kinds[-1] == "response.failed" and "response.output_text.delta" in kinds
     assert "response.completed" not in kinds
+    with pytest.raises(openai.NotFoundError):  # a failed answer is not a conversation to continue
+        await client(gateway).responses.retrieve(stream_id)
+
+
+async def test_a_stream_the_client_leaves_is_not_stored(gateway: Gateway, upstreams: Upstreams) -> None:
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": "partial"}, "finish_reason": None}
+        ],
+    }
+    upstreams.openai.script(StreamReply([chunk], done=False, hang_after=True))
+    body = {"model": "gpt", "input": "hi", "stream": True}
+    async with (
+        aiohttp.ClientSession(headers={"authorization": f"Bearer {APP_KEY}"}) as http,
+        http.post(gateway.url + "/v1/responses", json=body) as reply,
+    ):
+        async for line in reply.content:
+            if line.startswith(b"data: ") and b"response.created" in line:
+                response_id = json.loads(line[6:])["response"]["id"]
+            if b"response.output_text.delta" in line:
+                break  # and leave while the upstream is still generating
+    await asyncio.wait_for(upstreams.openai.disconnected.wait(), 10)
+    with pytest.raises(openai.NotFoundError):
+        await client(gateway).responses.retrieve(response_id)
+
+
+async def test_anthropic_thinking_survives_previous_response_id(
+    gateway: Gateway, upstreams: Upstreams
+) -> None:
+    """The Responses client never sees the thinking blocks; the stored conversation keeps them, so
+    the next turn reaches Anthropic with every signature byte for byte, as its tool use requires."""
+    thinking = {"type": "thinking", "thinking": "Look it up.", "signature": "EqQBCgIYAh+/IM1gbcDa9G=="}
+    redacted = {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a=="}
+    call = {"type": "tool_use", "id": "toolu_rsp", "name": "lookup", "input": {"q": "Oslo"}}
+    first_body = message_body([thinking, redacted, call], stop_reason="tool_use")
+    upstreams.anthropic.reply_stream(message_events(first_body))
+    upstreams.anthropic.reply_json(message_body([{"type": "text", "text": "Sunny."}]))
+    c = client(gateway)
+    async with c.responses.stream(
+        model="claude", input="Weather in Oslo?", tools=[TOOL], reasoning={"effort": "low"}
+    ) as stream:
+        first = await stream.get_final_response()
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert [item.type for item in first.output] == ["function_call"] and calls[0].call_id == "toolu_rsp"
+    second = await c.responses.create(
+        model="claude",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": "toolu_rsp", "output": "18C"}],
+        tools=[TOOL],
+        reasoning={"effort": "low"},
+    )
+    assert second.output_text == "Sunny."
+    sent = upstreams.anthropic.requests[-1].json["messages"]
+    assert sent[1] == {"role": "assistant", "content": [thinking, redacted, call]}
+    assert sent[2]["content"][0]["tool_use_id"] == "toolu_rsp"
