@@ -208,6 +208,12 @@ async def test_get_delete_and_other_keys(gateway: Gateway, upstreams: Upstreams)
         await mine.responses.retrieve(reply.id)
     with pytest.raises(openai.NotFoundError):
         await mine.responses.delete(reply.id)
+    logged = [(line["route"], line["status"]) for line in gateway.access_lines()[-3:]]
+    assert logged == [
+        ("DELETE /v1/responses/{id}", 200),
+        ("GET /v1/responses/{id}", 404),
+        ("DELETE /v1/responses/{id}", 404),
+    ]
 
 
 async def test_store_false_keeps_nothing(gateway: Gateway) -> None:

@@ -149,6 +149,11 @@ def test_history_goes_between_instructions_and_input() -> None:
     )
     request = with_history(call, history)
     assert request.messages == (text_message("system", "Now terse"), *history, text_message("user", "Again"))
+    # A tool result answering a call from the stored turns is named after it (Gemini needs the name).
+    answer_call = decode(input=[{"type": "function_call_output", "call_id": "c9", "output": "18C"}])
+    earlier = (Message(role="assistant", content=(ToolCallPart(id="c9", name="weather"),)),)
+    linked = with_history(answer_call, earlier).messages[-1].content[0]
+    assert linked == ToolResultPart(tool_call_id="c9", content="18C", name="weather")
 
 
 def answer(message: Message, finish: Any = "stop") -> ChatResponse:

@@ -14,7 +14,7 @@ normally, before its ``response.completed`` event goes out). Each request gets i
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -24,8 +24,8 @@ from starlette.responses import Response
 from llmrelay.context import Context, new_request_id
 from llmrelay.errors import RelayError
 from llmrelay.server.errors import error_response
-from llmrelay.server.handler import Face, ServerState, handle
-from llmrelay.server.response_store import StoredResponse, not_found
+from llmrelay.server.handler import Face, ServerState, handle, request_id_of
+from llmrelay.server.response_store import ResponseStore, StoredResponse, not_found
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream, StreamObserver
@@ -36,7 +36,6 @@ from llmrelay.wire.openai_responses_output import encode_response
 from llmrelay.wire.openai_responses_stream import Event, ResponsesStreamEncoder
 from llmrelay.wire.sse import encode_event
 
-log = logging.getLogger("llmrelay.server")
 ROUTE = "/v1/responses"
 
 
@@ -168,33 +167,56 @@ async def create_response(request: Request) -> Response:
 
 
 async def get_response(request: Request) -> Response:
-    state: ServerState = request.app.state.llmrelay
-    try:
-        principal = await state.auth.principal(request.headers)
-        response_id = request.path_params["response_id"]
-        record = await state.responses.get(principal.id, response_id)
-        if record is None:
-            raise not_found(response_id)
-    except RelayError as err:
-        return _error(err)
-    return _json(record.response)
+    async def read(store: ResponseStore, principal: str, response_id: str) -> dict[str, Any] | None:
+        record = await store.get(principal, response_id)
+        return None if record is None else record.response
+
+    return await _by_id(request, read)
 
 
 async def delete_response(request: Request) -> Response:
+    async def delete(store: ResponseStore, principal: str, response_id: str) -> dict[str, Any] | None:
+        if not await store.delete(principal, response_id):
+            return None
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    return await _by_id(request, delete)
+
+
+async def _by_id(
+    request: Request, act: Callable[[ResponseStore, str, str], Awaitable[dict[str, Any] | None]]
+) -> Response:
+    """``GET`` / ``DELETE /v1/responses/{id}``: the caller's own responses only (404 otherwise)."""
     state: ServerState = request.app.state.llmrelay
+    started = state.relay.clock.now()
+    request_id = request_id_of(request)
+    key_id: str | None = None
     try:
         principal = await state.auth.principal(request.headers)
+        key_id = principal.id
         response_id = request.path_params["response_id"]
-        if not await state.responses.delete(principal.id, response_id):
+        body = await act(state.responses, principal.id, response_id)
+        if body is None:
             raise not_found(response_id)
     except RelayError as err:
-        return _error(err)
-    return _json({"id": response_id, "object": "response", "deleted": True})
+        response = error_response(err, openai_errors.encode_error, headers={"x-request-id": request_id})
+        error: str | None = err.code
+    else:
+        response = _json(body)
+        response.headers["x-request-id"] = request_id
+        error = None
+    state.access_log.record(
+        request_id=request_id,
+        key_id=key_id,
+        route=f"{request.method} {ROUTE}/{{id}}",
+        model=None,
+        target=None,
+        status=response.status_code,
+        latency_ms=(state.relay.clock.now() - started) * 1000,
+        error=error,
+    )
+    return response
 
 
 def _json(body: dict[str, Any]) -> Response:
     return Response(msgspec.json.encode(body), media_type="application/json")
-
-
-def _error(err: RelayError) -> Response:
-    return error_response(err, openai_errors.encode_error, headers={})
