@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.e2e.conftest import APP_KEY, LIMITED_KEY, Upstreams
-from tests.e2e.gateway import Gateway
+from tests.e2e.gateway import Gateway, run_gateway
 from tests.fakes.anthropic_upstream import message_body, message_events
 from tests.fakes.openai_upstream import StreamReply
 from tests.openapi_spec import openai_spec_validator
@@ -340,3 +340,29 @@ async def test_anthropic_thinking_survives_previous_response_id(
     sent = upstreams.anthropic.requests[-1].json["messages"]
     assert sent[1] == {"role": "assistant", "content": [thinking, redacted, call]}
     assert sent[2]["content"][0]["tool_use_id"] == "toolu_rsp"
+
+
+async def test_an_openai_target_on_the_responses_api_end_to_end(
+    upstreams: Upstreams, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``options: {api: responses}``: both faces reach OpenAI's Responses API upstream."""
+    target = {
+        "provider": "openai",
+        "model": "gpt-5-mini",
+        "api_key": "sk-provider",
+        "base_url": upstreams.urls["openai"] + "/v1",
+        "options": {"api": "responses"},
+    }
+    config = {"models": [{"name": "gpt-r", "targets": [target], "retry": {"max_retries": 0}}]}
+    async with run_gateway(config, tmp_path_factory.mktemp("gw-r")) as gw:
+        c = openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="any", max_retries=0, timeout=20)
+        async with c.responses.stream(model="gpt-r", input="Hello gateway") as stream:
+            first = await stream.get_final_response()
+        assert first.output_text == "You said: Hello gateway"
+        second = await c.responses.create(model="gpt-r", input="Again", previous_response_id=first.id)
+        assert second.output_text == "You said: Again"
+        sent = upstreams.openai.requests[-1]
+        assert sent.path == "/v1/responses" and sent.json["store"] is False
+        assert [item.get("role") for item in sent.json["input"]] == ["user", "assistant", "user"]
+        chat = await c.chat.completions.create(model="gpt-r", messages=[{"role": "user", "content": "Hi"}])
+        assert chat.choices[0].message.content == "You said: Hi"
