@@ -123,7 +123,7 @@ class OpenAIProvider:
             )
         decoder = ChatStreamDecoder(provider=self.name)
         stream = await ChatStream.open(
-            self._chunks(path, body, headers, decoder),
+            self._chunks(path, body, headers, decoder, terminal="[DONE]"),
             id="",
             model=model,
             created=int(self._clock.wall()),
@@ -149,7 +149,7 @@ class OpenAIProvider:
             return decode_upstream_response(reply.body, provider=self.name, created=int(self._clock.wall()))
         decoder = ResponsesEventDecoder(provider=self.name)
         stream = await ChatStream.open(
-            self._chunks(path, body, headers, decoder),
+            self._chunks(path, body, headers, decoder, terminal="response.completed"),
             id="",
             model=model,
             created=int(self._clock.wall()),
@@ -167,8 +167,11 @@ class OpenAIProvider:
         body: bytes,
         headers: dict[str, str],
         decoder: ChatStreamDecoder | ResponsesEventDecoder,
+        *,
+        terminal: str,
     ) -> AsyncGenerator[list[ChatChunk], None]:
-        """One batch per upstream read; holds the response open while it yields (closing closes it)."""
+        """One batch per upstream read; holds the response open while it yields (closing closes it).
+        A body that ends before the format's ``terminal`` event is a :class:`ConnectionFailed`."""
         async with self._upstream.stream(path, body, headers=headers) as reply:
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
@@ -177,7 +180,7 @@ class OpenAIProvider:
                 yield batch
             if not decoder.done:
                 raise ConnectionFailed(
-                    f"{self.name} stream from {self._upstream.host} ended before its last event",
+                    f"{self.name} stream from {self._upstream.host} ended before {terminal}",
                     provider=self.name,
                 )
 
