@@ -366,3 +366,21 @@ async def test_an_openai_target_on_the_responses_api_end_to_end(
         assert [item.get("role") for item in sent.json["input"]] == ["user", "assistant", "user"]
         chat = await c.chat.completions.create(model="gpt-r", messages=[{"role": "user", "content": "Hi"}])
         assert chat.choices[0].message.content == "You said: Hi"
+
+
+async def test_concurrent_continuations_branch_the_conversation(
+    gateway: Gateway, upstreams: Upstreams
+) -> None:
+    c = client(gateway)
+    root = await c.responses.create(model="mock", input="root")
+    branches = await asyncio.gather(
+        *(
+            c.responses.create(model="mock", input=f"branch {i}", previous_response_id=root.id)
+            for i in range(8)
+        )
+    )
+    assert len({b.id for b in branches}) == 8 and all(b.previous_response_id == root.id for b in branches)
+    # Each branch continues on its own: a follow-up of branch 3 is sent root, branch 3 and itself only.
+    await c.responses.create(model="gpt", input="leaf", previous_response_id=branches[3].id)
+    texts = [m["content"] for m in upstreams.openai.requests[-1].json["messages"]]
+    assert texts == ["root", "mock says hi", "branch 3", "mock says hi", "leaf"]
