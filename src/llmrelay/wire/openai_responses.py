@@ -149,6 +149,7 @@ class _InRequest(msgspec.Struct):
     metadata: dict[str, str] | None = None
     user: str | None = None
     reasoning: _Reasoning | None = None
+    background: Literal[False] | None = None  # a background (polled) response is not offered
 
 
 _KNOWN = frozenset(_InRequest.__struct_fields__)
