@@ -41,6 +41,7 @@ from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
 from llmrelay.stores import open_kv
+from llmrelay.stores.base import KV
 from llmrelay.stores.postgres import is_postgres
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
@@ -62,6 +63,8 @@ class Pipeline:
     router: Router
     providers: tuple[Provider, ...]
     stores: tuple[Resource, ...]
+    responses: KV
+    """The ``responses`` namespace: stored ``/v1/responses`` answers and their conversations."""
     breakers: tuple[CircuitBreaker, ...]
     prices: Mapping[str, Price | None]
     """Target label -> price, resolved once here: nothing looks prices up per request."""
@@ -107,15 +110,18 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
 
     # Idempotency has a namespace of its own, so no other user of state can evict its records;
     # at the cap the least recently used completed records go first, in-flight claims never.
-    # PostgreSQL holds no KV records: there idempotency stays in each process's memory.
+    # PostgreSQL holds no KV records: there idempotency (and stored responses) stay in each
+    # process's memory.
     kv_url = "memory://" if is_postgres(config.state.url) else config.state.url or "memory://"
     kv = open_kv(kv_url, clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20)
+    # Stored Responses API conversations: a namespace of their own, so neither evicts the other.
+    responses = open_kv(kv_url, clock, namespace="responses", max_entries=100_000, max_bytes=256 * 2**20)
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
-    stores: list[Resource] = [kv]
+    stores: list[Resource] = [kv, responses]
     budget = None
     if config.budgets:
 
@@ -137,6 +143,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
         router,
         tuple(providers),
         tuple(stores),
+        responses,
         tuple(breakers),
         prices,
         total_for,

@@ -183,6 +183,9 @@ class ServerConfig(_Strict, frozen=True):
     graceful_shutdown: _NonNegative = 30.0
     idempotency_ttl: _Positive = 86_400.0
     idempotency_wait: _NonNegative = 60.0
+    responses_ttl: _Positive = 30 * 86_400.0
+    """Seconds a stored ``/v1/responses`` answer (and its conversation) is kept for
+    ``previous_response_id`` and ``GET /v1/responses/{id}``: 30 days, as OpenAI keeps them."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Of the ``llmrelay`` loggers on stderr; ``warning`` silences the access log."""
 

@@ -36,7 +36,9 @@ from llmrelay.pricing.cost import cost as cost_of
 from llmrelay.request_rules import validate
 from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
+from llmrelay.stores.base import KV
 from llmrelay.streams import ChatStream
+from llmrelay.token_count import TokenCount, count_tokens
 from llmrelay.types import (
     ChatChunk,
     ChatRequest,
@@ -155,6 +157,11 @@ class Relay:
         budget = self._pipeline.budget
         return await budget.status(ctx) if budget is not None else {"budgets": []}
 
+    @property
+    def responses_kv(self) -> KV:
+        """The state namespace that keeps stored ``/v1/responses`` answers (the server's)."""
+        return self._pipeline.responses
+
     async def stores_ready(self) -> bool:
         """Whether every store of the pipeline answers (the server's ``/readyz``)."""
         answers = await asyncio.gather(*(s.ping() for s in self._pipeline.stores), return_exceptions=True)
@@ -191,6 +198,13 @@ class Relay:
         if self._closed:
             raise RuntimeError("this Relay is closed: open it again (`async with relay:`) or make a new one")
         return await self._pipeline.service(request, ctx or self.context())
+
+    async def count_tokens(self, request: ChatRequest, ctx: Context | None = None) -> TokenCount:
+        """The input tokens ``request`` would take at its alias: the provider's own count where it
+        has an endpoint for it, else an estimate (:mod:`llmrelay.token_count`)."""
+        if self._closed:
+            raise RuntimeError("this Relay is closed: open it again (`async with relay:`) or make a new one")
+        return await count_tokens(self._pipeline.router, request, ctx or self.context())
 
     async def chat(
         self, model: str, messages: Sequence[MessageInput], **options: Unpack[ChatOptions]

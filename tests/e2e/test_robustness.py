@@ -265,7 +265,7 @@ async def test_head_on_get_routes_is_200_without_a_body(gateway: Gateway) -> Non
             assert r.status == 405 and r.headers["allow"] == "GET, HEAD"
 
 
-@pytest.mark.parametrize("path", ["/v1/messages/count_tokens", "/v1/messages/batches/x"])
+@pytest.mark.parametrize("path", ["/v1/messages/batches", "/v1/messages/batches/x"])
 async def test_unknown_paths_under_messages_answer_in_anthropic_shape(gateway: Gateway, path: str) -> None:
     status, payload, _ = await post(gateway, path, b"{}", {"x-api-key": APP_KEY})
     assert status == 404

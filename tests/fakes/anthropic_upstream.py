@@ -6,7 +6,9 @@ Serve it with :func:`tests.fakes.server.serve`::
     async with serve(fake.app()) as base_url:
         ...
 
-Route: ``POST /v1/messages`` (unary, or named SSE events when the body says ``"stream": true``).
+Routes: ``POST /v1/messages`` (unary, or named SSE events when the body says ``"stream": true``)
+and ``POST /v1/messages/count_tokens`` (``{"input_tokens": N}``; like the real one, it refuses the
+Messages fields it does not take, such as ``max_tokens``, with a 400).
 Every request is recorded (:attr:`AnthropicUpstream.requests`). Scripted replies are consumed in
 order, one per request; with nothing scripted the fake answers deterministically from the request:
 it echoes the last user text ("You said: ..."), answers ``{"echo": ...}`` as JSON when the request
@@ -129,6 +131,7 @@ class AnthropicUpstream(ScriptedUpstream):
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self._handle)
+        app.router.add_post("/v1/messages/count_tokens", self._handle)
         return app
 
     def _unauthorized(self, request: web.Request) -> web.Response | None:
@@ -144,6 +147,8 @@ class AnthropicUpstream(ScriptedUpstream):
 
     def _default(self, request: web.Request, payload: Any) -> Reply:
         body = payload if isinstance(payload, dict) else {}
+        if request.path.endswith("/count_tokens"):
+            return _count_tokens(body)
         last = _last_user_text(body)
         content = [_answer(body, last)]
         stop = "tool_use" if content[0]["type"] == "tool_use" else "end_turn"
@@ -158,6 +163,24 @@ class AnthropicUpstream(ScriptedUpstream):
         if body.get("stream"):
             return Reply(events=message_events(message))
         return Reply(body=message)
+
+
+_COUNTED = {"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"}
+
+
+def _count_tokens(body: dict[str, Any]) -> Reply:
+    extra = sorted(set(body) - _COUNTED)
+    if extra:
+        return Reply(
+            body=error_body("invalid_request_error", f"{extra[0]}: Extra inputs are not permitted"),
+            status=400,
+        )
+    if "model" not in body or "messages" not in body:
+        return Reply(
+            body=error_body("invalid_request_error", "model and messages: Field required"), status=400
+        )
+    tools = len(json.dumps(body.get("tools", [])).split()) if body.get("tools") else 0
+    return Reply(body={"input_tokens": _prompt_tokens(body) + tools})
 
 
 def _answer(body: dict[str, Any], last: str) -> dict[str, Any]:

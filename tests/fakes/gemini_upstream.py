@@ -6,8 +6,10 @@ Serve it with :func:`tests.fakes.server.serve`::
     async with serve(fake.app()) as base_url:
         ...
 
-Routes: ``POST /{version}/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` and
-``:batchEmbedContents``. Every request is recorded (:attr:`GeminiUpstream.requests`). Scripted
+Routes: ``POST /{version}/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``,
+``:batchEmbedContents`` and ``:countTokens`` (``contents`` or a whole ``generateContentRequest``,
+not both, as the real one: ``{"totalTokens": N, "promptTokensDetails": [...]}``). Every request
+is recorded (:attr:`GeminiUpstream.requests`). Scripted
 replies are consumed in order, one per request, whatever the route; with nothing scripted the fake
 answers deterministically from the request: it echoes the last user text (as a JSON object in JSON
 mode), calls the forced function when ``toolConfig`` says ``ANY``, and embeds text into stable
@@ -87,6 +89,8 @@ class GeminiUpstream(ScriptedUpstream):
         body = payload if isinstance(payload, dict) else {}
         if action == "batchEmbedContents":
             return Reply(body=_embeddings(body))
+        if action == "countTokens":
+            return _count_tokens(model, body)
         parts, finish_text = _answer(body)
         usage = {
             "promptTokenCount": _prompt_tokens(body),
@@ -160,6 +164,23 @@ def _answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     else:
         text = f"You said: {last}"
     return [{"text": text}], text
+
+
+def _count_tokens(model: str, body: dict[str, Any]) -> Reply:
+    generate = body.get("generateContentRequest")
+    if (generate is None) == ("contents" not in body):
+        message = "either contents or generateContentRequest must be set, not both"
+        return Reply(body=error_body(400, "INVALID_ARGUMENT", message), status=400)
+    if generate is not None and generate.get("model") != f"models/{model}":
+        return Reply(
+            body=error_body(400, "INVALID_ARGUMENT", "generateContentRequest.model is wrong"), status=400
+        )
+    counted = generate or body
+    tools = len(json.dumps(counted.get("tools", [])).split()) if counted.get("tools") else 0
+    total = _prompt_tokens(counted) + tools
+    return Reply(
+        body={"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
+    )
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:

@@ -2,10 +2,12 @@
 
 Serve ``OpenAIUpstream().app`` with :func:`tests.fakes.server.serve` and point a target's
 ``base_url`` at ``<url>/v1``. It speaks the real wire format: ``POST /v1/chat/completions`` (unary and
-SSE with ``data: [DONE]``) and ``POST /v1/embeddings`` (float or base64). Every request is recorded
-(path, lower-cased headers, parsed JSON). Replies come from a queue of scripted :class:`Reply` /
-:class:`StreamReply` values; with nothing scripted it answers deterministically from the request
-(echoes the last user message, calls the forced tool, answers JSON when JSON is asked for).
+SSE with ``data: [DONE]``), ``POST /v1/embeddings`` (float or base64) and ``POST /v1/responses``
+(the Responses API, unary and named ``response.*`` events: :mod:`tests.fakes.openai_responses_fake`).
+Every request is recorded (path, lower-cased headers, parsed JSON). Replies come from a queue of
+scripted :class:`Reply` / :class:`StreamReply` values; with nothing scripted it answers
+deterministically from the request (echoes the last user message, calls the forced tool, answers
+JSON when JSON is asked for).
 
 It also serves Azure OpenAI's deployment routes, ``POST /openai/deployments/{deployment}/chat/completions``
 and ``.../embeddings`` (base URL: the fake's root), the same way; :attr:`Recorded.query` keeps the
@@ -29,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.openai_responses_fake import echo_response, response_events
 
 CREATED = 1_700_000_000
 
@@ -56,10 +60,12 @@ class StreamReply:
 
     ``done`` appends ``data: [DONE]``; ``drop_after`` closes the connection after that many events
     (before ``[DONE]``); ``hang_after`` keeps it open after the events until the client leaves.
+    ``named`` writes each event's ``type`` as its SSE ``event:`` name (the Responses API's framing).
     """
 
     events: list[Any]
     done: bool = True
+    named: bool = False
     drop_after: int | None = None
     hang_after: bool = False
     headers: dict[str, str] = field(default_factory=dict)
@@ -86,6 +92,7 @@ class OpenAIUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self._embeddings)
         return app
@@ -122,6 +129,15 @@ class OpenAIUpstream:
         reply = self.replies.popleft() if self.replies else _echo_chat(payload)
         return await self._send(request, reply)
 
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        payload = await self._record(request)
+        if self.replies:
+            return await self._send(request, self.replies.popleft())
+        answer = echo_response(payload)
+        if payload.get("stream"):
+            return await self._send(request, StreamReply(response_events(answer), done=False, named=True))
+        return await self._send(request, Reply(answer))
+
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         payload = await self._record(request)
         reply = self.replies.popleft() if self.replies else _echo_embeddings(payload)
@@ -147,7 +163,8 @@ class OpenAIUpstream:
                     request.transport.close()
                     return response
                 data = event if isinstance(event, str) else json.dumps(event)
-                await response.write(f"data: {data}\n\n".encode())
+                name = f"event: {event['type']}\n" if reply.named and isinstance(event, dict) else ""
+                await response.write(f"{name}data: {data}\n\n".encode())
             while reply.hang_after:
                 await response.write(b": keep-alive\n\n")
                 await asyncio.sleep(0.01)

@@ -1,25 +1,12 @@
-"""What the OpenAI codec emits validates against OpenAI's published OpenAPI schema.
-
-The spec (3 MB) is loaded once for this module. It mixes OpenAPI 3.0's ``nullable: true`` into a
-3.1 document; JSON Schema ignores that keyword, which would reject the ``null`` values OpenAI itself
-sends (``finish_reason: null`` in stream chunks), so the fixture rewrites it to ``anyOf [..., null]``.
-
-The spec is not in the repo: ``LLMRELAY_OPENAI_SPEC`` names it (default below). Missing, these
-tests are skipped locally and fail under ``CI=true``, like a missing service.
-"""
+"""What the OpenAI codec emits validates against OpenAI's published OpenAPI schema
+(loaded by :mod:`tests.openapi_spec`)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from llmrelay.errors import AuthenticationError, ContextLengthExceeded, RateLimited
 from llmrelay.types import (
@@ -37,43 +24,12 @@ from llmrelay.wire.openai_embeddings import encode_embedding_response
 from llmrelay.wire.openai_errors import encode_error
 from llmrelay.wire.openai_inbound import encode_chat_response
 from llmrelay.wire.openai_stream import ChatStreamEncoder
-from tests.services import require_file
-
-SPEC = Path(os.environ.get("LLMRELAY_OPENAI_SPEC") or "/work/shared/spec/openai-openapi.yaml")
-URI = "urn:openai-openapi"
-
-Validate = Callable[[str, Any], None]
-
-
-def _nullable(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_nullable(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _nullable(value) for key, value in node.items()}
-    if out.pop("nullable", False) is True:
-        return {"anyOf": [out, {"type": "null"}]}
-    return out
+from tests.openapi_spec import Validate, openai_spec_validator
 
 
 @pytest.fixture(scope="module")
 def validate() -> Validate:
-    require_file(
-        SPEC,
-        "OpenAI's OpenAPI spec",
-        hint="set LLMRELAY_OPENAI_SPEC to openapi.yaml from github.com/openai/openai-openapi",
-    )
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec = _nullable(yaml.load(SPEC.read_text(encoding="utf-8"), Loader=loader))
-    registry: Registry[Any] = Registry().with_resource(
-        URI, Resource.from_contents(spec, default_specification=DRAFT202012)
-    )
-
-    def check(component: str, instance: Any) -> None:
-        schema = {"$ref": f"{URI}#/components/schemas/{component}"}
-        jsonschema.Draft202012Validator(schema, registry=registry).validate(instance)
-
-    return check
+    return openai_spec_validator()
 
 
 def test_schema_rejects_what_it_should(validate: Validate) -> None:

@@ -32,6 +32,11 @@ class Provider(Protocol):
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse: ...
 
+    async def count_tokens(self, request: ChatRequest, ctx: Context) -> int | None:
+        """The prompt's input tokens as the provider's own counting endpoint reports them;
+        ``None`` when it has none (the caller then estimates: :mod:`llmrelay.token_count`)."""
+        ...
+
 
 class _Factory(Protocol):
     def __call__(self, target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> Provider: ...

@@ -46,9 +46,13 @@ from llmrelay.wire.anthropic import (
 )
 from llmrelay.wire.anthropic_errors import decode_error
 from llmrelay.wire.anthropic_stream import AnthropicStreamDecoder
+from llmrelay.wire.token_count import decode_token_count
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 MESSAGES_PATH = "/v1/messages"
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+_COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking"})
+"""The fields of a Messages body that ``count_tokens`` takes (it refuses ``max_tokens`` & co)."""
 
 
 class AnthropicOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -124,6 +128,27 @@ class AnthropicProvider:
             while (batch := await batches.next()) is not None:
                 yield batch
             decoder.finish()
+
+    async def count_tokens(self, request: ChatRequest, ctx: Context) -> int | None:
+        """``POST /v1/messages/count_tokens`` with the body :meth:`chat` would send."""
+        body = encode_chat_request(
+            request,
+            model=self.model,
+            default_max_tokens=self.options.default_max_tokens,
+            json_schema_mode=self.options.json_schema_mode,
+        )
+        payload = msgspec.json.encode({k: v for k, v in body.items() if k in _COUNTED})
+        reply = await self._upstream.post(COUNT_TOKENS_PATH, payload, headers={})
+        if not 200 <= reply.status < 300:
+            raise decode_error(
+                reply.status,
+                reply.headers,
+                reply.body,
+                provider=self.name,
+                now=self._clock.wall(),
+                credentials=self._upstream.credentials,
+            )
+        return decode_token_count(reply.body, "input_tokens", provider=self.name)
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
         raise InvalidRequest(

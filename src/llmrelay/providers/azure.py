@@ -60,6 +60,10 @@ class AzureProvider(OpenAIProvider):
 
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> AzureProvider:
     options = msgspec.convert(target.options, AzureOptions, strict=False)  # `${VAR}` fills numbers
+    if options.api != "chat_completions":
+        raise msgspec.ValidationError(
+            "azure targets speak Chat Completions only (`api: responses` is openai's)"
+        )
     api_key = target.api_key.reveal() if target.api_key is not None else None
     auth = {"api-key": api_key} if api_key is not None else {}
     # Config validation requires a base_url for azure; the library's direct callers get the same.

@@ -43,6 +43,7 @@ from llmrelay.wire.gemini import (
     encode_embedding_request,
     model_id,
 )
+from llmrelay.wire.token_count import decode_token_count
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MODEL = "gemini-2.5-flash"
@@ -117,6 +118,16 @@ class GeminiProvider:
             last = decoder.end()
             if last:
                 yield last
+
+    async def count_tokens(self, request: ChatRequest, ctx: Context) -> int | None:
+        """``:countTokens`` with the whole ``generateContent`` request, so that the system
+        instruction and the tools are counted too (``contents`` alone would leave them out)."""
+        generate = {"model": f"models/{self.model}", **encode_chat_request(request)}
+        body = msgspec.json.encode({"generateContentRequest": generate})
+        reply = await self._upstream.post(f"{self._prefix}:countTokens", body, headers=_NO_HEADERS)
+        if not 200 <= reply.status < 300:
+            raise self._error(reply.status, reply.headers, reply.body)
+        return decode_token_count(reply.body, "totalTokens", provider=self.name)
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
         body = msgspec.json.encode(encode_embedding_request(request, model=self.model))

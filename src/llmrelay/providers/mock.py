@@ -104,6 +104,9 @@ class MockProvider:
             source, id=response_id, model=self.model, created=created, provider=self.name
         )
 
+    async def count_tokens(self, request: ChatRequest, ctx: Context) -> int | None:
+        return None  # no counting endpoint: the caller estimates
+
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
         self._maybe_fail()
         await self._clock.sleep(self.options.latency)

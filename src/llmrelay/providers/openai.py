@@ -41,11 +41,16 @@ from llmrelay.wire.openai_embeddings import (
     encode_embedding_request,
 )
 from llmrelay.wire.openai_errors import decode_error
+from llmrelay.wire.openai_responses_upstream import (
+    ResponsesEventDecoder,
+    decode_upstream_response,
+    encode_upstream_request,
+)
 from llmrelay.wire.openai_stream import ChatStreamDecoder
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-Endpoint = Literal["/chat/completions", "/embeddings"]
+Endpoint = Literal["/chat/completions", "/embeddings", "/responses"]
 
 
 class OpenAIOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -56,12 +61,15 @@ class OpenAIOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     ``stream_usage``: ask for the final usage chunk; turn off for servers that reject
     ``stream_options``. ``embedding_format``: ``base64`` shrinks embedding replies about fourfold
     where the server supports it. ``max_connections`` bounds the upstream's connection pool.
+    ``api``: ``responses`` sends chat calls to OpenAI's Responses API (``POST /responses``,
+    :mod:`llmrelay.wire.openai_responses_upstream`) instead of Chat Completions.
     """
 
     max_tokens_param: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
     stream_usage: bool = True
     embedding_format: EncodingFormat = "float"
     max_connections: int = 256
+    api: Literal["chat_completions", "responses"] = "chat_completions"
 
 
 class OpenAIProvider:
@@ -93,6 +101,8 @@ class OpenAIProvider:
         await self._upstream.aclose()
 
     async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
+        if self.options.api == "responses":
+            return await self._responses(request, ctx)
         model = self.model or request.model
         body = msgspec.json.encode(
             encode_chat_request(
@@ -113,7 +123,7 @@ class OpenAIProvider:
             )
         decoder = ChatStreamDecoder(provider=self.name)
         stream = await ChatStream.open(
-            self._chunks(path, body, headers, decoder),
+            self._chunks(path, body, headers, decoder, terminal="[DONE]"),
             id="",
             model=model,
             created=int(self._clock.wall()),
@@ -126,10 +136,42 @@ class OpenAIProvider:
             stream.created = decoder.created
         return stream
 
+    async def _responses(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
+        """A chat call through the Responses API (``options.api: responses``)."""
+        model = self.model or request.model
+        body = msgspec.json.encode(encode_upstream_request(request, model=model))
+        headers = {"x-client-request-id": ctx.request_id}
+        path = self._path("/responses", model)
+        if not request.stream:
+            reply = await self._upstream.post(path, body, headers=headers)
+            if reply.status >= 300:
+                raise self._error(reply.status, reply.headers, reply.body)
+            return decode_upstream_response(reply.body, provider=self.name, created=int(self._clock.wall()))
+        decoder = ResponsesEventDecoder(provider=self.name)
+        stream = await ChatStream.open(
+            self._chunks(path, body, headers, decoder, terminal="response.completed"),
+            id="",
+            model=model,
+            created=int(self._clock.wall()),
+            provider=self.name,
+        )
+        stream.id = decoder.id
+        stream.model = decoder.model or model
+        if decoder.created is not None:
+            stream.created = int(decoder.created)
+        return stream
+
     async def _chunks(
-        self, path: str, body: bytes, headers: dict[str, str], decoder: ChatStreamDecoder
+        self,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        decoder: ChatStreamDecoder | ResponsesEventDecoder,
+        *,
+        terminal: str,
     ) -> AsyncGenerator[list[ChatChunk], None]:
-        """One batch per upstream read; holds the response open while it yields (closing closes it)."""
+        """One batch per upstream read; holds the response open while it yields (closing closes it).
+        A body that ends before the format's ``terminal`` event is a :class:`ConnectionFailed`."""
         async with self._upstream.stream(path, body, headers=headers) as reply:
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
@@ -138,9 +180,12 @@ class OpenAIProvider:
                 yield batch
             if not decoder.done:
                 raise ConnectionFailed(
-                    f"{self.name} stream from {self._upstream.host} ended before [DONE]",
+                    f"{self.name} stream from {self._upstream.host} ended before {terminal}",
                     provider=self.name,
                 )
+
+    async def count_tokens(self, request: ChatRequest, ctx: Context) -> int | None:
+        return None  # no counting endpoint: the caller estimates
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
         model = self.model or request.model

@@ -26,7 +26,8 @@ from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
-from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai, usage
+from llmrelay.server.response_store import ResponseStore
+from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai, responses, tokens, usage
 
 
 def create_app(
@@ -46,6 +47,7 @@ def create_app(
         keys=key_service,
         metrics=metrics.registry_for(relay),
         ledger=ledger,
+        responses=ResponseStore(relay.responses_kv, ttl=config.server.responses_ttl),
     )
 
     @asynccontextmanager
@@ -71,6 +73,11 @@ def create_app(
         Route("POST", "/v1/chat/completions", openai.chat_completions),
         Route("POST", "/v1/embeddings", openai.embeddings),
         Route("POST", "/v1/messages", anthropic.messages),
+        Route("POST", "/v1/messages/count_tokens", tokens.count_anthropic),
+        Route("POST", "/v1/tokens/count", tokens.count_openai),
+        Route("POST", "/v1/responses", responses.create_response),
+        Route("GET", "/v1/responses/{response_id}", responses.get_response),
+        Route("DELETE", "/v1/responses/{response_id}", responses.delete_response),
         Route("GET", "/v1/models", models.list_models),
         Route("GET", "/v1/models/{model:path}", models.get_model),
         Route("GET", "/healthz", health.healthz),

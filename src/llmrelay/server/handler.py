@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from llmrelay.server.auth import Authenticator, Principal
 from llmrelay.server.body import read_body
 from llmrelay.server.disconnect import CLIENT_CLOSED, DisconnectGuard
 from llmrelay.server.errors import ErrorBody, error_response
+from llmrelay.server.response_store import ResponseStore
 from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutting_down
 from llmrelay.server.tags import HEADER as TAGS_HEADER
 from llmrelay.server.tags import request_tags
@@ -53,6 +54,7 @@ class ServerState:
     access_log: AccessLog
     keys: KeyService
     metrics: CollectorRegistry
+    responses: ResponseStore
     ledger: LedgerWriter | None = None
     """Usage rows of every request that reached the pipeline (``None``: ``ledger.enabled`` off)."""
 
@@ -64,20 +66,28 @@ class ServerState:
 
 @dataclass(frozen=True, slots=True)
 class Face:
-    """How one wire format plugs into :func:`handle`."""
+    """How one wire format plugs into :func:`handle`.
+
+    ``prepare`` and ``settle`` are for a face with state of its own (the Responses API's stored
+    conversations): ``prepare`` may rewrite the decoded request once the caller is known,
+    ``settle`` sees the result before it is encoded (a stream: before its first frame).
+    """
 
     route: str
     decode: Callable[[bytes], CanonicalRequest]
     encode: Callable[[Result, CanonicalRequest], dict[str, Any]]
     frames: Callable[[ChatStream, CanonicalRequest], FrameEncoder]
     error_body: ErrorBody
+    prepare: Callable[[CanonicalRequest, Context], Awaitable[CanonicalRequest]] | None = None
+    settle: Callable[[Result, Context], Awaitable[None]] | None = None
+    """For a stream it only attaches observers (it must not fail: the stream is open)."""
 
 
 async def handle(request: Request, face: Face) -> Response:
     state: ServerState = request.app.state.llmrelay
     clock = state.relay.clock
     started = clock.now()
-    request_id = _request_id(request)
+    request_id = request_id_of(request)
     headers = {"x-request-id": request_id}
     principal: Principal | None = None
     model: str | None = None
@@ -120,7 +130,11 @@ async def handle(request: Request, face: Face) -> Response:
         principal.check_model(model, state.relay.model_names)
         ctx = _context(state, request, principal, request_id, canonical)
         guard = DisconnectGuard(request.receive)
+        if face.prepare is not None:
+            canonical = await face.prepare(canonical, ctx)
         result = await state.relay.send(canonical, ctx)
+        if face.settle is not None:
+            await face.settle(result, ctx)
     except RelayError as err:
         if guard is not None:
             guard.stop()
@@ -231,7 +245,8 @@ def _uncancel() -> None:
         task.uncancel()
 
 
-def _request_id(request: Request) -> str:
+def request_id_of(request: Request) -> str:
+    """The caller's ``x-request-id`` when it is a sane one, else a new id."""
     given = request.headers.get("x-request-id")
     return given if given and _REQUEST_ID.match(given) else new_request_id()
 

@@ -159,7 +159,12 @@ _MISSING = re.compile(r"^Object missing required field `([^`]+)`")
 
 def decode_messages_request(body: bytes) -> ChatRequest:
     """Decode a ``POST /v1/messages`` body; raise :class:`InvalidRequest` naming the bad field."""
-    raw = decode_json_object(body)
+    return decode_messages_object(decode_json_object(body))
+
+
+def decode_messages_object(raw: dict[str, Any]) -> ChatRequest:
+    """:func:`decode_messages_request` for a body already parsed (``count_tokens`` fills in the
+    ``max_tokens`` its bodies leave out)."""
     try:
         request = msgspec.convert(raw, _Body)
     except msgspec.ValidationError as err:
