@@ -186,11 +186,26 @@ class ServerConfig(_Strict, frozen=True):
     """Of the ``llmrelay`` loggers on stderr; ``warning`` silences the access log."""
 
 
+class RedisConfig(_Strict, frozen=True):
+    """Redis shared by every replica for rate limits (``redis://[:password@]host:port/db``).
+
+    ``on_error`` decides what a limit does while Redis cannot be reached: ``open`` admits the call
+    (availability first), ``closed`` refuses it with a 503. ``timeout`` (seconds) bounds each
+    decision, so an outage never holds a request longer than that.
+    """
+
+    url: Secret
+    on_error: Literal["open", "closed"] = "open"
+    timeout: _Positive = 0.25
+
+
 class StateConfig(_Strict, frozen=True):
     """Where state lives. Unset: in memory for the library, ``sqlite:///<data dir>/llmrelay.db``
-    for the server (the data dir is ``$LLMRELAY_HOME`` or ``~/.llmrelay``)."""
+    for the server (the data dir is ``$LLMRELAY_HOME`` or ``~/.llmrelay``). Rate limits count in
+    process memory unless ``redis`` is set."""
 
     url: str | None = None
+    redis: RedisConfig | None = None
 
 
 class StaticKey(_Strict, frozen=True):
@@ -277,7 +292,7 @@ def with_server_defaults(config: Config, environ: Mapping[str, str] | None = Non
     home = data_dir(environ)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = f"sqlite:///{home / 'llmrelay.db'}"
-    return msgspec.structs.replace(config, state=StateConfig(url=url))
+    return msgspec.structs.replace(config, state=msgspec.structs.replace(config.state, url=url))
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:

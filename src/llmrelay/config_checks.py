@@ -59,6 +59,13 @@ def check(config: Config) -> None:
         )
     _check_secrets(config)
     _check_state_url(config.state.url)
+    if config.state.redis is not None:
+        scheme = config.state.redis.url.reveal().partition("://")[0]
+        if scheme not in ("redis", "rediss", "unix"):
+            # Only the scheme is shown: the URL may carry a password.
+            raise ConfigError(
+                f"unsupported scheme {scheme!r} at `$.state.redis.url`: use redis://host:port/db"
+            )
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):
         where = f"$.models[{i}]"

@@ -1,0 +1,215 @@
+"""Redis rate limits, shared by every replica: one Lua script per decision, on Redis's clock.
+
+The script applies the GCRA rule of :mod:`llmrelay.stores.rates` to every counter of a take at
+once (all or nothing, atomic in Redis) and returns the states it saw with Redis's own ``TIME``;
+the client rebuilds each :class:`~llmrelay.stores.rates.Decision` with the same pure
+:func:`~llmrelay.stores.rates.decide`. Using Redis's clock means replicas need no synchronised
+clocks. Each counter is one string key that expires when its bucket is full again; concurrency
+slots are a sorted set of leases scored by their expiry, so a crashed replica's leases run out.
+
+**When Redis is unreachable** (``state.redis.on_error``): ``open`` (the default) admits the call and
+logs a warning at most every 10 s; ``closed`` refuses it with
+:class:`~llmrelay.stores.rates.LimitStoreDown` (503). Either way a decision never waits longer than
+``timeout`` seconds (short socket timeouts, no client-side retries, and an overall cap), so an
+outage costs each request at most that, never a hang past its deadline. Refunds and lease releases
+that fail are dropped (the counters expire by themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from redis.exceptions import RedisError  # this module is imported only for a redis:// URL
+
+from llmrelay.clock import Clock
+from llmrelay.stores.rates import Decision, LimitStoreDown, OnError, Take, decide
+
+log = logging.getLogger("llmrelay.rate_limits")
+
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local mode = ARGV[1]
+local eps = 1e-9
+local seen = {}
+local news = {}
+local ok = true
+for i = 1, #KEYS do
+  local units = tonumber(ARGV[3 * i - 1])
+  local limit = tonumber(ARGV[3 * i])
+  local period = tonumber(ARGV[3 * i + 1])
+  local interval = period / limit
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  seen[i] = string.format('%.17g', tat)
+  local base = tat
+  if base < now then base = now end
+  local new
+  if mode == 'adjust' then
+    if units >= 0 then new = base + units * interval else new = tat + units * interval end
+    if new < now then new = now end
+  else
+    new = base + units * interval
+    if units > limit or new - period - now > eps then ok = false end
+  end
+  news[i] = new
+end
+if mode ~= 'peek' and (ok or mode == 'adjust') then
+  for i = 1, #KEYS do
+    local ttl = math.ceil((news[i] - now) * 1000) + 1
+    redis.call('SET', KEYS[i], string.format('%.17g', news[i]), 'PX', ttl)
+  end
+end
+table.insert(seen, 1, string.format('%.17g', now))
+table.insert(seen, 2, ok and '1' or '0')
+return seen
+"""
+
+_ENTER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local lease = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local counts = {}
+local ok = true
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  counts[i] = redis.call('ZCARD', KEYS[i])
+  if counts[i] >= tonumber(ARGV[2 + i]) then ok = false end
+end
+if ok then
+  for i = 1, #KEYS do
+    redis.call('ZADD', KEYS[i], now + ttl, lease)
+    redis.call('PEXPIRE', KEYS[i], math.ceil(ttl * 1000) + 1000)
+  end
+end
+return counts
+"""
+
+
+class RedisRateLimits:
+    def __init__(
+        self,
+        url: str,
+        clock: Clock,
+        *,
+        prefix: str = "llmrelay:rl:",
+        on_error: OnError = "open",
+        timeout: float = 0.25,
+    ) -> None:
+        self._url = url
+        self._clock = clock
+        self._prefix = prefix
+        self._on_error = on_error
+        self._timeout = timeout
+        self._client: Any = None
+        self._gcra: Any = None
+        self._enter: Any = None
+        self._warned_at = -math.inf
+
+    async def open(self) -> None:
+        import redis.asyncio as redis  # deferred: only scale-out deployments need it
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        if self._client is None:
+            self._client = redis.from_url(
+                self._url,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+            self._gcra = self._client.register_script(_GCRA)
+            self._enter = self._client.register_script(_ENTER)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def ping(self) -> bool:
+        return bool(await self._client.ping())
+
+    async def take(self, takes: Sequence[Take]) -> list[Decision]:
+        return await self._run("take", takes)
+
+    async def peek(self, takes: Sequence[Take]) -> list[Decision]:
+        return await self._run("peek", takes)
+
+    async def adjust(self, takes: Sequence[Take]) -> None:
+        await self._run("adjust", takes)
+
+    async def enter(self, slots: Sequence[tuple[str, int]], lease: str, ttl: float) -> list[Decision]:
+        keys = [self._prefix + key for key, _ in slots]
+        try:
+            counts = await self._call(self._enter, keys, [lease, ttl, *(limit for _, limit in slots)])
+        except _FAILURES as err:
+            self._failed(err)
+            return [Decision(True, limit, limit - 1, 0.0) for _, limit in slots]
+        ok = all(int(c) < limit for c, (_, limit) in zip(counts, slots, strict=True))
+        decisions = []
+        for count, (_, limit) in zip(counts, slots, strict=True):
+            free = int(count) < limit
+            left = limit - int(count) - (1 if ok else 0)
+            decisions.append(Decision(free, limit, max(0, left), 0.0, 0.0 if free else 1.0))
+        return decisions
+
+    async def leave(self, keys: Sequence[str], lease: str) -> None:
+        try:
+            async with asyncio.timeout(self._timeout * 2):
+                pipe = self._client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.zrem(self._prefix + key, lease)
+                await pipe.execute()
+        except _FAILURES as err:
+            self._warn(err)  # the lease expires by itself
+
+    async def _run(self, mode: str, takes: Sequence[Take]) -> list[Decision]:
+        args: list[Any] = [mode]
+        for take in takes:
+            args += (take.units, take.rate.limit, take.rate.period)
+        try:
+            seen = await self._call(self._gcra, [self._prefix + t.key for t in takes], args)
+        except _FAILURES as err:
+            if mode == "adjust":
+                self._warn(err)  # refunds and late charges are best effort; counters expire
+                return []
+            self._failed(err)
+            return [Decision(True, t.rate.limit, int(t.rate.limit), 0.0) for t in takes]
+        now, ok = float(seen[0]), seen[1] == b"1"
+        decisions = [
+            decide(float(tat), now, take.units, take.rate)[1]
+            for take, tat in zip(takes, seen[2:], strict=True)
+        ]
+        if mode == "take" and ok != all(d.allowed for d in decisions):
+            # Rounding at the very edge of a bucket: Redis's verdict stands.
+            decisions = [
+                msgspec.structs.replace(d, allowed=ok, retry_after=0.0 if ok else 1e-3) for d in decisions
+            ]
+        return decisions
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        # Socket timeouts bound each read; this caps the whole call (a connect plus a script load).
+        async with asyncio.timeout(self._timeout * 2):
+            return await script(keys=keys, args=args)
+
+    def _failed(self, err: BaseException) -> None:
+        self._warn(err)
+        if self._on_error == "closed":
+            raise LimitStoreDown(
+                "rate limits are unavailable (their store cannot be reached); try again shortly",
+                retry_after=1.0,
+            ) from err
+
+    def _warn(self, err: BaseException) -> None:
+        now = self._clock.now()
+        if now - self._warned_at >= 10.0:
+            self._warned_at = now
+            log.warning("rate-limit store unreachable (%s); failing %s", type(err).__name__, self._on_error)
+
+
+_FAILURES = (RedisError, OSError, TimeoutError)
