@@ -3,8 +3,11 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> idempotency -> (router)
+    request scope:  deadline -> validate_input -> idempotency -> request_limit -> token_limit -> (router)
     target scope:   retry -> circuit_breaker -> timeout -> provider
+
+Limits (tiers) count in one :class:`~llmrelay.stores.rates.RateLimits` store: memory, or Redis
+when ``state.redis`` is set. Without tiers the limit policies are not built at all.
 
 Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
 strategy and the cost of every answer (:meth:`llmrelay.relay.Relay.cost`) read it.
@@ -26,9 +29,12 @@ from llmrelay.errors import ConfigError
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
+from llmrelay.policies.request_limit import RequestLimit
 from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
+from llmrelay.policies.tenants import Tenancy
 from llmrelay.policies.timeout import AttemptTimeout
+from llmrelay.policies.token_limit import TokenLimit
 from llmrelay.policies.validate_input import ValidateInput, load_hook
 from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
@@ -37,8 +43,9 @@ from llmrelay.routing.patterns import WILDCARD, is_pattern
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
-from llmrelay.stores import open_kv
+from llmrelay.stores import open_kv, open_rate_limits
 from llmrelay.stores.base import KV
+from llmrelay.stores.rates import RateLimits
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
 
@@ -50,6 +57,10 @@ class Pipeline:
     providers: tuple[Provider, ...]
     stores: tuple[KV, ...]
     breakers: tuple[CircuitBreaker, ...]
+    limits: RateLimits | None
+    """The rate-limit store, when anything is limited (opened and closed with the stores)."""
+    tenancy: Tenancy | None
+    """The tiers as requests resolve them (``/v1/key/info``), when tiers are configured."""
     prices: Mapping[str, Price | None]
     """Target label -> price, resolved once here: nothing looks prices up per request."""
     total_for: Callable[[str], float | None]
@@ -93,14 +104,39 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     kv = open_kv(
         config.state.url or "memory://", clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20
     )
+    limits = open_rate_limits(config.state.redis, clock) if config.has_limits else None
+    tenancy = _tenancy(config, router) if config.tiers else None
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
+    if tenancy is not None and limits is not None:
+        request_scope += [RequestLimit(tenancy, limits), TokenLimit(tenancy, limits)]
     return Pipeline(
-        compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices, total_for
+        compose(request_scope, router),
+        router,
+        tuple(providers),
+        (kv,),
+        tuple(breakers),
+        limits,
+        tenancy,
+        prices,
+        total_for,
     )
+
+
+def _tenancy(config: Config, router: Router) -> Tenancy:
+    trusted = {m.name for m in config.models if m.trust_user}
+
+    def alias_of(name: str) -> str | None:
+        found = router.names.resolve(name)
+        return found.alias if found is not None else None
+
+    def trusts_user(name: str) -> bool:
+        return bool(trusted) and alias_of(name) in trusted
+
+    return Tenancy(config.tiers, alias_of=alias_of, trusts_user=trusts_user)
 
 
 def _input_guards(config: Config, router: Router) -> list[Policy]:

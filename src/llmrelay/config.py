@@ -21,11 +21,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from llmrelay.config_checks import check
+from llmrelay.config_checks import check, check_tier_shapes
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.retry import RetryConfig
+from llmrelay.policies.tenants import TierConfig
 from llmrelay.policies.validate_input import InputGuards
 from llmrelay.routing.patterns import by_length, is_pattern, resolve
 from llmrelay.routing.strategies import Strategy
@@ -98,6 +99,10 @@ class TargetConfig(_Strict, frozen=True):
     price: PriceConfig | None = None
     """Overrides the price from the bundled price data (``llmrelay.pricing.prices``); without
     either, this target's cost is unknown (``cheapest`` tries it after the priced ones)."""
+    rpm: Annotated[int, Meta(ge=1)] | None = None
+    tpm: Annotated[int, Meta(ge=1)] | None = None
+    """The upstream account's requests and tokens per minute for this target: the gateway stays
+    under them (``llmrelay.policies.rate_limit``) instead of provoking the upstream's 429s."""
 
     @property
     def label(self) -> str:
@@ -115,6 +120,12 @@ class ModelConfig(_Strict, frozen=True):
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     guards: InputGuards | None = None
     """Input guards for this alias (caps, control characters, a hook): see ``validate_input``."""
+    trust_user: bool = False
+    """Count the request's ``user`` field as the user for tier limits (an application key serving
+    many end users); otherwise only the key's record (or a JWT) says who the user is."""
+    upstream_hold: _NonNegative = 10.0
+    """When every target is at its own ``rpm``/``tpm``: wait for one up to this many seconds
+    (never past the deadline), else answer 429 at once with the expected wait as Retry-After."""
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
@@ -224,6 +235,14 @@ class Config(_Strict, frozen=True):
     state: StateConfig = StateConfig()
     keys: list[StaticKey] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
+    tiers: dict[str, TierConfig] = msgspec.field(default_factory=dict)
+    """Named limit sets that keys hold (``llmrelay.policies.tenants``); ``default`` applies to
+    callers without a tier."""
+
+    @property
+    def has_limits(self) -> bool:
+        """Whether anything counts requests or tokens (tiers, or a target's ``rpm``/``tpm``)."""
+        return bool(self.tiers) or any(t.rpm or t.tpm for m in self.models for t in m.targets)
 
     @property
     def auth_required(self) -> bool:
@@ -255,6 +274,7 @@ def load_config(
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {_yaml_error(source, err)}") from err
     resolved = resolve_env(raw, env, "$")
+    check_tier_shapes(resolved)
     try:
         # strict=False: a string becomes an int, float or bool only where the field asks for one
         # (``${PORT}``); ``str`` fields keep the text as written.

@@ -36,6 +36,8 @@ from llmrelay.pricing.cost import cost as cost_of
 from llmrelay.request_rules import validate
 from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
+from llmrelay.stores.base import KV
+from llmrelay.stores.rates import RateLimits
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -125,15 +127,17 @@ class Relay:
         """Open connection pools and stores (``async with`` does it; a closed relay may reopen)."""
         self._closed = False
         pipeline = self._pipeline
-        await asyncio.gather(*(s.open() for s in pipeline.stores), *(p.open() for p in pipeline.providers))
+        await asyncio.gather(*(s.open() for s in self._stores()), *(p.open() for p in pipeline.providers))
 
     async def aclose(self) -> None:
         """Close connection pools and stores; later calls raise ``RuntimeError``."""
         self._closed = True
         pipeline = self._pipeline
-        await asyncio.gather(
-            *(s.aclose() for s in pipeline.stores), *(p.aclose() for p in pipeline.providers)
-        )
+        await asyncio.gather(*(s.aclose() for s in self._stores()), *(p.aclose() for p in pipeline.providers))
+
+    def _stores(self) -> list[KV | RateLimits]:
+        pipeline = self._pipeline
+        return [*pipeline.stores, *((pipeline.limits,) if pipeline.limits is not None else ())]
 
     def circuits(self) -> list[dict[str, Any]]:
         """Every target's circuit breaker state (``/admin/circuits``, metrics)."""
@@ -149,9 +153,16 @@ class Relay:
         price = self._pipeline.prices.get(target) if target else None
         return None if price is None else cost_of(usage, price)
 
+    async def limits_report(self, ctx: Context) -> dict[str, Any]:
+        """The caller's tier limits and headroom now (``GET /v1/key/info``); charges nothing."""
+        pipeline = self._pipeline
+        if pipeline.tenancy is None or pipeline.limits is None:
+            return {"tier": ctx.tier, "limits": []}
+        return await pipeline.tenancy.report(pipeline.limits, ctx)
+
     async def stores_ready(self) -> bool:
         """Whether every store of the pipeline answers (the server's ``/readyz``)."""
-        answers = await asyncio.gather(*(s.ping() for s in self._pipeline.stores), return_exceptions=True)
+        answers = await asyncio.gather(*(s.ping() for s in self._stores()), return_exceptions=True)
         return all(answer is True for answer in answers)
 
     async def __aenter__(self) -> Relay:

@@ -23,7 +23,7 @@ from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
-from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
+from llmrelay.server.routes import admin, anthropic, health, key_info, metrics, models, openai
 
 
 def create_app(
@@ -62,6 +62,7 @@ def create_app(
         Route("POST", "/v1/embeddings", openai.embeddings),
         Route("POST", "/v1/messages", anthropic.messages),
         Route("GET", "/v1/models", models.list_models),
+        Route("GET", "/v1/key/info", key_info.key_info),
         Route("GET", "/v1/models/{model:path}", models.get_model),
         Route("GET", "/healthz", health.healthz),
         Route("GET", "/readyz", health.readyz),

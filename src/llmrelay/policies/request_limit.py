@@ -1,0 +1,82 @@
+"""Request limit (request scope, right after idempotency, before the cache): requests per minute
+and requests in flight, per key, user, team and tier (:mod:`.tenants`).
+
+A cache hit is a request, so this sits before the cache; a replay of an idempotent answer is not,
+so it sits after idempotency. Concurrency is entered first (a lease per request, held until the
+answer is complete: for a stream, until it ends, fails or is closed, through a
+:class:`~llmrelay.streams.StreamObserver`), then one request is taken from every RPM counter that
+applies, all or nothing. A refusal is a 429 with ``Retry-After`` (or, with the tier's ``queue``, a
+wait for room first). The decision nearest exhaustion goes to ``ctx.stats.requests`` for the
+``x-ratelimit-*-requests`` headers. A lease also ends by itself at the deadline (plus a minute),
+so a crashed replica never holds a slot for ever.
+"""
+
+from __future__ import annotations
+
+from llmrelay.context import Context, new_request_id
+from llmrelay.policies.tenants import Applied, Queue, Tenancy, record, refusal
+from llmrelay.service import Request, Result, Service
+from llmrelay.stores.rates import Decision, RateLimits
+from llmrelay.streams import ChatStream, StreamObserver
+
+LEASE_WITHOUT_DEADLINE = 3600.0
+
+
+class RequestLimit:
+    def __init__(self, tenancy: Tenancy, store: RateLimits) -> None:
+        self._tenancy = tenancy
+        self._store = store
+        self._queue = Queue()
+
+    async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
+        applied = self._tenancy.applied(request, ctx)
+        if applied is None:
+            return await call_next(request, ctx)
+        slots = applied.slots()
+        keys = [key for key, _ in slots]
+        lease = new_request_id() if slots else ""  # not ctx.request_id: a caller may choose that
+        if slots:
+            await self._enter(applied, slots, lease, ctx)
+        try:
+            takes = applied.takes("r", 1)
+            if takes:
+                decisions = await self._queue.admit(
+                    takes[0].key, lambda: self._store.take(takes), queue=applied.queue, ctx=ctx
+                )
+                record(ctx, "requests", decisions)
+                if not all(d.allowed for d in decisions):
+                    raise refusal(applied, decisions, "r")
+            result = await call_next(request, ctx)
+        except BaseException:
+            if keys:
+                await self._store.leave(keys, lease)
+            raise
+        if keys:
+            if isinstance(result, ChatStream):
+                result.observe(_Leave(self._store, keys, lease))
+            else:
+                await self._store.leave(keys, lease)
+        return result
+
+    async def _enter(self, applied: Applied, slots: list[tuple[str, int]], lease: str, ctx: Context) -> None:
+        remaining = ctx.remaining()
+        ttl = LEASE_WITHOUT_DEADLINE if remaining is None else max(0.0, remaining) + 60.0
+
+        async def attempt() -> list[Decision]:
+            return await self._store.enter(slots, lease, ttl)
+
+        decisions = await self._queue.admit(slots[0][0], attempt, queue=applied.queue, ctx=ctx)
+        if not all(d.allowed for d in decisions):
+            raise refusal(applied, decisions, "c")
+
+
+class _Leave(StreamObserver):
+    """Frees the stream's concurrency slots once it has ended, failed or been closed."""
+
+    def __init__(self, store: RateLimits, keys: list[str], lease: str) -> None:
+        self._store = store
+        self._keys = keys
+        self._lease = lease
+
+    async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
+        await self._store.leave(self._keys, self._lease)
