@@ -30,8 +30,8 @@ ESTIMATE = estimate_input_tokens(REQUEST) + output_bound(REQUEST)
 class Upstream:
     """A fake ``call_next``: answers with ``usage``, streams, fails or waits on a gate."""
 
-    def __init__(self, usage: Usage = Usage(input_tokens=10, output_tokens=20)) -> None:
-        self.usage = usage
+    def __init__(self) -> None:
+        self.usage = Usage(input_tokens=10, output_tokens=20)
         self.calls = 0
         self.fail = False
         self.gate = asyncio.Event()
@@ -229,7 +229,7 @@ async def test_tokens_reserve_the_estimate_and_reconcile_to_usage() -> None:
 
 async def test_tokens_of_a_stream_reconcile_at_its_end_and_release_when_cut() -> None:
     clock = FakeClock()
-    service, store, upstream = build({"free": {"tpm": 1000}}, clock=clock)
+    service, store, _ = build({"free": {"tpm": 1000}}, clock=clock)
     streamed = msgspec.structs.replace(REQUEST, stream=True)
     stream = await service(streamed, ctx(clock))
     assert isinstance(stream, ChatStream)
