@@ -3,8 +3,9 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> idempotency -> request_limit -> token_limit -> (router)
-    target scope:   retry -> circuit_breaker -> timeout -> provider
+    request scope:  deadline -> validate_input -> idempotency -> request_limit -> token_limit
+                    -> hold_for_targets -> (router)
+    target scope:   retry -> circuit_breaker -> rate_limit -> timeout -> provider
 
 Limits (tiers) count in one :class:`~llmrelay.stores.rates.RateLimits` store: memory, or Redis
 when ``state.redis`` is set. Without tiers the limit policies are not built at all.
@@ -29,6 +30,7 @@ from llmrelay.errors import ConfigError
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
+from llmrelay.policies.rate_limit import HoldForTargets, TargetLimit
 from llmrelay.policies.request_limit import RequestLimit
 from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
@@ -67,7 +69,17 @@ class Pipeline:
     """A requested model name -> its alias's ``timeout.total`` (``None``: no limit or unknown)."""
 
 
-def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
+def build(
+    config: Config,
+    *,
+    clock: Clock,
+    rand: Callable[[], float] = random.random,
+    hold_until_deadline: bool = True,
+) -> Pipeline:
+    """``hold_until_deadline``: when every target is at its own rate limit, wait for one until
+    the deadline (the SDK queues calls) instead of at most the alias's ``upstream_hold`` (the
+    server, which answers 429 rather than hold a connection long)."""
+    limits = open_rate_limits(config.state.redis, clock) if config.has_limits else None
     providers: list[Provider] = []
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
@@ -90,7 +102,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
             breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
             providers.append(provider)
             breakers.append(breaker)
-            targets.append(_target(model, target, provider, breaker, clock, rand, template, price))
+            targets.append(_target(model, target, provider, breaker, clock, rand, template, price, limits))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
     router = Router(routes, rand=rand)
     totals = {model.name: model.timeout.total for model in config.models}
@@ -104,7 +116,6 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     kv = open_kv(
         config.state.url or "memory://", clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20
     )
-    limits = open_rate_limits(config.state.redis, clock) if config.has_limits else None
     tenancy = _tenancy(config, router) if config.tiers else None
     request_scope: list[Policy] = [
         Deadline(total_for),
@@ -113,6 +124,14 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     ]
     if tenancy is not None and limits is not None:
         request_scope += [RequestLimit(tenancy, limits), TokenLimit(tenancy, limits)]
+    if any(t.rpm or t.tpm for m in config.models for t in m.targets):
+        holds = {m.name: None if hold_until_deadline else m.upstream_hold for m in config.models}
+
+        def hold_for(name: str) -> float | None:
+            found = router.names.resolve(name)
+            return holds[found.alias] if found is not None else 0.0
+
+        request_scope.append(HoldForTargets(hold_for))
     return Pipeline(
         compose(request_scope, router),
         router,
@@ -176,6 +195,7 @@ def _target(
     rand: Callable[[], float],
     template: str | None,
     price: Price | None,
+    limits: RateLimits | None,
 ) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
         # Per attempt: a fallback may move the request to a provider of another format.
@@ -193,6 +213,11 @@ def _target(
     target_scope: list[Policy] = [
         Retry(model.retry, clock, budget=budget, label=label, rand=rand),
         breaker,
+        *(
+            [TargetLimit(limits, label=label, rpm=target.rpm, tpm=target.tpm)]
+            if limits is not None and (target.rpm or target.tpm)
+            else []
+        ),
         AttemptTimeout(clock, first_token=model.timeout.first_token, idle=model.timeout.idle, label=label),
     ]
     return Target(

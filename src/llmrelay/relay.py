@@ -112,10 +112,13 @@ class Relay:
         *,
         clock: Clock | None = None,
         rand: Callable[[], float] = random.random,
+        server: bool = False,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self._pipeline = build(config, clock=self.clock, rand=rand)
+        # When every target is at its own rpm/tpm, the SDK queues the call (until its deadline);
+        # the server waits at most the alias's `upstream_hold`, then answers 429.
+        self._pipeline = build(config, clock=self.clock, rand=rand, hold_until_deadline=not server)
         self._closed = False
 
     @classmethod

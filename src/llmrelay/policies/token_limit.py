@@ -48,7 +48,7 @@ class TokenLimit:
             await reconcile(self._store, takes, None)
             raise
         if isinstance(result, ChatStream):
-            result.observe(_Reconcile(self._store, takes))
+            result.observe(reconciler(self._store, takes))
         else:
             await reconcile(self._store, takes, result.usage)
         return result
@@ -61,6 +61,12 @@ async def reconcile(store: RateLimits, takes: list[Take], usage: Usage | None) -
     if not takes or actual == takes[0].units:
         return
     await store.adjust([Take(t.key, actual - t.units, t.rate) for t in takes])
+
+
+def reconciler(store: RateLimits, takes: list[Take]) -> StreamObserver:
+    """The observer that reconciles a stream's reservation when it ends (the upstream limits use
+    it too)."""
+    return _Reconcile(store, takes)
 
 
 class _Reconcile(StreamObserver):

@@ -35,7 +35,7 @@ def app_from_environment() -> ASGIApp:
     """Factory for worker processes: the config named by ``LLMRELAY_CONFIG`` (or the default)."""
     config = with_server_defaults(config_from_environment())
     _configure_logging(config.server.log_level)
-    return create_app(Relay(config))
+    return create_app(Relay(config, server=True))
 
 
 def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] | None = None) -> None:
@@ -49,7 +49,9 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
 
     config = with_server_defaults(config)
     _configure_logging(config.server.log_level)
-    app = create_app(Relay(config))  # built (not opened) with several workers too: checks the config
+    app = create_app(
+        Relay(config, server=True)
+    )  # built (not opened) with several workers too: checks the config
     tls = _tls(config)
     sock = bind(config.server.host, config.server.port)
     if announce is not None:
