@@ -207,7 +207,7 @@ class RedisConfig(_Strict, frozen=True):
 
     url: Secret
     on_error: Literal["open", "closed"] = "open"
-    timeout: _Positive = 0.25
+    timeout: _Positive = 1.0
 
 
 class StateConfig(_Strict, frozen=True):

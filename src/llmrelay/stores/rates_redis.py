@@ -10,8 +10,10 @@ slots are a sorted set of leases scored by their expiry, so a crashed replica's 
 **When Redis is unreachable** (``state.redis.on_error``): ``open`` (the default) admits the call and
 logs a warning at most every 10 s; ``closed`` refuses it with
 :class:`~llmrelay.stores.rates.LimitStoreDown` (503). Either way a decision never waits longer than
-``timeout`` seconds (short socket timeouts, no client-side retries, and an overall cap), so an
-outage costs each request at most that, never a hang past its deadline. Refunds and lease releases
+``timeout`` seconds (1 by default: socket timeouts of half that, no client-side retries, and a
+cap on the whole call, a wait for one of the pool's connections included), so an outage costs
+each request at most that, never a hang. The cap is not shorter because a replica under a burst
+delays its own event loop: a healthy Redis must not look down then. Refunds and lease releases
 that fail are dropped (the counters expire by themselves).
 """
 
@@ -30,6 +32,8 @@ from llmrelay.clock import Clock
 from llmrelay.stores.rates import Decision, LimitStoreDown, OnError, Take, decide
 
 log = logging.getLogger("llmrelay.rate_limits")
+
+MAX_CONNECTIONS = 32
 
 _GCRA = """
 local t = redis.call('TIME')
@@ -99,7 +103,7 @@ class RedisRateLimits:
         *,
         prefix: str = "llmrelay:rl:",
         on_error: OnError = "open",
-        timeout: float = 0.25,
+        timeout: float = 1.0,
     ) -> None:
         self._url = url
         self._clock = clock
@@ -117,12 +121,17 @@ class RedisRateLimits:
         from redis.backoff import NoBackoff
 
         if self._client is None:
-            self._client = redis.from_url(
+            # A bounded pool: a burst of requests queues for a few connections (each decision
+            # takes well under a millisecond) instead of opening hundreds at once.
+            pool = redis.BlockingConnectionPool.from_url(
                 self._url,
-                socket_timeout=self._timeout,
-                socket_connect_timeout=self._timeout,
+                max_connections=MAX_CONNECTIONS,
+                timeout=self._timeout,
+                socket_timeout=self._timeout / 2,
+                socket_connect_timeout=self._timeout / 2,
                 retry=Retry(NoBackoff(), 0),
             )
+            self._client = redis.Redis(connection_pool=pool)
             self._gcra = self._client.register_script(_GCRA)
             self._enter = self._client.register_script(_ENTER)
 
@@ -160,7 +169,7 @@ class RedisRateLimits:
 
     async def leave(self, keys: Sequence[str], lease: str) -> None:
         try:
-            async with asyncio.timeout(self._timeout * 2):
+            async with asyncio.timeout(self._timeout):
                 pipe = self._client.pipeline(transaction=False)
                 for key in keys:
                     pipe.zrem(self._prefix + key, lease)
@@ -193,8 +202,9 @@ class RedisRateLimits:
         return decisions
 
     async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        # Socket timeouts bound each read; this caps the whole call (a connect plus a script load).
-        async with asyncio.timeout(self._timeout * 2):
+        # Socket timeouts (half of it) bound each read; this caps the whole call, a wait for a pooled
+        # connection included.
+        async with asyncio.timeout(self._timeout):
             return await script(keys=keys, args=args)
 
     def _failed(self, err: BaseException) -> None:
