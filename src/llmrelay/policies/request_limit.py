@@ -13,7 +13,10 @@ so a crashed replica never holds a slot for ever.
 
 from __future__ import annotations
 
-from llmrelay.context import Context, new_request_id
+import itertools
+import os
+
+from llmrelay.context import Context
 from llmrelay.policies.tenants import Applied, Queue, Tenancy, record, refusal
 from llmrelay.service import Request, Result, Service
 from llmrelay.stores.rates import Decision, RateLimits
@@ -27,22 +30,30 @@ class RequestLimit:
         self._tenancy = tenancy
         self._store = store
         self._queue = Queue()
+        self._leases = os.urandom(8).hex() + ":"
+        self._count = itertools.count()
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
         applied = self._tenancy.applied(request, ctx)
         if applied is None:
             return await call_next(request, ctx)
-        slots = applied.slots()
+        slots = applied.slots
         keys = [key for key, _ in slots]
-        lease = new_request_id() if slots else ""  # not ctx.request_id: a caller may choose that
+        lease = ""
         if slots:
+            # Not ctx.request_id (a caller may choose that): unique per replica and request.
+            lease = f"{self._leases}{next(self._count)}"
             await self._enter(applied, slots, lease, ctx)
         try:
-            takes = applied.takes("r", 1)
+            takes = applied.requests
             if takes:
-                decisions = await self._queue.admit(
-                    takes[0].key, lambda: self._store.take(takes), queue=applied.queue, ctx=ctx
-                )
+                store = self._store
+                if applied.queue:
+                    decisions = await self._queue.admit(
+                        takes[0].key, lambda: store.take(takes), queue=applied.queue, ctx=ctx
+                    )
+                else:
+                    decisions = await store.take(takes)
                 record(ctx, "requests", decisions)
                 if not all(d.allowed for d in decisions):
                     raise refusal(applied, decisions, "r")
@@ -65,7 +76,10 @@ class RequestLimit:
         async def attempt() -> list[Decision]:
             return await self._store.enter(slots, lease, ttl)
 
-        decisions = await self._queue.admit(slots[0][0], attempt, queue=applied.queue, ctx=ctx)
+        if applied.queue:
+            decisions = await self._queue.admit(slots[0][0], attempt, queue=applied.queue, ctx=ctx)
+        else:
+            decisions = await attempt()
         if not all(d.allowed for d in decisions):
             raise refusal(applied, decisions, "c")
 

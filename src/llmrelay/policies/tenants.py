@@ -38,6 +38,7 @@ from llmrelay.service import Request
 from llmrelay.stores.rates import Decision, Rate, RateLimits, Take, nearest
 
 DEFAULT_TIER = "default"
+APPLIED_CACHE = 10_000
 MINUTE = 60.0
 
 _Count = Annotated[int, Meta(ge=1)]
@@ -75,28 +76,31 @@ class Counter:
     concurrent: int | None
 
 
-@dataclass(frozen=True, slots=True)
 class Applied:
-    """The counters of one request, each with its subject's id, and the tier's queue."""
+    """The counters of one caller, each with its subject's id, and the tier's queue. Built once
+    per caller and alias and kept (:class:`Tenancy` caches them), so the request-count takes and
+    the concurrency slots are built once too."""
 
-    tier: str
-    queue: float
-    counters: tuple[tuple[Counter, str], ...]
+    __slots__ = ("_token_keys", "counters", "queue", "requests", "slots", "tier")
 
-    def takes(self, kind: Literal["r", "t"], units: float) -> list[Take]:
-        out = []
-        for counter, subject in self.counters:
-            rate = counter.rpm if kind == "r" else counter.tpm
-            if rate is not None:
-                out.append(Take(f"{counter.prefix}{subject}:{kind}", units, rate))
-        return out
-
-    def slots(self) -> list[tuple[str, int]]:
-        return [
-            (f"{counter.prefix}{subject}:c", counter.concurrent)
-            for counter, subject in self.counters
-            if counter.concurrent is not None
+    def __init__(self, tier: str, queue: float, counters: tuple[tuple[Counter, str], ...]) -> None:
+        self.tier = tier
+        self.queue = queue
+        self.counters = counters
+        self.requests = [
+            Take(f"{c.prefix}{subject}:r", 1, c.rpm) for c, subject in counters if c.rpm is not None
         ]
+        self.slots = [
+            (f"{c.prefix}{subject}:c", c.concurrent) for c, subject in counters if c.concurrent is not None
+        ]
+        self._token_keys = [(f"{c.prefix}{subject}:t", c.tpm) for c, subject in counters if c.tpm is not None]
+
+    @property
+    def has_tokens(self) -> bool:
+        return bool(self._token_keys)
+
+    def tokens(self, units: float) -> list[Take]:
+        return [Take(key, units, rate) for key, rate in self._token_keys]
 
     def label(self, index: int, kind: Literal["r", "t", "c"]) -> str:
         """Which limit the ``index``-th take (or slot) of ``kind`` is, for a refusal message."""
@@ -120,6 +124,7 @@ class Tenancy:
         self._alias_of = alias_of
         self._trusts_user = trusts_user
         self._plans: dict[tuple[str, str | None], tuple[Counter, ...]] = {}
+        self._applied: dict[tuple[str | None, ...], Applied] = {}
         self._fallback = DEFAULT_TIER if DEFAULT_TIER in self._tiers else None
 
     @property
@@ -143,12 +148,20 @@ class Tenancy:
         if config is None:
             raise PermissionDenied(f"the caller's tier {tier!r} is not configured", code="unknown_tier")
         alias = self._alias_of(model) if config.models and model is not None else None
+        principal, user = ctx.principal or "anonymous", user or ctx.user
+        cache_key = (tier, alias, principal, user, ctx.team)
+        found = self._applied.get(cache_key)
+        if found is not None:
+            return found
         plan = self._plans.get((tier, alias))
         if plan is None:
             plan = self._plans[(tier, alias)] = _plan(tier, config, alias)
-        ids = {"key": ctx.principal or "anonymous", "user": user or ctx.user, "team": ctx.team, "tier": "all"}
+        ids = {"key": principal, "user": user, "team": ctx.team, "tier": "all"}
         counters = tuple((c, ids[c.scope]) for c in plan if ids[c.scope] is not None)
-        return Applied(tier, config.queue, counters)  # type: ignore[arg-type]
+        if len(self._applied) >= APPLIED_CACHE:
+            self._applied.clear()  # callers are few in practice; a flood of new ones costs a rebuild
+        applied = self._applied[cache_key] = Applied(tier, config.queue, counters)  # type: ignore[arg-type]
+        return applied
 
     async def report(self, store: RateLimits, ctx: Context) -> dict[str, Any]:
         """A caller's limits and their headroom now (``GET /v1/key/info``), charging nothing."""
@@ -231,8 +244,6 @@ class Queue:
         self, name: str, attempt: Callable[[], Awaitable[list[Decision]]], *, queue: float, ctx: Context
     ) -> list[Decision]:
         """One attempt; with a ``queue``, a refused one (or any while others wait) lines up."""
-        if not queue:
-            return await attempt()
         if not self.busy(name):
             decisions = await attempt()
             if all(d.allowed for d in decisions):
@@ -277,7 +288,7 @@ def record(ctx: Context, kind: Literal["requests", "tokens"], decisions: Sequenc
     stats = ctx.stats
     if stats is None:
         return
-    found = nearest(decisions)
+    found = decisions[0] if len(decisions) == 1 else nearest(decisions)
     if found is None:
         return
     current = getattr(stats, kind)

@@ -32,13 +32,16 @@ class TokenLimit:
         applied = self._tenancy.applied(request, ctx)
         if applied is None:
             return await call_next(request, ctx)
-        estimate = estimate_input_tokens(request) + output_bound(request)
-        takes = applied.takes("t", estimate)
-        if not takes:
+        if not applied.has_tokens:
             return await call_next(request, ctx)
-        decisions = await self._queue.admit(
-            takes[0].key, lambda: self._store.take(takes), queue=applied.queue, ctx=ctx
-        )
+        takes = applied.tokens(estimate_input_tokens(request) + output_bound(request))
+        store = self._store
+        if applied.queue:
+            decisions = await self._queue.admit(
+                takes[0].key, lambda: store.take(takes), queue=applied.queue, ctx=ctx
+            )
+        else:
+            decisions = await store.take(takes)
         record(ctx, "tokens", decisions)
         if not all(d.allowed for d in decisions):
             raise refusal(applied, decisions, "t")

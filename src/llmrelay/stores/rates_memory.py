@@ -65,8 +65,10 @@ class MemoryRateLimits:
 
     async def enter(self, slots: Sequence[tuple[str, int]], lease: str, ttl: float) -> list[Decision]:
         now = self._clock.now()
-        held = [self._live(key, now) for key, _ in slots]
-        ok = all(len(h) < limit for h, (_, limit) in zip(held, slots, strict=True))
+        held = [self._live(key, limit, now) for key, limit in slots]
+        ok = True
+        for h, (_, limit) in zip(held, slots, strict=True):
+            ok = ok and len(h) < limit
         decisions = []
         for h, (_, limit) in zip(held, slots, strict=True):
             free = len(h) < limit
@@ -85,11 +87,15 @@ class MemoryRateLimits:
                 if not held:
                     del self._leases[key]
 
-    def _live(self, key: str, now: float) -> dict[str, float]:
-        held = self._leases.setdefault(key, {})
-        expired = [lease for lease, until in held.items() if until <= now]
-        for lease in expired:
-            del held[lease]
+    def _live(self, key: str, limit: int, now: float) -> dict[str, float]:
+        """The leases of ``key``; expired ones are only looked for when it is full (only then
+        can they change a decision)."""
+        held = self._leases.get(key)
+        if held is None:
+            held = self._leases[key] = {}
+        elif len(held) >= limit:
+            for lease in [lease for lease, until in held.items() if until <= now]:
+                del held[lease]
         return held
 
     def _wrote(self, now: float) -> None:
