@@ -278,3 +278,11 @@ async def test_headers_report_the_limit_nearest_exhaustion() -> None:
     assert first.stats is not None and first.stats.requests is not None
     assert (first.stats.requests.limit, first.stats.requests.remaining) == (2, 1)
     assert first.stats.tokens is None
+
+
+async def test_an_answer_without_usage_keeps_the_reservation() -> None:
+    clock = FakeClock()
+    service, store, upstream = build({"free": {"tpm": 1000}}, clock=clock)
+    upstream.usage = Usage()
+    await service(REQUEST, ctx(clock))
+    assert tokens_left(store, "free:key:key_a:t", 1000) == 1000 - ESTIMATE

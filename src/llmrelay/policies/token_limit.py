@@ -59,9 +59,10 @@ class TokenLimit:
 
 async def reconcile(store: RateLimits, takes: list[Take], usage: Usage | None) -> None:
     """Charge the difference between actual ``usage`` and the reservation (``None``: nothing was
-    used that we know of, so all of it goes back)."""
+    used that we know of, so all of it goes back). An answer without usage (a provider that did
+    not report it) keeps the reservation: the estimate is the best figure there is."""
     actual = 0 if usage is None else usage.input_tokens + usage.output_tokens
-    if not takes or actual == takes[0].units:
+    if not takes or actual == takes[0].units or (usage is not None and actual == 0):
         return
     await store.adjust([Take(t.key, actual - t.units, t.rate) for t in takes])
 
