@@ -124,15 +124,18 @@ async def test_memory_reservation_and_reconcile() -> None:
 async def test_memory_concurrency_leases() -> None:
     clock = FakeClock()
     store = MemoryRateLimits(clock)
-    assert [d.allowed for d in await store.enter([("c", 2), ("t", 5)], "a", 60)] == [True, True]
-    assert (await store.enter([("c", 2)], "b", 60))[0].allowed
-    refused = await store.enter([("c", 2), ("t", 5)], "c", 60)
+    assert [d.allowed for d in await store.take([], slots=[("c", 2), ("t", 5)], lease="a", ttl=60)] == [
+        True,
+        True,
+    ]
+    assert (await store.take([], slots=[("c", 2)], lease="b", ttl=60))[0].allowed
+    refused = await store.take([], slots=[("c", 2), ("t", 5)], lease="c", ttl=60)
     assert [d.allowed for d in refused] == [False, True]
     await store.leave(["c", "t"], "a")
-    assert (await store.enter([("c", 2)], "c", 60))[0].allowed
+    assert (await store.take([], slots=[("c", 2)], lease="c", ttl=60))[0].allowed
     # a lease its holder never released (a crashed caller) runs out by itself
     clock.advance(61)
-    assert (await store.enter([("c", 2)], "d", 60))[0].remaining == 1
+    assert (await store.take([], slots=[("c", 2)], lease="d", ttl=60))[0].remaining == 1
 
 
 async def test_memory_sweeps_expired_counters() -> None:

@@ -77,8 +77,10 @@ async def test_reserve_and_reconcile(stores: tuple[RateLimits, RateLimits]) -> N
     assert (await a.take([Take("t", 900, tpm)]))[0].remaining == 100
     assert not (await b.take([Take("t", 200, tpm)]))[0].allowed
     await b.adjust([Take("t", -700, tpm)])  # used 200 of the 900 reserved
+    await b.settle()
     assert (await a.take([Take("t", 200, tpm)]))[0].remaining == 600
     await a.adjust([Take("t", 300, tpm)])  # used more than reserved
+    await a.settle()
     assert (await b.peek([Take("t", 0, tpm)]))[0].remaining == 300
 
 
@@ -102,20 +104,23 @@ async def test_concurrent_takes_admit_exactly_the_burst(stores: tuple[RateLimits
 
 async def test_concurrency_slots(stores: tuple[RateLimits, RateLimits]) -> None:
     a, b = stores
-    assert (await a.enter([("s", 2)], "one", 60))[0].allowed
-    assert (await b.enter([("s", 2), ("other", 5)], "two", 60))[0].remaining == 0
-    refused = await a.enter([("other", 5), ("s", 2)], "three", 60)
+    assert (await a.take([], slots=[("s", 2)], lease="one", ttl=60))[0].allowed
+    assert (await b.take([], slots=[("s", 2), ("other", 5)], lease="two", ttl=60))[0].remaining == 0
+    refused = await a.take([], slots=[("other", 5), ("s", 2)], lease="three", ttl=60)
     assert [d.allowed for d in refused] == [True, False]
-    assert (await b.enter([("other", 5)], "four", 60))[0].remaining == 3  # "three" took nothing
+    assert (await b.take([], slots=[("other", 5)], lease="four", ttl=60))[
+        0
+    ].remaining == 3  # "three" took nothing
     await b.leave(["s"], "one")
-    assert (await a.enter([("s", 2)], "three", 60))[0].allowed
+    await b.settle()
+    assert (await a.take([], slots=[("s", 2)], lease="three", ttl=60))[0].allowed
 
 
 async def test_leases_expire(stores: tuple[RateLimits, RateLimits]) -> None:
     a, _ = stores
-    assert (await a.enter([("e", 1)], "crashed", 0.1))[0].allowed
+    assert (await a.take([], slots=[("e", 1)], lease="crashed", ttl=0.1))[0].allowed
     deadline = time.monotonic() + 2
-    while not (await a.enter([("e", 1)], "next", 60))[0].allowed:
+    while not (await a.take([], slots=[("e", 1)], lease="next", ttl=60))[0].allowed:
         assert time.monotonic() < deadline, "the lease did not expire"
         await asyncio.sleep(0.02)
 

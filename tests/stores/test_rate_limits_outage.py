@@ -97,7 +97,7 @@ async def test_fail_open_admits_within_the_timeout(redis: Throwaway, how: str) -
         decisions = await store.take(TAKE)
         assert time.monotonic() - started < 1.0  # a paused Redis would hang without the timeouts
         assert decisions[0].allowed
-        assert (await store.enter([("c", 1)], "lease", 60))[0].allowed
+        assert (await store.take([], slots=[("c", 1)], lease="lease", ttl=60))[0].allowed
         await store.adjust(TAKE)  # dropped, not raised
         await store.leave(["c"], "lease")
     finally:
@@ -120,7 +120,7 @@ async def test_fail_closed_refuses_with_503_within_the_timeout(redis: Throwaway,
         assert time.monotonic() - started < 1.0
         assert caught.value.status == 503
         with pytest.raises(LimitStoreDown):
-            await store.enter([("c", 1)], "lease", 60)
+            await store.take([], slots=[("c", 1)], lease="lease", ttl=60)
     finally:
         if how == "paused" and redis.process.poll() is None:
             redis.resume()

@@ -2,13 +2,13 @@
 and requests in flight, per key, user, team and tier (:mod:`.tenants`).
 
 A cache hit is a request, so this sits before the cache; a replay of an idempotent answer is not,
-so it sits after idempotency. Concurrency is entered first (a lease per request, held until the
-answer is complete: for a stream, until it ends, fails or is closed, through a
-:class:`~llmrelay.streams.StreamObserver`), then one request is taken from every RPM counter that
-applies, all or nothing. A refusal is a 429 with ``Retry-After`` (or, with the tier's ``queue``, a
-wait for room first). The decision nearest exhaustion goes to ``ctx.stats.requests`` for the
-``x-ratelimit-*-requests`` headers. A lease also ends by itself at the deadline (plus a minute),
-so a crashed replica never holds a slot for ever.
+so it sits after idempotency. One call to the store takes a concurrency slot (a lease per request,
+held until the answer is complete: for a stream, until it ends, fails or is closed, through a
+:class:`~llmrelay.streams.StreamObserver`) and one request from every RPM counter that applies,
+all or nothing (one round trip to Redis). A refusal is a 429 with ``Retry-After`` (or, with the
+tier's ``queue``, a wait for room first). The decision nearest exhaustion goes to
+``ctx.stats.requests`` for the ``x-ratelimit-*-requests`` headers. A lease also ends by itself at
+the deadline (plus a minute), so a crashed replica never holds a slot for ever.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import itertools
 import os
 
 from llmrelay.context import Context
-from llmrelay.policies.tenants import Applied, Queue, Tenancy, record, refusal
+from llmrelay.policies.tenants import Queue, Tenancy, record, refusal
 from llmrelay.service import Request, Result, Service
-from llmrelay.stores.rates import Decision, RateLimits
+from llmrelay.stores.rates import RateLimits
 from llmrelay.streams import ChatStream, StreamObserver
 
 LEASE_WITHOUT_DEADLINE = 3600.0
@@ -37,51 +37,43 @@ class RequestLimit:
         applied = self._tenancy.applied(request, ctx)
         if applied is None:
             return await call_next(request, ctx)
-        slots = applied.slots
-        keys = [key for key, _ in slots]
-        lease = ""
+        slots, takes = applied.slots, applied.requests
+        lease, ttl = "", 0.0
         if slots:
             # Not ctx.request_id (a caller may choose that): unique per replica and request.
             lease = f"{self._leases}{next(self._count)}"
-            await self._enter(applied, slots, lease, ctx)
+            remaining = ctx.remaining()
+            ttl = LEASE_WITHOUT_DEADLINE if remaining is None else max(0.0, remaining) + 60.0
+        store = self._store
+        if applied.queue:
+            decisions = await self._queue.admit(
+                (slots[0][0] if slots else takes[0].key),
+                lambda: store.take(takes, slots=slots, lease=lease, ttl=ttl),
+                queue=applied.queue,
+                ctx=ctx,
+            )
+        else:
+            decisions = await store.take(takes, slots=slots, lease=lease, ttl=ttl)
+        held, counted = decisions[: len(slots)], decisions[len(slots) :]
+        if counted:
+            record(ctx, "requests", counted)
+        if not all(d.allowed for d in held):
+            raise refusal(applied, held, "c")
+        if not all(d.allowed for d in counted):
+            raise refusal(applied, counted, "r")
+        if not slots:
+            return await call_next(request, ctx)
+        keys = [key for key, _ in slots]
         try:
-            takes = applied.requests
-            if takes:
-                store = self._store
-                if applied.queue:
-                    decisions = await self._queue.admit(
-                        takes[0].key, lambda: store.take(takes), queue=applied.queue, ctx=ctx
-                    )
-                else:
-                    decisions = await store.take(takes)
-                record(ctx, "requests", decisions)
-                if not all(d.allowed for d in decisions):
-                    raise refusal(applied, decisions, "r")
             result = await call_next(request, ctx)
         except BaseException:
-            if keys:
-                await self._store.leave(keys, lease)
+            await store.leave(keys, lease)
             raise
-        if keys:
-            if isinstance(result, ChatStream):
-                result.observe(_Leave(self._store, keys, lease))
-            else:
-                await self._store.leave(keys, lease)
-        return result
-
-    async def _enter(self, applied: Applied, slots: list[tuple[str, int]], lease: str, ctx: Context) -> None:
-        remaining = ctx.remaining()
-        ttl = LEASE_WITHOUT_DEADLINE if remaining is None else max(0.0, remaining) + 60.0
-
-        async def attempt() -> list[Decision]:
-            return await self._store.enter(slots, lease, ttl)
-
-        if applied.queue:
-            decisions = await self._queue.admit(slots[0][0], attempt, queue=applied.queue, ctx=ctx)
+        if isinstance(result, ChatStream):
+            result.observe(_Leave(store, keys, lease))
         else:
-            decisions = await attempt()
-        if not all(d.allowed for d in decisions):
-            raise refusal(applied, decisions, "c")
+            await store.leave(keys, lease)
+        return result
 
 
 class _Leave(StreamObserver):

@@ -15,9 +15,9 @@ one ``GET``/``SET`` per counter in one Lua script, and the state expires by itse
 
 :func:`decide` is the rule as a pure function: the memory backend applies it to its dict, the Redis
 backend's script applies the same rule on the server and returns the state it saw, from which the
-client rebuilds the same :class:`Decision`. Concurrency (requests in flight) is a separate counter
-of leases (:meth:`RateLimits.enter` / :meth:`RateLimits.leave`), each with a time to live so a
-crashed replica's leases run out by themselves.
+client rebuilds the same :class:`Decision`. Concurrency (requests in flight) is a counter of leases,
+taken in the same all-or-nothing call (``slots``) and given back with :meth:`RateLimits.leave`,
+each with a time to live so a crashed replica's leases run out by themselves.
 
 A request that could never fit (more units than the whole ``limit``) is refused with an infinite
 ``retry_after``: the caller says so instead of queueing forever.
@@ -126,21 +126,32 @@ class RateLimits(Protocol):
 
     async def ping(self) -> bool: ...
 
-    async def take(self, takes: Sequence[Take]) -> list[Decision]:
-        """All or nothing: charge every counter if each has room, else none; one decision each."""
+    async def take(
+        self,
+        takes: Sequence[Take],
+        *,
+        slots: Sequence[tuple[str, int]] = (),
+        lease: str = "",
+        ttl: float = 0.0,
+    ) -> list[Decision]:
+        """All or nothing: hold one slot of each ``(key, limit)`` of ``slots`` under ``lease`` for
+        at most ``ttl`` seconds and charge every counter of ``takes``, if each has room; else
+        none. One decision per slot, then one per take (one round trip for a remote store)."""
         ...
 
     async def adjust(self, takes: Sequence[Take]) -> None:
-        """Charge (or refund, with negative units) every counter without asking."""
+        """Charge (or refund, with negative units) every counter without asking. A remote store
+        may finish it in the background (:meth:`settle` waits for that)."""
         ...
 
     async def peek(self, takes: Sequence[Take]) -> list[Decision]:
         """What :meth:`take` would say, charging nothing (``/v1/key/info``)."""
         ...
 
-    async def enter(self, slots: Sequence[tuple[str, int]], lease: str, ttl: float) -> list[Decision]:
-        """All or nothing: hold one slot of each ``(key, limit)`` under ``lease`` for at most
-        ``ttl`` seconds, if each has one free."""
+    async def leave(self, keys: Sequence[str], lease: str) -> None:
+        """Give back the slots ``lease`` holds in ``keys`` (maybe in the background, as adjust)."""
         ...
 
-    async def leave(self, keys: Sequence[str], lease: str) -> None: ...
+    async def settle(self) -> None:
+        """Wait until every adjust and leave so far has reached the store."""
+        ...

@@ -35,19 +35,39 @@ class MemoryRateLimits:
     async def ping(self) -> bool:
         return True
 
-    async def take(self, takes: Sequence[Take]) -> list[Decision]:
+    async def settle(self) -> None:
+        return None  # adjust and leave are done when they return
+
+    async def take(
+        self,
+        takes: Sequence[Take],
+        *,
+        slots: Sequence[tuple[str, int]] = (),
+        lease: str = "",
+        ttl: float = 0.0,
+    ) -> list[Decision]:
         now = self._clock.now()
         tats = self._tats
-        if len(takes) == 1:  # the common case, without the lists
+        if len(takes) == 1 and not slots:  # the common case, without the lists
             take = takes[0]
             new, decision = decide(tats.get(take.key, 0.0), now, take.units, take.rate)
             if decision.allowed:
                 tats[take.key] = new
                 self._wrote(now)
             return [decision]
+        held = [self._live(key, limit, now) for key, limit in slots]
         results = [decide(tats.get(t.key, 0.0), now, t.units, t.rate) for t in takes]
-        decisions = [d for _, d in results]
-        if all(d.allowed for d in decisions):
+        ok = all(len(h) < limit for h, (_, limit) in zip(held, slots, strict=True))
+        ok = ok and all(d.allowed for _, d in results)
+        decisions = []
+        for h, (_, limit) in zip(held, slots, strict=True):
+            free = len(h) < limit
+            left = limit - len(h) - (1 if ok else 0)
+            decisions.append(Decision(free, limit, max(0, left), 0.0, 0.0 if free else 1.0))
+        decisions += [d for _, d in results]
+        if ok:
+            for h in held:
+                h[lease] = now + ttl
             for take, (new, _) in zip(takes, results, strict=True):
                 tats[take.key] = new
             self._wrote(now)
@@ -62,22 +82,6 @@ class MemoryRateLimits:
     async def peek(self, takes: Sequence[Take]) -> list[Decision]:
         now = self._clock.now()
         return [decide(self._tats.get(t.key, 0.0), now, t.units, t.rate)[1] for t in takes]
-
-    async def enter(self, slots: Sequence[tuple[str, int]], lease: str, ttl: float) -> list[Decision]:
-        now = self._clock.now()
-        held = [self._live(key, limit, now) for key, limit in slots]
-        ok = True
-        for h, (_, limit) in zip(held, slots, strict=True):
-            ok = ok and len(h) < limit
-        decisions = []
-        for h, (_, limit) in zip(held, slots, strict=True):
-            free = len(h) < limit
-            left = limit - len(h) - (1 if ok else 0)
-            decisions.append(Decision(free, limit, max(0, left), 0.0, 0.0 if free else 1.0))
-        if ok:
-            for h in held:
-                h[lease] = now + ttl
-        return decisions
 
     async def leave(self, keys: Sequence[str], lease: str) -> None:
         for key in keys:

@@ -1,7 +1,8 @@
 """Redis rate limits, shared by every replica: one Lua script per decision, on Redis's clock.
 
-The script applies the GCRA rule of :mod:`llmrelay.stores.rates` to every counter of a take at
-once (all or nothing, atomic in Redis) and returns the states it saw with Redis's own ``TIME``;
+One script takes a request's concurrency slots and applies the GCRA rule of
+:mod:`llmrelay.stores.rates` to every counter of the take at once (all or nothing, atomic in
+Redis: one round trip) and returns the states it saw with Redis's own ``TIME``;
 the client rebuilds each :class:`~llmrelay.stores.rates.Decision` with the same pure
 :func:`~llmrelay.stores.rates.decide`. Using Redis's clock means replicas need no synchronised
 clocks. Each counter is one string key that expires when its bucket is full again; concurrency
@@ -13,8 +14,9 @@ logs a warning at most every 10 s; ``closed`` refuses it with
 ``timeout`` seconds (1 by default: socket timeouts of half that, no client-side retries, and a
 cap on the whole call, a wait for one of the pool's connections included), so an outage costs
 each request at most that, never a hang. The cap is not shorter because a replica under a burst
-delays its own event loop: a healthy Redis must not look down then. Refunds and lease releases
-that fail are dropped (the counters expire by themselves).
+delays its own event loop: a healthy Redis must not look down then. Refunds, late charges and
+lease releases are sent in the background, so they never delay an answer; those that fail are
+dropped (the counters and leases expire by themselves).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import msgspec
@@ -35,21 +37,32 @@ log = logging.getLogger("llmrelay.rate_limits")
 
 MAX_CONNECTIONS = 32
 
-_GCRA = """
+_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local mode = ARGV[1]
+local nslots = tonumber(ARGV[2])
+local lease = ARGV[3]
+local ttl = tonumber(ARGV[4])
 local eps = 1e-9
-local seen = {}
-local news = {}
+local out = {string.format('%.17g', now), '1'}
 local ok = true
-for i = 1, #KEYS do
-  local units = tonumber(ARGV[3 * i - 1])
-  local limit = tonumber(ARGV[3 * i])
-  local period = tonumber(ARGV[3 * i + 1])
+for i = 1, nslots do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  local count = redis.call('ZCARD', KEYS[i])
+  if count >= tonumber(ARGV[4 + i]) then ok = false end
+  out[#out + 1] = tostring(count)
+end
+local news = {}
+local base_arg = 4 + nslots
+for i = nslots + 1, #KEYS do
+  local j = base_arg + 3 * (i - nslots - 1)
+  local units = tonumber(ARGV[j + 1])
+  local limit = tonumber(ARGV[j + 2])
+  local period = tonumber(ARGV[j + 3])
   local interval = period / limit
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  seen[i] = string.format('%.17g', tat)
+  out[#out + 1] = string.format('%.17g', tat)
   local base = tat
   if base < now then base = now end
   local new
@@ -63,35 +76,17 @@ for i = 1, #KEYS do
   news[i] = new
 end
 if mode ~= 'peek' and (ok or mode == 'adjust') then
-  for i = 1, #KEYS do
-    local ttl = math.ceil((news[i] - now) * 1000) + 1
-    redis.call('SET', KEYS[i], string.format('%.17g', news[i]), 'PX', ttl)
-  end
-end
-table.insert(seen, 1, string.format('%.17g', now))
-table.insert(seen, 2, ok and '1' or '0')
-return seen
-"""
-
-_ENTER = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local lease = ARGV[1]
-local ttl = tonumber(ARGV[2])
-local counts = {}
-local ok = true
-for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  counts[i] = redis.call('ZCARD', KEYS[i])
-  if counts[i] >= tonumber(ARGV[2 + i]) then ok = false end
-end
-if ok then
-  for i = 1, #KEYS do
+  for i = 1, nslots do
     redis.call('ZADD', KEYS[i], now + ttl, lease)
     redis.call('PEXPIRE', KEYS[i], math.ceil(ttl * 1000) + 1000)
   end
+  for i = nslots + 1, #KEYS do
+    local ms = math.ceil((news[i] - now) * 1000) + 1
+    redis.call('SET', KEYS[i], string.format('%.17g', news[i]), 'PX', ms)
+  end
 end
-return counts
+if not ok then out[2] = '0' end
+return out
 """
 
 
@@ -111,8 +106,8 @@ class RedisRateLimits:
         self._on_error = on_error
         self._timeout = timeout
         self._client: Any = None
-        self._gcra: Any = None
-        self._enter: Any = None
+        self._script: Any = None
+        self._pending: set[asyncio.Future[object]] = set()
         self._warned_at = -math.inf
 
     async def open(self) -> None:
@@ -132,10 +127,10 @@ class RedisRateLimits:
                 retry=Retry(NoBackoff(), 0),
             )
             self._client = redis.Redis(connection_pool=pool)
-            self._gcra = self._client.register_script(_GCRA)
-            self._enter = self._client.register_script(_ENTER)
+            self._script = self._client.register_script(_SCRIPT)
 
     async def aclose(self) -> None:
+        await self.settle()
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
@@ -143,31 +138,27 @@ class RedisRateLimits:
     async def ping(self) -> bool:
         return bool(await self._client.ping())
 
-    async def take(self, takes: Sequence[Take]) -> list[Decision]:
-        return await self._run("take", takes)
+    async def take(
+        self,
+        takes: Sequence[Take],
+        *,
+        slots: Sequence[tuple[str, int]] = (),
+        lease: str = "",
+        ttl: float = 0.0,
+    ) -> list[Decision]:
+        return await self._run("take", takes, slots, lease, ttl)
 
     async def peek(self, takes: Sequence[Take]) -> list[Decision]:
         return await self._run("peek", takes)
 
     async def adjust(self, takes: Sequence[Take]) -> None:
-        await self._run("adjust", takes)
-
-    async def enter(self, slots: Sequence[tuple[str, int]], lease: str, ttl: float) -> list[Decision]:
-        keys = [self._prefix + key for key, _ in slots]
-        try:
-            counts = await self._call(self._enter, keys, [lease, ttl, *(limit for _, limit in slots)])
-        except _FAILURES as err:
-            self._failed(err)
-            return [Decision(True, limit, limit - 1, 0.0) for _, limit in slots]
-        ok = all(int(c) < limit for c, (_, limit) in zip(counts, slots, strict=True))
-        decisions = []
-        for count, (_, limit) in zip(counts, slots, strict=True):
-            free = int(count) < limit
-            left = limit - int(count) - (1 if ok else 0)
-            decisions.append(Decision(free, limit, max(0, left), 0.0, 0.0 if free else 1.0))
-        return decisions
+        # In the background: a refund or a late charge never delays an answer.
+        self._later(self._run("adjust", takes))
 
     async def leave(self, keys: Sequence[str], lease: str) -> None:
+        self._later(self._leave(keys, lease))
+
+    async def _leave(self, keys: Sequence[str], lease: str) -> None:
         try:
             async with asyncio.timeout(self._timeout):
                 pipe = self._client.pipeline(transaction=False)
@@ -177,23 +168,46 @@ class RedisRateLimits:
         except _FAILURES as err:
             self._warn(err)  # the lease expires by itself
 
-    async def _run(self, mode: str, takes: Sequence[Take]) -> list[Decision]:
-        args: list[Any] = [mode]
+    def _later(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def settle(self) -> None:
+        """Wait for the refunds and releases still being sent (tests; :meth:`aclose` does it)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def _run(
+        self,
+        mode: str,
+        takes: Sequence[Take],
+        slots: Sequence[tuple[str, int]] = (),
+        lease: str = "",
+        ttl: float = 0.0,
+    ) -> list[Decision]:
+        args: list[Any] = [mode, len(slots), lease, ttl, *(limit for _, limit in slots)]
         for take in takes:
             args += (take.units, take.rate.limit, take.rate.period)
+        keys = [self._prefix + key for key, _ in slots] + [self._prefix + t.key for t in takes]
         try:
-            seen = await self._call(self._gcra, [self._prefix + t.key for t in takes], args)
+            seen = await self._call(self._script, keys, args)
         except _FAILURES as err:
             if mode == "adjust":
                 self._warn(err)  # refunds and late charges are best effort; counters expire
                 return []
             self._failed(err)
-            return [Decision(True, t.rate.limit, int(t.rate.limit), 0.0) for t in takes]
+            return [Decision(True, limit, limit - 1, 0.0) for _, limit in slots] + [
+                Decision(True, t.rate.limit, int(t.rate.limit), 0.0) for t in takes
+            ]
         now, ok = float(seen[0]), seen[1] == b"1"
-        decisions = [
-            decide(float(tat), now, take.units, take.rate)[1]
-            for take, tat in zip(takes, seen[2:], strict=True)
-        ]
+        decisions = []
+        for count, (_, limit) in zip(seen[2:], slots, strict=False):
+            free = int(count) < limit
+            left = limit - int(count) - (1 if ok else 0)
+            decisions.append(Decision(free, limit, max(0, left), 0.0, 0.0 if free else 1.0))
+        tats = seen[2 + len(slots) :]
+        decisions += [decide(float(tat), now, t.units, t.rate)[1] for t, tat in zip(takes, tats, strict=True)]
         if mode == "take" and ok != all(d.allowed for d in decisions):
             # Rounding at the very edge of a bucket: Redis's verdict stands.
             decisions = [
