@@ -160,3 +160,17 @@ def test_several_workers_with_memory_limits_refuse_to_start(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert "--workers 2 with rate limits configured" in result.output
     assert "`$.state.redis`" in result.output
+
+
+async def test_a_restarted_redis_is_used_again_and_its_script_reloaded(redis: Throwaway) -> None:
+    store = RedisRateLimits(redis.url, SystemClock(), on_error="closed", timeout=0.5)
+    await store.open()
+    try:
+        assert (await store.take(TAKE))[0].remaining == 99
+        flushed = RedisRateLimits(redis.url, SystemClock())
+        await flushed.open()
+        assert await flushed._live().call("SCRIPT", "FLUSH") == b"OK"  # as a restarted Redis would be
+        await flushed.aclose()
+        assert (await store.take(TAKE))[0].remaining == 98  # NOSCRIPT answered by loading it again
+    finally:
+        await store.aclose()

@@ -127,10 +127,6 @@ class Tenancy:
         self._applied: dict[tuple[str | None, ...], Applied] = {}
         self._fallback = DEFAULT_TIER if DEFAULT_TIER in self._tiers else None
 
-    @property
-    def tiers(self) -> Mapping[str, TierConfig]:
-        return self._tiers
-
     def applied(self, request: Request, ctx: Context) -> Applied | None:
         """The counters ``request`` counts against, or ``None`` when its caller has no tier."""
         user = request.user if request.user is not None and self._trusts_user(request.model) else None

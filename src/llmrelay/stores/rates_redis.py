@@ -1,6 +1,7 @@
 """Redis rate limits, shared by every replica: one Lua script per decision, on Redis's clock.
 
-One script takes a request's concurrency slots and applies the GCRA rule of
+It talks to Redis over one pipelined connection (:mod:`.resp`; every request in flight shares
+it). One script takes a request's concurrency slots and applies the GCRA rule of
 :mod:`llmrelay.stores.rates` to every counter of the take at once (all or nothing, atomic in
 Redis: one round trip) and returns the states it saw with Redis's own ``TIME``;
 the client rebuilds each :class:`~llmrelay.stores.rates.Decision` with the same pure
@@ -11,9 +12,9 @@ slots are a sorted set of leases scored by their expiry, so a crashed replica's 
 **When Redis is unreachable** (``state.redis.on_error``): ``open`` (the default) admits the call and
 logs a warning at most every 10 s; ``closed`` refuses it with
 :class:`~llmrelay.stores.rates.LimitStoreDown` (503). Either way a decision never waits longer than
-``timeout`` seconds (1 by default: socket timeouts of half that, no client-side retries, and a
-cap on the whole call, a wait for one of the pool's connections included), so an outage costs
-each request at most that, never a hang. The cap is not shorter because a replica under a burst
+``timeout`` seconds (1 by default: a connect may take half of it; the cap covers the whole call,
+a reconnect included, and a call that runs out drops the connection), so an outage costs each
+request at most that, never a hang. The cap is not shorter because a replica under a burst
 delays its own event loop: a healthy Redis must not look down then. Refunds, late charges and
 lease releases are sent in the background, so they never delay an answer; those that fail are
 dropped (the counters and leases expire by themselves).
@@ -22,20 +23,20 @@ dropped (the counters and leases expire by themselves).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import msgspec
-from redis.exceptions import RedisError  # this module is imported only for a redis:// URL
 
 from llmrelay.clock import Clock
 from llmrelay.stores.rates import Decision, LimitStoreDown, OnError, Take, decide
+from llmrelay.stores.resp import Connection, RedisDown, ReplyError
 
 log = logging.getLogger("llmrelay.rate_limits")
 
-MAX_CONNECTIONS = 32
 
 _SCRIPT = """
 local t = redis.call('TIME')
@@ -89,6 +90,8 @@ if not ok then out[2] = '0' end
 return out
 """
 
+_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
+
 
 class RedisRateLimits:
     def __init__(
@@ -105,38 +108,23 @@ class RedisRateLimits:
         self._prefix = prefix
         self._on_error = on_error
         self._timeout = timeout
-        self._client: Any = None
-        self._script: Any = None
+        self._connection: Connection | None = None
         self._pending: set[asyncio.Future[object]] = set()
         self._warned_at = -math.inf
 
     async def open(self) -> None:
-        import redis.asyncio as redis  # deferred: only scale-out deployments need it
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        if self._client is None:
-            # A bounded pool: a burst of requests queues for a few connections (each decision
-            # takes well under a millisecond) instead of opening hundreds at once.
-            pool = redis.BlockingConnectionPool.from_url(
-                self._url,
-                max_connections=MAX_CONNECTIONS,
-                timeout=self._timeout,
-                socket_timeout=self._timeout / 2,
-                socket_connect_timeout=self._timeout / 2,
-                retry=Retry(NoBackoff(), 0),
-            )
-            self._client = redis.Redis(connection_pool=pool)
-            self._script = self._client.register_script(_SCRIPT)
+        if self._connection is None:
+            self._connection = Connection(self._url, connect_timeout=self._timeout / 2)
 
     async def aclose(self) -> None:
         await self.settle()
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()
 
     async def ping(self) -> bool:
-        return bool(await self._client.ping())
+        async with asyncio.timeout(self._timeout):
+            return await self._live().call("PING") == b"PONG"
 
     async def take(
         self,
@@ -161,10 +149,7 @@ class RedisRateLimits:
     async def _leave(self, keys: Sequence[str], lease: str) -> None:
         try:
             async with asyncio.timeout(self._timeout):
-                pipe = self._client.pipeline(transaction=False)
-                for key in keys:
-                    pipe.zrem(self._prefix + key, lease)
-                await pipe.execute()
+                await asyncio.gather(*(self._live().call("ZREM", self._prefix + key, lease) for key in keys))
         except _FAILURES as err:
             self._warn(err)  # the lease expires by itself
 
@@ -191,7 +176,7 @@ class RedisRateLimits:
             args += (take.units, take.rate.limit, take.rate.period)
         keys = [self._prefix + key for key, _ in slots] + [self._prefix + t.key for t in takes]
         try:
-            seen = await self._call(self._script, keys, args)
+            seen = await self._call(keys, args)
         except _FAILURES as err:
             if mode == "adjust":
                 self._warn(err)  # refunds and late charges are best effort; counters expire
@@ -215,11 +200,22 @@ class RedisRateLimits:
             ]
         return decisions
 
-    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        # Socket timeouts (half of it) bound each read; this caps the whole call, a wait for a pooled
-        # connection included.
+    async def _call(self, keys: list[str], args: list[Any]) -> list[bytes]:
+        # One cap on the whole call: a (re)connect included.
         async with asyncio.timeout(self._timeout):
-            return await script(keys=keys, args=args)
+            connection = self._live()
+            reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
+            if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+                await connection.call("SCRIPT", "LOAD", _SCRIPT)  # a restarted or flushed Redis
+                reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
+        if not isinstance(reply, list):
+            raise RedisDown(f"unexpected answer to the limit script: {type(reply).__name__}")
+        return reply
+
+    def _live(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("the rate-limit store is not open")
+        return self._connection
 
     def _failed(self, err: BaseException) -> None:
         self._warn(err)
@@ -236,4 +232,4 @@ class RedisRateLimits:
             log.warning("rate-limit store unreachable (%s); failing %s", type(err).__name__, self._on_error)
 
 
-_FAILURES = (RedisError, OSError, TimeoutError)
+_FAILURES = (RedisDown, ReplyError, OSError, TimeoutError)
