@@ -132,3 +132,30 @@ async def test_admin_keys_refuse_an_unknown_tier(gateway: Gateway, tmp_path: Pat
     ):
         assert resp.status == 400
         assert "unknown tier 'gold'" in (await resp.json())["error"]["message"]
+
+
+async def test_anthropic_callers_get_429_in_their_shape(gateway: Gateway) -> None:
+    body = {"model": "mock", "max_tokens": 500, "messages": [{"role": "user", "content": "hi"}]}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(gateway.url + "/v1/messages", json=body, headers={"x-api-key": TINY_KEY}) as resp,
+    ):
+        assert resp.status == 429
+        payload = await resp.json()
+        assert resp.headers["anthropic-ratelimit-tokens-limit"] == "50"
+    assert payload["type"] == "error"
+    assert payload["error"]["type"] == "rate_limit_error"
+    assert "can never be admitted" in payload["error"]["message"]
+
+
+async def test_streams_carry_the_headers_too(gateway: Gateway) -> None:
+    c = client(gateway, FREE_KEY)
+    async with c.chat.completions.with_streaming_response.create(
+        model="mock",
+        messages=HELLO,  # type: ignore[arg-type]
+        stream=True,
+    ) as response:
+        assert response.headers["x-ratelimit-limit-requests"] == "10"
+        assert int(response.headers["x-ratelimit-remaining-tokens"]) < 40_000
+        chunks = [line async for line in response.iter_lines()]
+    assert any("[DONE]" in line for line in chunks)

@@ -286,3 +286,12 @@ async def test_an_answer_without_usage_keeps_the_reservation() -> None:
     upstream.usage = Usage()
     await service(REQUEST, ctx(clock))
     assert tokens_left(store, "free:key:key_a:t", 1000) == 1000 - ESTIMATE
+
+
+async def test_a_queued_tier_of_tokens_only_counts_no_requests() -> None:
+    clock = FakeClock()
+    service, _, upstream = build({"free": {"tpm": 100_000, "queue": 5}}, clock=clock)
+    first = ctx(clock)
+    await service(REQUEST, first)
+    assert first.stats is not None and first.stats.requests is None and first.stats.tokens is not None
+    assert upstream.calls == 1

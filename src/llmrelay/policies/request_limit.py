@@ -38,6 +38,8 @@ class RequestLimit:
         if applied is None:
             return await call_next(request, ctx)
         slots, takes = applied.slots, applied.requests
+        if not slots and not takes:  # a tier of tokens only
+            return await call_next(request, ctx)
         lease, ttl = "", 0.0
         if slots:
             # Not ctx.request_id (a caller may choose that): unique per replica and request.
