@@ -31,16 +31,18 @@ def add_rate_headers(headers: dict[str, str], stats: CallStats, *, anthropic: bo
 
 
 def duration(seconds: float) -> str:
-    """Go's duration format as OpenAI sends it: ``20ms``, ``1.5s``, ``6m0s``, ``1h2m3s``."""
-    if seconds <= 0:
+    """Go's duration format as OpenAI sends it: ``20ms``, ``1.5s``, ``6m0s``, ``1h2m3s``
+    (rounded up to the millisecond: a reset is never announced early)."""
+    ms = math.ceil(seconds * 1000 - 1e-6)
+    if ms <= 0:
         return "0s"
-    if seconds < 1:
-        return f"{max(1, math.ceil(seconds * 1000))}ms"
-    minutes, rest = divmod(seconds, 60)
-    text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
-    if minutes < 1:
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60_000)
+    text = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    if not minutes:
         return text
-    hours, minutes = divmod(int(minutes), 60)
+    hours, minutes = divmod(minutes, 60)
     return (f"{hours}h" if hours else "") + f"{minutes}m{text}"
 
 
