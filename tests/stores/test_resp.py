@@ -55,3 +55,21 @@ async def test_nothing_listening_is_redis_down() -> None:
     connection = Connection(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1)
     with pytest.raises(RedisDown):
         await connection.call("PING")
+
+
+async def test_a_cancelled_caller_leaves_the_others_alone() -> None:
+    require(6379, "Redis")
+    connection = Connection("redis://127.0.0.1:6379/0", connect_timeout=1)
+    try:
+        await connection.call("PING")
+        tasks = [asyncio.create_task(connection.call("ECHO", f"m{i}")) for i in range(50)]
+        await asyncio.sleep(0)  # every call is written; no reply has been read yet
+        tasks[10].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(results[10], asyncio.CancelledError)
+        assert [r for i, r in enumerate(results) if i != 10] == [
+            f"m{i}".encode() for i in range(50) if i != 10
+        ]
+        assert await connection.call("ECHO", "after") == b"after"
+    finally:
+        connection.close()

@@ -26,16 +26,17 @@ import asyncio
 import hashlib
 import logging
 import math
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Awaitable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 
 from llmrelay.clock import Clock
 from llmrelay.stores.rates import Decision, LimitStoreDown, OnError, Take, decide
-from llmrelay.stores.resp import Connection, RedisDown, ReplyError
+from llmrelay.stores.resp import Connection, RedisDown, Reply, ReplyError
 
 log = logging.getLogger("llmrelay.rate_limits")
+T = TypeVar("T")
 
 
 _SCRIPT = """
@@ -123,8 +124,7 @@ class RedisRateLimits:
             connection.close()
 
     async def ping(self) -> bool:
-        async with asyncio.timeout(self._timeout):
-            return await self._live().call("PING") == b"PONG"
+        return await self._capped(self._live().call("PING")) == b"PONG"
 
     async def take(
         self,
@@ -147,9 +147,11 @@ class RedisRateLimits:
         self._later(self._leave(keys, lease))
 
     async def _leave(self, keys: Sequence[str], lease: str) -> None:
+        connection = self._live()
         try:
-            async with asyncio.timeout(self._timeout):
-                await asyncio.gather(*(self._live().call("ZREM", self._prefix + key, lease) for key in keys))
+            await self._capped(
+                asyncio.gather(*(connection.call("ZREM", self._prefix + key, lease) for key in keys))
+            )
         except _FAILURES as err:
             self._warn(err)  # the lease expires by itself
 
@@ -201,16 +203,26 @@ class RedisRateLimits:
         return decisions
 
     async def _call(self, keys: list[str], args: list[Any]) -> list[bytes]:
-        # One cap on the whole call: a (re)connect included.
-        async with asyncio.timeout(self._timeout):
-            connection = self._live()
-            reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
-            if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
-                await connection.call("SCRIPT", "LOAD", _SCRIPT)  # a restarted or flushed Redis
-                reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
+        reply = await self._capped(self._evalsha(self._live(), keys, args))
         if not isinstance(reply, list):
             raise RedisDown(f"unexpected answer to the limit script: {type(reply).__name__}")
         return reply
+
+    async def _evalsha(self, connection: Connection, keys: list[str], args: list[Any]) -> Reply:
+        reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
+        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+            await connection.call("SCRIPT", "LOAD", _SCRIPT)  # a restarted or flushed Redis
+            reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
+        return reply
+
+    async def _capped(self, work: Awaitable[T]) -> T:
+        """``work`` within ``timeout`` (a reconnect included); past it the connection is reset."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await work
+        except TimeoutError:
+            self._live().reset()
+            raise
 
     def _live(self) -> Connection:
         if self._connection is None:

@@ -8,8 +8,9 @@ batch step) and matches replies in order. It speaks only what :mod:`.rates_redis
 (``EVALSHA``, ``SCRIPT LOAD``, ``ZREM``, ``PING``, ``AUTH``, ``SELECT``) and parses every RESP2 reply
 type. ``redis://[[user]:password@]host[:port][/db]`` and ``rediss://`` (TLS) URLs.
 
-A connection that fails or times out is dropped with every call waiting on it (they raise
-:class:`RedisDown`); the next call connects again, within the caller's timeout.
+A connection that fails, or that its owner resets after a timeout, is dropped with every call
+waiting on it (they raise :class:`RedisDown`); the next call connects again. A caller that is
+cancelled (its client went away) leaves its reply to be dropped when it comes: the others go on.
 """
 
 from __future__ import annotations
@@ -142,13 +143,9 @@ class Connection:
         protocol.waiting.append(future)
         assert protocol.transport is not None
         protocol.transport.write(encode(*args))
-        try:
-            return await future
-        except asyncio.CancelledError:
-            # Timed out (or the caller went away) with a reply outstanding: this connection's
-            # order is still intact, but a Redis that is slow now is likely down; start afresh.
-            protocol.fail(RedisDown("timed out"))
-            raise
+        # A caller that goes away (a client disconnected) leaves its future behind: the reply is
+        # dropped when it comes, and the other calls on this connection go on.
+        return await future
 
     async def _connected(self) -> _Protocol:
         protocol = self._protocol
@@ -187,6 +184,12 @@ class Connection:
         if self._db:
             commands.append(("SELECT", str(self._db)))
         return commands
+
+    def reset(self) -> None:
+        """Drop the connection and every call waiting on it (after a timeout: a Redis that does
+        not answer in time is treated as down; the next call connects again)."""
+        if self._protocol is not None:
+            self._protocol.fail(RedisDown("timed out"))
 
     def close(self) -> None:
         if self._protocol is not None:
