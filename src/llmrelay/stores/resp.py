@@ -82,7 +82,20 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiting: collections.deque[asyncio.Future[Reply]] = collections.deque()
         self.buffer = bytearray()
+        self.outgoing: list[bytes] = []
         self.closed = False
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data``; everything queued in one turn of the event loop leaves in one write
+        (concurrent requests' calls share a system call)."""
+        if not self.outgoing:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.outgoing.append(data)
+
+    def flush(self) -> None:
+        data, self.outgoing = b"".join(self.outgoing), []
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but they are transports.
@@ -141,8 +154,7 @@ class Connection:
         protocol = await self._connected()
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         protocol.waiting.append(future)
-        assert protocol.transport is not None
-        protocol.transport.write(encode(*args))
+        protocol.send(encode(*args))
         # A caller that goes away (a client disconnected) leaves its future behind: the reply is
         # dropped when it comes, and the other calls on this connection go on.
         return await future
