@@ -19,6 +19,7 @@ N = False
         (errors.ContextLengthExceeded("x"), Verdict(N, F, N)),
         (errors.UpstreamAuthError("x", provider="openai"), Verdict(N, F, B)),
         (errors.RateLimited("x", retry_after=3), Verdict(R, F, N)),
+        (errors.TargetLimited("x", retry_after=3), Verdict(N, F, N)),
         (errors.UpstreamError("x", status=500), Verdict(R, F, B)),
         (errors.UpstreamError("x", status=503), Verdict(R, F, B)),
         (errors.Overloaded("x"), Verdict(R, F, B)),

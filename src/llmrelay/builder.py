@@ -3,8 +3,12 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> idempotency -> budget -> (router)
-    target scope:   retry -> circuit_breaker -> timeout -> provider
+    request scope:  deadline -> validate_input -> idempotency -> request_limit -> token_limit
+                    -> budget -> hold_for_targets -> (router)
+    target scope:   retry -> circuit_breaker -> rate_limit -> timeout -> provider
+
+Limits (tiers) count in one :class:`~llmrelay.stores.rates.RateLimits` store: memory, or Redis
+when ``state.redis`` is set. Without tiers the limit policies are not built at all.
 
 Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
 strategy and the cost of every answer (:meth:`llmrelay.relay.Relay.cost`) read it.
@@ -29,9 +33,13 @@ from llmrelay.policies.budget import Budget
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
+from llmrelay.policies.rate_limit import HoldForTargets, TargetLimit
+from llmrelay.policies.request_limit import RequestLimit
 from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
+from llmrelay.policies.tenants import Tenancy
 from llmrelay.policies.timeout import AttemptTimeout
+from llmrelay.policies.token_limit import TokenLimit
 from llmrelay.policies.validate_input import ValidateInput, load_hook
 from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
@@ -40,9 +48,10 @@ from llmrelay.routing.patterns import WILDCARD, is_pattern
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
-from llmrelay.stores import open_kv
+from llmrelay.stores import open_kv, open_rate_limits
 from llmrelay.stores.base import KV
 from llmrelay.stores.postgres import is_postgres
+from llmrelay.stores.rates import RateLimits
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
 
@@ -66,6 +75,10 @@ class Pipeline:
     responses: KV
     """The ``responses`` namespace: stored ``/v1/responses`` answers and their conversations."""
     breakers: tuple[CircuitBreaker, ...]
+    limits: RateLimits | None
+    """The rate-limit store, when anything is limited (opened and closed with the stores)."""
+    tenancy: Tenancy | None
+    """The tiers as requests resolve them (``/v1/key/info``), when tiers are configured."""
     prices: Mapping[str, Price | None]
     """Target label -> price, resolved once here: nothing looks prices up per request."""
     total_for: Callable[[str], float | None]
@@ -74,7 +87,17 @@ class Pipeline:
     """The budget policy when ``budgets`` are configured (its ``status`` serves ``/v1/key/info``)."""
 
 
-def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
+def build(
+    config: Config,
+    *,
+    clock: Clock,
+    rand: Callable[[], float] = random.random,
+    hold_until_deadline: bool = True,
+) -> Pipeline:
+    """``hold_until_deadline``: when every target is at its own rate limit, wait for one until
+    the deadline (the SDK queues calls) instead of at most the alias's ``upstream_hold`` (the
+    server, which answers 429 rather than hold a connection long)."""
+    limits = open_rate_limits(config.state.redis, clock) if config.has_limits else None
     providers: list[Provider] = []
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
@@ -98,7 +121,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
             breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
             providers.append(provider)
             breakers.append(breaker)
-            targets.append(_target(model, target, provider, breaker, clock, rand, template, price))
+            targets.append(_target(model, target, provider, breaker, clock, rand, template, price, limits))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
         alias_prices[model.name] = tuple(t.price for t in targets if t.price is not None)
     router = Router(routes, rand=rand)
@@ -116,11 +139,14 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     kv = open_kv(kv_url, clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20)
     # Stored Responses API conversations: a namespace of their own, so neither evicts the other.
     responses = open_kv(kv_url, clock, namespace="responses", max_entries=100_000, max_bytes=256 * 2**20)
+    tenancy = _tenancy(config, router) if config.tiers else None
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
+    if tenancy is not None and limits is not None:
+        request_scope += [RequestLimit(tenancy, limits), TokenLimit(tenancy, limits)]
     stores: list[Resource] = [kv, responses]
     budget = None
     if config.budgets:
@@ -137,18 +163,41 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
             alias_prices=prices_of,
         )
         stores.append(budget.store)
-        request_scope.append(budget)  # the last before the router: after cache and token limits
+        request_scope.append(budget)  # after token limits: spend is reserved once tokens are
+    if any(t.rpm or t.tpm for m in config.models for t in m.targets):
+        holds = {m.name: None if hold_until_deadline else m.upstream_hold for m in config.models}
+
+        def hold_for(name: str) -> float | None:
+            found = router.names.resolve(name)
+            return holds[found.alias] if found is not None else 0.0
+
+        request_scope.append(HoldForTargets(hold_for))  # innermost: it waits on the targets' limits
     return Pipeline(
-        compose(request_scope, router),
-        router,
-        tuple(providers),
-        tuple(stores),
-        responses,
-        tuple(breakers),
-        prices,
-        total_for,
-        budget,
+        service=compose(request_scope, router),
+        router=router,
+        providers=tuple(providers),
+        stores=tuple(stores),
+        responses=responses,
+        breakers=tuple(breakers),
+        limits=limits,
+        tenancy=tenancy,
+        prices=prices,
+        total_for=total_for,
+        budget=budget,
     )
+
+
+def _tenancy(config: Config, router: Router) -> Tenancy:
+    trusted = {m.name for m in config.models if m.trust_user}
+
+    def alias_of(name: str) -> str | None:
+        found = router.names.resolve(name)
+        return found.alias if found is not None else None
+
+    def trusts_user(name: str) -> bool:
+        return bool(trusted) and alias_of(name) in trusted
+
+    return Tenancy(config.tiers, alias_of=alias_of, trusts_user=trusts_user)
 
 
 def _input_guards(config: Config, router: Router) -> list[Policy]:
@@ -188,6 +237,7 @@ def _target(
     rand: Callable[[], float],
     template: str | None,
     price: Price | None,
+    limits: RateLimits | None,
 ) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
         # Per attempt: a fallback may move the request to a provider of another format.
@@ -205,6 +255,11 @@ def _target(
     target_scope: list[Policy] = [
         Retry(model.retry, clock, budget=budget, label=label, rand=rand),
         breaker,
+        *(
+            [TargetLimit(limits, label=label, rpm=target.rpm, tpm=target.tpm)]
+            if limits is not None and (target.rpm or target.tpm)
+            else []
+        ),
         AttemptTimeout(clock, first_token=model.timeout.first_token, idle=model.timeout.idle, label=label),
     ]
     return Target(

@@ -9,6 +9,7 @@ the caller's 400/401/403/404/409/413/422    no     no        no
 context length exceeded                     no     yes       no
 upstream 401 / 403 on the target's own key  no     yes       yes
 upstream 429                                yes    yes       no
+local target-limit refusal (our rpm/tpm)    no     yes       no
 408, 5xx, 529, connection or read error     yes    yes       yes
 timeout before the commit point             yes    yes       yes
 deadline exceeded                           no     no        no
@@ -37,6 +38,7 @@ from llmrelay.errors import (
     RelayError,
     StreamInterrupted,
     StreamTimeout,
+    TargetLimited,
     Timeout,
     UpstreamAuthError,
     UpstreamError,
@@ -70,6 +72,8 @@ def _base_verdict(error: BaseException) -> Verdict:
         return Verdict(retry=False, failover=True, breaker_failure=True)
     if isinstance(error, UpstreamError | ConnectionFailed | Timeout):
         return _UPSTREAM_FAULT
+    if isinstance(error, TargetLimited):  # before RateLimited, its base
+        return Verdict(retry=False, failover=True, breaker_failure=False)
     if isinstance(error, RateLimited):
         return Verdict(retry=True, failover=True, breaker_failure=False)
     if isinstance(error, CircuitOpen):

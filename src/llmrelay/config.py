@@ -22,11 +22,12 @@ import msgspec
 from msgspec import Meta
 
 from llmrelay.budgets.rules import BudgetConfig
-from llmrelay.config_checks import check
+from llmrelay.config_checks import check, check_tier_shapes
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.retry import RetryConfig
+from llmrelay.policies.tenants import TierConfig
 from llmrelay.policies.validate_input import InputGuards
 from llmrelay.routing.patterns import by_length, is_pattern, resolve
 from llmrelay.routing.strategies import Strategy
@@ -99,6 +100,10 @@ class TargetConfig(_Strict, frozen=True):
     price: PriceConfig | None = None
     """Overrides the price from the bundled price data (``llmrelay.pricing.prices``); without
     either, this target's cost is unknown (``cheapest`` tries it after the priced ones)."""
+    rpm: Annotated[int, Meta(ge=1)] | None = None
+    tpm: Annotated[int, Meta(ge=1)] | None = None
+    """The upstream account's requests and tokens per minute for this target: the gateway stays
+    under them (``llmrelay.policies.rate_limit``) instead of provoking the upstream's 429s."""
 
     @property
     def label(self) -> str:
@@ -116,6 +121,12 @@ class ModelConfig(_Strict, frozen=True):
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     guards: InputGuards | None = None
     """Input guards for this alias (caps, control characters, a hook): see ``validate_input``."""
+    trust_user: bool = False
+    """Count the request's ``user`` field as the user for tier limits (an application key serving
+    many end users); otherwise only the key's record (or a JWT) says who the user is."""
+    upstream_hold: _NonNegative = 10.0
+    """When every target is at its own ``rpm``/``tpm``: wait for one up to this many seconds
+    (never past the deadline), else answer 429 at once with the expected wait as Retry-After."""
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
@@ -190,11 +201,26 @@ class ServerConfig(_Strict, frozen=True):
     """Of the ``llmrelay`` loggers on stderr; ``warning`` silences the access log."""
 
 
+class RedisConfig(_Strict, frozen=True):
+    """Redis shared by every replica for rate limits (``redis://[:password@]host:port/db``).
+
+    ``on_error`` decides what a limit does while Redis cannot be reached: ``open`` admits the call
+    (availability first), ``closed`` refuses it with a 503. ``timeout`` (seconds) bounds each
+    decision, so an outage never holds a request longer than that.
+    """
+
+    url: Secret
+    on_error: Literal["open", "closed"] = "open"
+    timeout: _Positive = 1.0
+
+
 class StateConfig(_Strict, frozen=True):
     """Where state lives. Unset: in memory for the library, ``sqlite:///<data dir>/llmrelay.db``
-    for the server (the data dir is ``$LLMRELAY_HOME`` or ``~/.llmrelay``)."""
+    for the server (the data dir is ``$LLMRELAY_HOME`` or ``~/.llmrelay``). Rate limits count in
+    process memory unless ``redis`` is set."""
 
     url: str | None = None
+    redis: RedisConfig | None = None
 
 
 class LedgerConfig(_Strict, frozen=True):
@@ -227,6 +253,14 @@ class Config(_Strict, frozen=True):
     ledger: LedgerConfig = LedgerConfig()
     budgets: list[BudgetConfig] = msgspec.field(default_factory=list)
     """Spend limits per key, user, team or tag (``llmrelay.budgets``), kept at the state URL."""
+    tiers: dict[str, TierConfig] = msgspec.field(default_factory=dict)
+    """Named limit sets that keys hold (``llmrelay.policies.tenants``); ``default`` applies to
+    callers without a tier."""
+
+    @property
+    def has_limits(self) -> bool:
+        """Whether anything counts requests or tokens (tiers, or a target's ``rpm``/``tpm``)."""
+        return bool(self.tiers) or any(t.rpm or t.tpm for m in self.models for t in m.targets)
 
     @property
     def auth_required(self) -> bool:
@@ -258,6 +292,7 @@ def load_config(
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {_yaml_error(source, err)}") from err
     resolved = resolve_env(raw, env, "$")
+    check_tier_shapes(resolved)
     try:
         # strict=False: a string becomes an int, float or bool only where the field asks for one
         # (``${PORT}``); ``str`` fields keep the text as written.
@@ -295,7 +330,7 @@ def with_server_defaults(config: Config, environ: Mapping[str, str] | None = Non
     home = data_dir(environ)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = f"sqlite:///{home / 'llmrelay.db'}"
-    return msgspec.structs.replace(config, state=StateConfig(url=url))
+    return msgspec.structs.replace(config, state=msgspec.structs.replace(config.state, url=url))
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -58,8 +58,16 @@ def check(config: Config) -> None:
             " (e.g. `{name: demo, targets: [{provider: mock}]}`, see examples/llmrelay.yaml)"
         )
     _check_secrets(config)
+    _check_tiers(config)
     _check_state_url(config.state.url)
     _check_budgets(config)
+    if config.state.redis is not None:
+        scheme = config.state.redis.url.reveal().partition("://")[0]
+        if scheme not in ("redis", "rediss", "unix"):
+            # Only the scheme is shown: the URL may carry a password.
+            raise ConfigError(
+                f"unsupported scheme {scheme!r} at `$.state.redis.url`: use redis://host:port/db"
+            )
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):
         where = f"$.models[{i}]"
@@ -175,3 +183,36 @@ def _check_state_url(url: str | None) -> None:
         raise ConfigError(f"a sqlite state URL needs a file at `$.state.url`: {use}")
     if scheme != "memory" or not sep:
         raise ConfigError(f"unsupported scheme {scheme!r} at `$.state.url`: {use}")
+
+
+def _check_tiers(config: Config) -> None:
+    """A key's tier must exist (a typo would silently lift its limits); a tier's per-alias limits
+    must name an alias."""
+    for i, key in enumerate(config.keys):
+        if key.tier is not None and key.tier not in config.tiers:
+            known = ", ".join(sorted(config.tiers)) or "none configured at `$.tiers`"
+            raise ConfigError(f"unknown tier {key.tier!r} at `$.keys[{i}].tier` (known: {known})")
+    names = {m.name for m in config.models}
+    for tier, limits in config.tiers.items():
+        for alias in limits.models:
+            if alias not in names:
+                raise ConfigError(f"unknown model alias {alias!r} at `$.tiers.{tier}.models`")
+
+
+def check_tier_shapes(raw: Any) -> None:
+    """Validate each tier alone first, so a message names the tier (msgspec says ``$.tiers[...]``
+    for any key of a dict): ``Expected `int` >= 1 - at `$.tiers.free.rpm```."""
+    from llmrelay.policies.tenants import TierConfig
+
+    tiers = raw.get("tiers") if isinstance(raw, dict) else None
+    if not isinstance(tiers, dict):
+        return
+    for name, value in tiers.items():
+        try:
+            msgspec.convert(value, TierConfig, strict=False)
+        except msgspec.ValidationError as err:
+            text = str(err)
+            text = (
+                text.replace("`$", f"`$.tiers.{name}", 1) if "`$" in text else f"{text} - at `$.tiers.{name}`"
+            )
+            raise ConfigError(f"invalid config: {text}") from err

@@ -14,18 +14,23 @@ from typing import Any
 import msgspec
 
 from llmrelay.clock import Clock
+from llmrelay.stores.rates import Decision
 
 
 class CallStats(msgspec.Struct, kw_only=True):
-    """What happened inside one call: upstream attempts, targets tried, fallbacks taken.
+    """What happened inside one call: upstream attempts, targets tried, fallbacks taken, and the
+    tenant rate-limit decisions nearest exhaustion.
 
     The one mutable thing a context carries (like a tracing span): the router and the retry policy
-    add to it, the server reads it for ``x-llmrelay-attempts`` / ``x-llmrelay-fallbacks`` and logs.
+    add to it, the server reads it for ``x-llmrelay-attempts`` / ``x-llmrelay-fallbacks``, the
+    ``x-ratelimit-*`` headers (``requests``, ``tokens``: set by the tenant limits) and logs.
     """
 
     attempts: int = 0
     targets: list[str] = msgspec.field(default_factory=list)
     fallbacks: int = 0
+    requests: Decision | None = None
+    tokens: Decision | None = None
 
 
 def new_request_id() -> str:

@@ -18,6 +18,7 @@ failover and breaker accounting; the server turns any of these into the caller's
     ├── PayloadTooLarge             413
     ├── UnprocessableEntity         422
     ├── RateLimited                 429  (upstream or our own limits; retry_after when known)
+    │   └── TargetLimited           429  a target's own rpm/tpm refused locally (no retry, failover)
     ├── UpstreamError               5xx from the upstream
     │   ├── Overloaded              529 / 503-overloaded
     │   └── UpstreamAuthError       502  the upstream rejected the target's own key (its 401 / 403)
@@ -117,6 +118,14 @@ class UnprocessableEntity(RelayError):
 class RateLimited(RelayError):
     status = 429
     code = "rate_limit_exceeded"
+
+
+class TargetLimited(RateLimited):
+    """The gateway's own limit for a target (the upstream account's ``rpm``/``tpm``) refused an
+    attempt before it was sent: retrying the same target cannot help sooner than ``retry_after``,
+    another target may."""
+
+    code = "target_rate_limited"
 
 
 class UpstreamError(RelayError):

@@ -27,7 +27,7 @@ from typing import Annotated, Any, TypedDict, Unpack
 
 from msgspec import Meta
 
-from llmrelay.builder import build
+from llmrelay.builder import Resource, build
 from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
 from llmrelay.context import Context
@@ -112,10 +112,13 @@ class Relay:
         *,
         clock: Clock | None = None,
         rand: Callable[[], float] = random.random,
+        server: bool = False,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self._pipeline = build(config, clock=self.clock, rand=rand)
+        # When every target is at its own rpm/tpm, the SDK queues the call (until its deadline);
+        # the server waits at most the alias's `upstream_hold`, then answers 429.
+        self._pipeline = build(config, clock=self.clock, rand=rand, hold_until_deadline=not server)
         self._closed = False
 
     @classmethod
@@ -127,15 +130,17 @@ class Relay:
         """Open connection pools and stores (``async with`` does it; a closed relay may reopen)."""
         self._closed = False
         pipeline = self._pipeline
-        await asyncio.gather(*(s.open() for s in pipeline.stores), *(p.open() for p in pipeline.providers))
+        await asyncio.gather(*(s.open() for s in self._stores()), *(p.open() for p in pipeline.providers))
 
     async def aclose(self) -> None:
         """Close connection pools and stores; later calls raise ``RuntimeError``."""
         self._closed = True
         pipeline = self._pipeline
-        await asyncio.gather(
-            *(s.aclose() for s in pipeline.stores), *(p.aclose() for p in pipeline.providers)
-        )
+        await asyncio.gather(*(s.aclose() for s in self._stores()), *(p.aclose() for p in pipeline.providers))
+
+    def _stores(self) -> list[Resource]:
+        pipeline = self._pipeline
+        return [*pipeline.stores, *((pipeline.limits,) if pipeline.limits is not None else ())]
 
     def circuits(self) -> list[dict[str, Any]]:
         """Every target's circuit breaker state (``/admin/circuits``, metrics)."""
@@ -162,9 +167,16 @@ class Relay:
         """The state namespace that keeps stored ``/v1/responses`` answers (the server's)."""
         return self._pipeline.responses
 
+    async def limits_report(self, ctx: Context) -> dict[str, Any]:
+        """The caller's tier limits and headroom now (``GET /v1/key/info``); charges nothing."""
+        pipeline = self._pipeline
+        if pipeline.tenancy is None or pipeline.limits is None:
+            return {"tier": ctx.tier, "limits": []}
+        return await pipeline.tenancy.report(pipeline.limits, ctx)
+
     async def stores_ready(self) -> bool:
         """Whether every store of the pipeline answers (the server's ``/readyz``)."""
-        answers = await asyncio.gather(*(s.ping() for s in self._pipeline.stores), return_exceptions=True)
+        answers = await asyncio.gather(*(s.ping() for s in self._stores()), return_exceptions=True)
         return all(answer is True for answer in answers)
 
     async def __aenter__(self) -> Relay:

@@ -16,7 +16,7 @@ lost to a concurrent rotation.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from llmrelay.clock import Clock
 from llmrelay.config import Config, StaticKey
@@ -40,11 +40,13 @@ class KeyService:
         clock: Clock,
         *,
         static: Sequence[StaticKey] = (),
+        tiers: Collection[str] | None = None,
         cache_ttl: float = 5.0,
         cache_size: int = 10_000,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._tiers = tiers
         self._cache = AuthCache(ttl=cache_ttl, size=cache_size)
         self._static = {
             hash_secret(k.key.reveal()): _static_record(i, k, clock) for i, k in enumerate(static)
@@ -66,7 +68,7 @@ class KeyService:
             raise ConfigError(
                 f"virtual keys cannot be stored at {url.partition(':')[0]}:// (use sqlite or postgresql)"
             )
-        return cls(store, clock, static=config.keys)
+        return cls(store, clock, static=config.keys, tiers=frozenset(config.tiers))
 
     async def open(self) -> None:
         await self._store.open()
@@ -114,6 +116,9 @@ class KeyService:
         now = self._clock.wall()
         if expires_at is not None and not expires_at > now:
             raise InvalidRequest("expires_at must be in the future", param="expires_at")
+        if tier is not None and self._tiers is not None and tier not in self._tiers:
+            known = ", ".join(sorted(self._tiers)) or "none configured"
+            raise InvalidRequest(f"unknown tier {tier!r} (known: {known})", param="tier")
         secret = new_secret()
         key = VirtualKey(
             id="key_" + secrets.token_hex(8),

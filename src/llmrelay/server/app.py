@@ -27,7 +27,18 @@ from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
 from llmrelay.server.response_store import ResponseStore
-from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai, responses, tokens, usage
+from llmrelay.server.routes import (
+    admin,
+    anthropic,
+    health,
+    key_info,
+    metrics,
+    models,
+    openai,
+    responses,
+    tokens,
+    usage,
+)
 
 
 def create_app(
@@ -79,6 +90,7 @@ def create_app(
         Route("GET", "/v1/responses/{response_id}", responses.get_response),
         Route("DELETE", "/v1/responses/{response_id}", responses.delete_response),
         Route("GET", "/v1/models", models.list_models),
+        Route("GET", "/v1/key/info", key_info.key_info),
         Route("GET", "/v1/models/{model:path}", models.get_model),
         Route("GET", "/healthz", health.healthz),
         Route("GET", "/readyz", health.readyz),

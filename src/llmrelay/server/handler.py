@@ -29,6 +29,7 @@ from llmrelay.server.auth import Authenticator, Principal
 from llmrelay.server.body import read_body
 from llmrelay.server.disconnect import CLIENT_CLOSED, DisconnectGuard
 from llmrelay.server.errors import ErrorBody, error_response
+from llmrelay.server.ratelimit_headers import add_rate_headers
 from llmrelay.server.response_store import ResponseStore
 from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutting_down
 from llmrelay.server.tags import HEADER as TAGS_HEADER
@@ -81,6 +82,8 @@ class Face:
     prepare: Callable[[CanonicalRequest, Context], Awaitable[CanonicalRequest]] | None = None
     settle: Callable[[Result, Context], Awaitable[None]] | None = None
     """For a stream it only attaches observers (it must not fail: the stream is open)."""
+    anthropic: bool = False
+    """Anthropic's ``anthropic-ratelimit-*`` headers besides OpenAI's ``x-ratelimit-*``."""
 
 
 async def handle(request: Request, face: Face) -> Response:
@@ -122,6 +125,7 @@ async def handle(request: Request, face: Face) -> Response:
             )
 
     guard: DisconnectGuard | None = None
+    stats: CallStats | None = None
     try:
         principal = await state.auth.principal(request.headers)
         body = await read_body(request, state.config.server)
@@ -129,6 +133,7 @@ async def handle(request: Request, face: Face) -> Response:
         model = canonical.model
         principal.check_model(model, state.relay.model_names)
         ctx = _context(state, request, principal, request_id, canonical)
+        stats = ctx.stats
         guard = DisconnectGuard(request.receive)
         if face.prepare is not None:
             canonical = await face.prepare(canonical, ctx)
@@ -138,6 +143,8 @@ async def handle(request: Request, face: Face) -> Response:
     except RelayError as err:
         if guard is not None:
             guard.stop()
+        if stats is not None:
+            add_rate_headers(headers, stats, anthropic=face.anthropic, wall=clock.wall())
         response = error_response(err, face.error_body, headers=headers)
         log_line(response.status_code, target=None, error=err.code)
         return response
@@ -159,6 +166,8 @@ async def handle(request: Request, face: Face) -> Response:
     if ctx.stats is not None:
         headers["x-llmrelay-attempts"] = str(ctx.stats.attempts)
         headers["x-llmrelay-fallbacks"] = str(ctx.stats.fallbacks)
+        if ctx.stats.requests is not None or ctx.stats.tokens is not None:
+            add_rate_headers(headers, ctx.stats, anthropic=face.anthropic, wall=clock.wall())
     if result.replayed:
         headers["idempotent-replayed"] = "true"
     if isinstance(result, ChatStream):

@@ -35,7 +35,7 @@ def app_from_environment() -> ASGIApp:
     """Factory for worker processes: the config named by ``LLMRELAY_CONFIG`` (or the default)."""
     config = with_server_defaults(config_from_environment())
     _configure_logging(config.server.log_level)
-    return create_app(Relay(config))
+    return create_app(Relay(config, server=True))
 
 
 def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] | None = None) -> None:
@@ -48,8 +48,11 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
     from llmrelay.server.header_limit import PROTOCOL
 
     config = with_server_defaults(config)
+    check_workers(config, workers)
     _configure_logging(config.server.log_level)
-    app = create_app(Relay(config))  # built (not opened) with several workers too: checks the config
+    app = create_app(
+        Relay(config, server=True)
+    )  # built (not opened) with several workers too: checks the config
     tls = _tls(config)
     sock = bind(config.server.host, config.server.port)
     if announce is not None:
@@ -82,6 +85,17 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
         server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def check_workers(config: Config, workers: int) -> None:
+    """Several workers each keep their own memory: in-memory rate limits would let every worker
+    admit the whole limit. With limits configured, more than one worker needs ``state.redis``."""
+    if workers > 1 and config.has_limits and config.state.redis is None:
+        raise ConfigError(
+            f"--workers {workers} with rate limits configured (`$.tiers`, or a target's rpm/tpm) needs"
+            " `$.state.redis` (e.g. {url: redis://127.0.0.1:6379/0}): in memory each worker would count"
+            " alone and admit the whole limit; set state.redis or run one worker"
+        )
 
 
 def _tls(config: Config) -> dict[str, Any]:

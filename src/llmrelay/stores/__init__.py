@@ -8,12 +8,17 @@ in memory, a separate table in SQLite, a separate key prefix in Redis. Caps (``m
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from llmrelay.clock import Clock
 from llmrelay.errors import ConfigError
 from llmrelay.stores.base import KV, StoreFull
+from llmrelay.stores.rates import RateLimits
 
-__all__ = ["KV", "StoreFull", "open_kv"]
+if TYPE_CHECKING:
+    from llmrelay.config import RedisConfig
+
+__all__ = ["KV", "RateLimits", "StoreFull", "open_kv", "open_rate_limits"]
 
 _NAMESPACE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
@@ -43,3 +48,14 @@ def open_kv(
 
         return RedisKV(url, prefix=f"llmrelay:{namespace}:")
     raise ConfigError(f"unsupported state url scheme {scheme!r} (memory, sqlite, redis)")
+
+
+def open_rate_limits(redis: RedisConfig | None, clock: Clock) -> RateLimits:
+    """Memory (one process) unless ``state.redis`` is configured (every replica shares it)."""
+    if redis is None:
+        from llmrelay.stores.rates_memory import MemoryRateLimits
+
+        return MemoryRateLimits(clock)
+    from llmrelay.stores.rates_redis import RedisRateLimits
+
+    return RedisRateLimits(redis.url.reveal(), clock, on_error=redis.on_error, timeout=redis.timeout)

@@ -50,6 +50,7 @@ MESSAGES = Face(
     encode=_encode,
     frames=AnthropicFrames,
     error_body=anthropic_errors.encode_error,
+    anthropic=True,
 )
 
 

@@ -1,0 +1,209 @@
+"""A small pipelined Redis connection for the rate-limit store's hot path (RESP2 over asyncio).
+
+Why not redis-py here: a rate limit costs each request two or three Redis calls, and redis-py's
+asyncio client spends about 150 µs of CPU on each (connection pool, command machinery, stream
+reader) where the protocol needs a few; measured in ``bench/limits_cost.py``. This connection
+writes every command at once (several requests in flight share one socket: pipelining without a
+batch step) and matches replies in order. It speaks only what :mod:`.rates_redis` sends
+(``EVALSHA``, ``SCRIPT LOAD``, ``ZREM``, ``PING``, ``AUTH``, ``SELECT``) and parses every RESP2 reply
+type. ``redis://[[user]:password@]host[:port][/db]`` and ``rediss://`` (TLS) URLs.
+
+A connection that fails, or that its owner resets after a timeout, is dropped with every call
+waiting on it (they raise :class:`RedisDown`); the next call connects again. A caller that is
+cancelled (its client went away) leaves its reply to be dropped when it comes: the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+
+class RedisDown(ConnectionError):
+    """The connection failed, closed, or an answer did not come in time."""
+
+
+class ReplyError(Exception):
+    """Redis answered with an error (``-ERR ...``, ``-NOSCRIPT ...``)."""
+
+
+Reply = bytes | int | list[Any] | ReplyError | None
+
+
+def encode(*args: bytes | str | int | float) -> bytes:
+    """One command as a RESP array of bulk strings (floats as ``repr``: exact round trips)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else (repr(arg) if isinstance(arg, float) else str(arg)).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def parse(buf: bytes | bytearray, pos: int = 0) -> tuple[Reply, int] | None:
+    """One reply from ``buf`` at ``pos`` and the position after it; ``None`` if incomplete."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        return None
+    kind, line = buf[pos : pos + 1], buf[pos + 1 : end]
+    pos = end + 2
+    if kind == b"+":
+        return bytes(line), pos
+    if kind == b"-":
+        return ReplyError(bytes(line).decode(errors="replace")), pos
+    if kind == b":":
+        return int(line), pos
+    if kind == b"$":
+        size = int(line)
+        if size < 0:
+            return None, pos
+        if len(buf) < pos + size + 2:
+            return None
+        return bytes(buf[pos : pos + size]), pos + size + 2
+    if kind == b"*":
+        count = int(line)
+        if count < 0:
+            return None, pos
+        items: list[Any] = []
+        for _ in range(count):
+            found = parse(buf, pos)
+            if found is None:
+                return None
+            item, pos = found
+            items.append(item)
+        return items, pos
+    raise RedisDown(f"unexpected reply type {bytes(kind)!r}")
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiting: collections.deque[asyncio.Future[Reply]] = collections.deque()
+        self.buffer = bytearray()
+        self.outgoing: list[bytes] = []
+        self.closed = False
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data``; everything queued in one turn of the event loop leaves in one write
+        (concurrent requests' calls share a system call)."""
+        if not self.outgoing:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.outgoing.append(data)
+
+    def flush(self) -> None:
+        data, self.outgoing = b"".join(self.outgoing), []
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but they are transports.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        pos = 0
+        try:
+            while self.waiting:
+                found = parse(self.buffer, pos)
+                if found is None:
+                    break
+                reply, pos = found
+                future = self.waiting.popleft()
+                if not future.done():  # a caller that timed out is gone; its reply is dropped
+                    future.set_result(reply)
+        except (RedisDown, ValueError) as err:
+            self.fail(RedisDown(f"unreadable reply: {err}"))
+            return
+        del self.buffer[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisDown("connection closed"))
+
+    def fail(self, err: RedisDown) -> None:
+        self.closed = True
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(err)
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Connection:
+    """One lazily (re)connected, pipelined connection to the Redis at ``url``."""
+
+    def __init__(self, url: str, *, connect_timeout: float) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss"):
+            raise ValueError("a redis:// or rediss:// URL")
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 6379
+        self._tls = parts.scheme == "rediss"
+        self._user = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        self._db = int(parts.path.strip("/") or 0)
+        self._connect_timeout = connect_timeout
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Task[_Protocol] | None = None
+
+    async def call(self, *args: bytes | str | int | float) -> Reply:
+        """Send one command and wait for its reply (raises :class:`RedisDown`; a Redis error
+        comes back as a :class:`ReplyError` value)."""
+        protocol = await self._connected()
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        protocol.waiting.append(future)
+        protocol.send(encode(*args))
+        # A caller that goes away (a client disconnected) leaves its future behind: the reply is
+        # dropped when it comes, and the other calls on this connection go on.
+        return await future
+
+    async def _connected(self) -> _Protocol:
+        protocol = self._protocol
+        if protocol is not None and not protocol.closed:
+            return protocol
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+        connecting = self._connecting
+        try:
+            return await asyncio.shield(connecting)
+        finally:
+            if connecting.done() and self._connecting is connecting:
+                self._connecting = None
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        context = ssl.create_default_context() if self._tls else None
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, protocol = await loop.create_connection(_Protocol, self._host, self._port, ssl=context)
+        except (OSError, TimeoutError) as err:
+            raise RedisDown(f"cannot connect: {type(err).__name__}") from err
+        self._protocol = protocol
+        for command in self._hello():
+            reply = await self.call(*command)
+            if isinstance(reply, ReplyError):
+                protocol.fail(RedisDown("refused the connection's credentials or database"))
+                raise RedisDown("refused the connection's credentials or database")
+        return protocol
+
+    def _hello(self) -> list[tuple[str, ...]]:
+        commands: list[tuple[str, ...]] = []
+        if self._password is not None:
+            auth = (self._user, self._password) if self._user else (self._password,)
+            commands.append(("AUTH", *auth))
+        if self._db:
+            commands.append(("SELECT", str(self._db)))
+        return commands
+
+    def reset(self) -> None:
+        """Drop the connection and every call waiting on it (after a timeout: a Redis that does
+        not answer in time is treated as down; the next call connects again)."""
+        if self._protocol is not None:
+            self._protocol.fail(RedisDown("timed out"))
+
+    def close(self) -> None:
+        if self._protocol is not None:
+            self._protocol.fail(RedisDown("closed"))
+            self._protocol = None
