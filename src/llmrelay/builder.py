@@ -4,7 +4,7 @@ The one module that knows every policy and store: everything else receives what 
 order follows docs/architecture.md §4; a new policy is one line here::
 
     request scope:  deadline -> validate_input -> idempotency -> (router)
-    target scope:   retry -> circuit_breaker -> timeout -> provider
+    target scope:   retry -> validate_output -> circuit_breaker -> timeout -> provider
 
 Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
 strategy and the cost of every answer (:meth:`llmrelay.relay.Relay.cost`) read it.
@@ -23,6 +23,7 @@ from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
+from llmrelay.json_schemas import SchemaCache
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
@@ -30,6 +31,7 @@ from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
 from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.policies.validate_input import ValidateInput, load_hook
+from llmrelay.policies.validate_output import ValidateOutput
 from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
@@ -61,6 +63,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
     prices: dict[str, Price | None] = {}
+    schemas = SchemaCache()  # compiled answer checks, shared by every target's validate_output
     for i, model in enumerate(config.models):
         targets = []
         for j, target in enumerate(model.targets):
@@ -79,7 +82,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
             breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
             providers.append(provider)
             breakers.append(breaker)
-            targets.append(_target(model, target, provider, breaker, clock, rand, template, price))
+            targets.append(_target(model, target, provider, breaker, clock, rand, template, price, schemas))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
     router = Router(routes, rand=rand)
     totals = {model.name: model.timeout.total for model in config.models}
@@ -140,6 +143,7 @@ def _target(
     rand: Callable[[], float],
     template: str | None,
     price: Price | None,
+    schemas: SchemaCache,
 ) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
         # Per attempt: a fallback may move the request to a provider of another format.
@@ -154,8 +158,12 @@ def _target(
     budget = RetryBudget(
         clock, ratio=model.retry.budget_ratio, min_per_second=model.retry.budget_min_per_second
     )
+    checks: list[Policy] = []
+    if model.validate_output is not None:
+        checks.append(ValidateOutput(model.validate_output, schemas, label=label))
     target_scope: list[Policy] = [
         Retry(model.retry, clock, budget=budget, label=label, rand=rand),
+        *checks,
         breaker,
         AttemptTimeout(clock, first_token=model.timeout.first_token, idle=model.timeout.idle, label=label),
     ]

@@ -28,6 +28,7 @@ from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.retry import RetryConfig
 from llmrelay.policies.validate_input import InputGuards
+from llmrelay.policies.validate_output import OutputValidation
 from llmrelay.routing.patterns import by_length, is_pattern, resolve
 from llmrelay.routing.strategies import Strategy
 
@@ -164,6 +165,8 @@ class ModelConfig(_Strict, frozen=True):
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     guards: InputGuards | None = None
     """Input guards for this alias (caps, control characters, a hook): see ``validate_input``."""
+    validate_output: OutputValidation | None = None
+    """Check answers to JSON-mode requests against what they asked for: see ``validate_output``."""
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""

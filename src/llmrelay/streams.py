@@ -32,6 +32,11 @@ Example, a policy that counts output tokens at the end::
     if isinstance(result, ChatStream):
         result.observe(CountTokens())
 
+* :meth:`check_end` registers a check of the whole answer, run when the source has ended
+  normally and before the end is delivered: an error it returns fails the stream as a source
+  failure would (the reader gets it, the SSE writer sends an error event instead of the format's
+  terminator, ``on_end`` sees it). Output validation uses it.
+
 Any other failure of the source after the commit point becomes
 :class:`~llmrelay.errors.StreamInterrupted`. ``final()`` returns the aggregated
 :class:`ChatResponse` once the stream has ended. ``aclose()`` closes the upstream source (its
@@ -57,6 +62,7 @@ log = logging.getLogger("llmrelay.streams")
 
 Batch = Sequence[ChatChunk]
 ErrorFactory = Callable[[], RelayError]
+EndCheck = Callable[[ChatResponse], RelayError | None]
 
 
 class StreamObserver:
@@ -101,6 +107,7 @@ class ChatStream:
         self._committed = False
         self._observers: list[StreamObserver] = []
         self._chunk_observers: list[StreamObserver] = []
+        self._end_checks: list[EndCheck] = []
         # The one timer: the earliest of the registered limits, on ``_clock``.
         self._clock: Clock | None = None
         self._until: float | None = None
@@ -171,6 +178,11 @@ class ChatStream:
         if type(observer).on_chunk is not StreamObserver.on_chunk:
             self._chunk_observers.append(observer)
 
+    def check_end(self, check: EndCheck) -> None:
+        """Run ``check`` on the whole answer when the source ends normally; an error it returns
+        ends the stream with that error instead (the reader sees it; ``done`` stays false)."""
+        self._end_checks.append(check)
+
     def limit_until(self, at: float, clock: Clock, error: ErrorFactory) -> None:
         """Fail with ``error()`` if the stream is still being read at ``at`` (on ``clock``)."""
         self._clock = clock
@@ -232,7 +244,12 @@ class ChatStream:
             while not batch:
                 batch = await self._wait() if self._clock is not None else await anext(self._source)
         except StopAsyncIteration:
-            self._exhausted = self._ended = True
+            self._exhausted = True
+            failure = self._end_failure()
+            if failure is not None:
+                await self._finish(failure)
+                raise failure from None
+            self._ended = True
             await self._finish(None)
             return False
         except RelayError as err:
@@ -251,6 +268,18 @@ class ChatStream:
             raise
         self._batch, self._index = batch, 0
         return True
+
+    def _end_failure(self) -> RelayError | None:
+        if not self._end_checks:
+            return None
+        answer = self._aggregate.response(
+            id=self.id, model=self.model, created=self.created, provider=self.provider, target=self.target
+        )
+        for check in self._end_checks:
+            failure = check(answer)
+            if failure is not None:
+                return failure
+        return None
 
     async def _wait(self) -> Batch:
         """One wait on the source under the stream's limits (the only place the timer acts)."""
