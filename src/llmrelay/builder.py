@@ -3,7 +3,7 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> idempotency -> (router)
+    request scope:  deadline -> validate_input -> redact_pii -> idempotency -> (router)
     target scope:   retry -> validate_output -> circuit_breaker -> timeout -> provider
 
 Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
@@ -27,6 +27,7 @@ from llmrelay.json_schemas import SchemaCache
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
+from llmrelay.policies.redact_pii import RedactPii, build_redactor
 from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
 from llmrelay.policies.timeout import AttemptTimeout
@@ -99,6 +100,7 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
+        *_pii(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
     return Pipeline(
@@ -116,12 +118,30 @@ def _input_guards(config: Config, router: Router) -> list[Policy]:
         for i, m in enumerate(config.models)
         if m.guards is not None and m.guards.hook is not None
     }
+    return [ValidateInput(guards, hooks, alias_of=_alias_of(router))]
+
+
+def _pii(config: Config, router: Router) -> list[Policy]:
+    """The ``redact_pii`` policy, only when some alias configures ``pii``."""
+    configs = {m.name: m.pii for m in config.models if m.pii is not None}
+    if not configs:
+        return []
+    redactors = {
+        m.name: build_redactor(m.pii, where=f"$.models[{i}].pii")
+        for i, m in enumerate(config.models)
+        if m.pii is not None
+    }
+    return [RedactPii(configs, redactors, alias_of=_alias_of(router))]
+
+
+def _alias_of(router: Router) -> Callable[[str], str | None]:
+    """A requested model name -> the configured alias it resolves to (a pattern's name too)."""
 
     def alias_of(name: str) -> str | None:
         found = router.names.resolve(name)
         return found.alias if found is not None else None
 
-    return [ValidateInput(guards, hooks, alias_of=alias_of)]
+    return alias_of
 
 
 def _pass_through(model: ModelConfig, target: TargetConfig) -> str | None:

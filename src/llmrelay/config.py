@@ -26,6 +26,7 @@ from llmrelay.config_checks import check
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
+from llmrelay.policies.redact_pii import PiiConfig
 from llmrelay.policies.retry import RetryConfig
 from llmrelay.policies.validate_input import InputGuards
 from llmrelay.policies.validate_output import OutputValidation
@@ -165,6 +166,8 @@ class ModelConfig(_Strict, frozen=True):
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     guards: InputGuards | None = None
     """Input guards for this alias (caps, control characters, a hook): see ``validate_input``."""
+    pii: PiiConfig | None = None
+    """Redact PII in prompts (restored in the answer) and answers: see ``redact_pii``."""
     validate_output: OutputValidation | None = None
     """Check answers to JSON-mode requests against what they asked for: see ``validate_output``."""
     drop_params: bool = False
