@@ -422,7 +422,7 @@ class ChatStream:
             self._observers.remove(observer)
 
     async def aclose(self) -> None:
-        self._exhausted = True
+        self._exhausted, self._tail_pending = True, False
         self._batch, self._index = (), 0
         await self._finish(None)
 

@@ -72,3 +72,13 @@ async def test_through_a_stream_tool_arguments_too_and_final_matches() -> None:
     final = stream.final()
     assert "".join(c.text for c in seen) == "Sent to jane.roe@example.org" == final.text
     assert final.tool_calls[0].arguments == '{"to": "jane.roe@example.org"}'
+
+
+async def test_closing_while_held_text_is_pending_ends_the_stream_without_running_its_end() -> None:
+    chunks = [ChatChunk(text="To <EMA")]  # the source ends holding text: it comes as the tail
+    stream = await ChatStream.open(batches(chunks), id="s", model="m", created=0)
+    stream.rewrite(PiiRewriter(vault(), None))
+    assert [c.text for c in await stream.next_batch()] == ["To "]  # "<EMA" may start a placeholder
+    assert [c.text for c in await stream.next_batch()] == ["<EMA"]  # the tail, once the source ended
+    await stream.aclose()
+    assert await stream.next_batch() == () and not stream.done

@@ -16,7 +16,7 @@ import pytest
 from llmrelay import Relay
 from llmrelay.clock import FakeClock
 from llmrelay.config import load_config
-from llmrelay.errors import RateLimited, UpstreamAuthError
+from llmrelay.errors import RateLimited, RelayError, UpstreamAuthError
 from tests.fakes.openai_upstream import OpenAIUpstream, Reply
 from tests.fakes.server import serve
 
@@ -102,3 +102,15 @@ async def test_429_tries_the_next_key_only_for_separate_accounts(fake: tuple[Ope
         clock.advance(7)  # the first key's bench is its Retry-After
         await r.chat("fast", HI)
     assert keys_sent(upstream) == [OLD, OTHER, OTHER, OLD]
+
+
+async def test_an_upstream_echoing_a_ring_key_has_it_scrubbed(fake: tuple[OpenAIUpstream, str]) -> None:
+    upstream, url = fake
+    upstream.accepted_keys = None
+    odd_key = "zz-rotating-value-00000004"  # not shaped like a key: only the credential set knows it
+    error = {"error": {"message": f"quota check failed for {odd_key}", "type": "invalid_request_error"}}
+    upstream.script(Reply(error, status=400))
+    async with relay(url, FakeClock(), api_keys=[odd_key, OTHER]) as r:
+        with pytest.raises(RelayError) as info:
+            await r.chat("fast", HI)
+    assert odd_key not in str(info.value) and "[redacted]" in info.value.message
