@@ -21,12 +21,14 @@ from llmrelay.pii.redactor import Redactor
 from llmrelay.types import Usage
 
 _encoder = msgspec.json.Encoder()
+_KNOWN_MODELS = 1024
 
 
 class AccessLog:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger("llmrelay.access")
         self._mask = Redactor(DetectorSet()).mask
+        self._models: dict[str, str] = {}  # model name -> masked: the same few names every request
 
     def record(
         self,
@@ -51,7 +53,7 @@ class AccessLog:
             "request_id": request_id,
             "key_id": key_id,
             "route": route,
-            "model": self._mask(model) if model else model,
+            "model": self._masked_model(model) if model else model,
             "target": target,
             "status": status,
             "latency_ms": round(latency_ms, 2),
@@ -67,3 +69,11 @@ class AccessLog:
         if outcome is not None:
             line["outcome"] = outcome
         self._logger.info(_encoder.encode(line).decode())
+
+    def _masked_model(self, model: str) -> str:
+        masked = self._models.get(model)
+        if masked is None:
+            masked = self._mask(model)
+            if len(self._models) < _KNOWN_MODELS:  # names a caller makes up are masked each time
+                self._models[model] = masked
+        return masked
