@@ -110,9 +110,9 @@ class FileReader:
         with open(self._path, encoding="utf-8") as file:
             value = file.read().strip()
         _check_value(value, f"the key file {self._path}")
-        self._value, self._seen = value, seen
-        if self._next_check:  # not the first read
+        if self._seen is not None and value != self._value:
             log.info("key file %s changed: new requests use the new key", self._path)
+        self._value, self._seen = value, seen
 
 
 class CommandReader:
