@@ -39,6 +39,8 @@ async def test_invalid_json_is_reasked_then_refused_and_streams_end_with_an_erro
             upstream.script(completion("Sure! Here is your JSON:"))
             async with s.post(gw.url + "/v1/chat/completions", json=ask({"type": "json_object"})) as r:
                 body = await r.json()
+                attempts = r.headers["x-llmrelay-attempts"]
+            assert attempts == "2"  # the first answer and the re-ask
             # the fake echoes the last user message: here the re-ask's feedback, as valid JSON
             answer = json.loads(body["choices"][0]["message"]["content"])
             assert r.status == 200 and answer["echo"].startswith("Your answer was rejected: not valid JSON")

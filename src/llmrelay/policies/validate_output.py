@@ -81,6 +81,8 @@ class ValidateOutput:
                 self._config.max_retries + 1,
             )
             asked = _with_feedback(asked, answer.text, problem)
+            if ctx.stats is not None:
+                ctx.stats.attempts += 1  # a re-ask is one more upstream call (x-llmrelay-attempts)
         raise InvalidOutput(
             f"the answer from {self._label} is not the JSON the request asked for after"
             f" {self._config.max_retries + 1} attempts: {problem}",
