@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from llmrelay.config import Secret, environment_config, load_config
+from llmrelay.config import KeySource, Secret, environment_config, load_config
 from llmrelay.errors import ConfigError
 
 BASE = {"models": [{"name": "fast", "targets": [{"provider": "mock"}]}]}
@@ -41,7 +41,7 @@ def test_yaml_and_dict_give_the_same_config(tmp_path: Path) -> None:
         }
     )
     assert from_file == from_dict
-    assert from_file.models[0].targets[0].api_key == Secret("sk-secret")
+    assert from_file.models[0].targets[0].api_key == KeySource(Secret("sk-secret"))
     assert from_file.models[0].timeout.total == 30
 
 
@@ -50,7 +50,7 @@ def test_secrets_never_show() -> None:
         {"models": [{"name": "a", "targets": [{"provider": "openai", "model": "m", "api_key": "sk-XYZ"}]}]}
     )
     key = config.models[0].targets[0].api_key
-    assert key is not None and key.reveal() == "sk-XYZ"
+    assert key is not None and isinstance(key.spec, Secret) and key.spec.reveal() == "sk-XYZ"
     for text in (repr(config), str(config), repr(key), f"{key}"):
         assert "sk-XYZ" not in text
 
@@ -114,7 +114,7 @@ def test_environment_config_offers_mock_and_keyed_providers() -> None:
     names = [m.name for m in config.models]
     assert "claude-haiku-4-5" in names and "gpt-4o-mini" not in names
     target = config.models[-1].targets[0]
-    assert target.provider == "anthropic" and target.api_key == Secret("a-key")
+    assert target.provider == "anthropic" and target.api_key == KeySource(Secret("a-key"))
 
 
 def test_env_references_fill_numbers_and_booleans_but_strings_stay_strings(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def test_env_references_fill_numbers_and_booleans_but_strings_stay_strings(tmp_p
     assert model.retry.max_retries == 3 and model.retry.enforce is False
     # strings are never reinterpreted: a secret `0123` and a model named `on` stay as written
     assert config.server.master_key == Secret("0123")
-    assert model.targets[0].model == "on" and model.targets[0].api_key == Secret("1e3")
+    assert model.targets[0].model == "on" and model.targets[0].api_key == KeySource(Secret("1e3"))
 
 
 def test_env_reference_that_is_not_a_number_names_the_path() -> None:

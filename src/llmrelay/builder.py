@@ -3,9 +3,9 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> idempotency -> request_limit -> token_limit
-                    -> budget -> hold_for_targets -> (router)
-    target scope:   retry -> circuit_breaker -> rate_limit -> timeout -> provider
+    request scope:  deadline -> validate_input -> redact_pii -> idempotency -> request_limit
+                    -> token_limit -> budget -> hold_for_targets -> (router)
+    target scope:   retry -> validate_output -> circuit_breaker -> rate_limit -> timeout -> provider
 
 Limits (tiers) count in one :class:`~llmrelay.stores.rates.RateLimits` store: memory, or Redis
 when ``state.redis`` is set. Without tiers the limit policies are not built at all.
@@ -29,11 +29,13 @@ from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
+from llmrelay.json_schemas import SchemaCache
 from llmrelay.policies.budget import Budget
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
 from llmrelay.policies.rate_limit import HoldForTargets, TargetLimit
+from llmrelay.policies.redact_pii import RedactPii, build_redactor
 from llmrelay.policies.request_limit import RequestLimit
 from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
@@ -41,6 +43,7 @@ from llmrelay.policies.tenants import Tenancy
 from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.policies.token_limit import TokenLimit
 from llmrelay.policies.validate_input import ValidateInput, load_hook
+from llmrelay.policies.validate_output import ValidateOutput
 from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
@@ -103,6 +106,7 @@ def build(
     routes: dict[str, Route] = {}
     prices: dict[str, Price | None] = {}
     alias_prices: dict[str, tuple[Price, ...]] = {}
+    schemas = SchemaCache()  # compiled answer checks, shared by every target's validate_output
     for i, model in enumerate(config.models):
         targets = []
         for j, target in enumerate(model.targets):
@@ -121,7 +125,9 @@ def build(
             breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
             providers.append(provider)
             breakers.append(breaker)
-            targets.append(_target(model, target, provider, breaker, clock, rand, template, price, limits))
+            targets.append(
+                _target(model, target, provider, breaker, clock, rand, template, price, limits, schemas)
+            )
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
         alias_prices[model.name] = tuple(t.price for t in targets if t.price is not None)
     router = Router(routes, rand=rand)
@@ -143,6 +149,7 @@ def build(
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
+        *_pii(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
     if tenancy is not None and limits is not None:
@@ -210,12 +217,30 @@ def _input_guards(config: Config, router: Router) -> list[Policy]:
         for i, m in enumerate(config.models)
         if m.guards is not None and m.guards.hook is not None
     }
+    return [ValidateInput(guards, hooks, alias_of=_alias_of(router))]
+
+
+def _pii(config: Config, router: Router) -> list[Policy]:
+    """The ``redact_pii`` policy, only when some alias configures ``pii``."""
+    configs = {m.name: m.pii for m in config.models if m.pii is not None}
+    if not configs:
+        return []
+    redactors = {
+        m.name: build_redactor(m.pii, where=f"$.models[{i}].pii")
+        for i, m in enumerate(config.models)
+        if m.pii is not None
+    }
+    return [RedactPii(configs, redactors, alias_of=_alias_of(router))]
+
+
+def _alias_of(router: Router) -> Callable[[str], str | None]:
+    """A requested model name -> the configured alias it resolves to (a pattern's name too)."""
 
     def alias_of(name: str) -> str | None:
         found = router.names.resolve(name)
         return found.alias if found is not None else None
 
-    return [ValidateInput(guards, hooks, alias_of=alias_of)]
+    return alias_of
 
 
 def _pass_through(model: ModelConfig, target: TargetConfig) -> str | None:
@@ -238,6 +263,7 @@ def _target(
     template: str | None,
     price: Price | None,
     limits: RateLimits | None,
+    schemas: SchemaCache,
 ) -> Target:
     async def call_provider(request: Request, ctx: Context) -> Result:
         # Per attempt: a fallback may move the request to a provider of another format.
@@ -252,8 +278,12 @@ def _target(
     budget = RetryBudget(
         clock, ratio=model.retry.budget_ratio, min_per_second=model.retry.budget_min_per_second
     )
+    checks: list[Policy] = []
+    if model.validate_output is not None:
+        checks.append(ValidateOutput(model.validate_output, schemas, label=label))
     target_scope: list[Policy] = [
         Retry(model.retry, clock, budget=budget, label=label, rand=rand),
+        *checks,
         breaker,
         *(
             [TargetLimit(limits, label=label, rpm=target.rpm, tpm=target.tpm)]

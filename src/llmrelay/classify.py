@@ -16,11 +16,15 @@ deadline exceeded                           no     no        no
 circuit open                                no     yes       no
 stream interrupted after the commit point   no     no        yes
 stream idle timeout after the commit point  no     no        yes
+invalid output (JSON / schema)              no     yes       no
 ==========================================  =====  ========  =======
 
 The first row is the caller's fault; an upstream rejecting the *target's* key
 (:class:`~llmrelay.errors.UpstreamAuthError`) is not: the same key will be rejected again, so no
 retry, but another target may hold a good one, and a target whose key is rejected is as good as down.
+
+An invalid output was already re-asked on its target, with the validation error, by
+``validate_output``: another target may comply, and the target itself is up.
 
 An upstream's explicit hint (``x-should-retry``) overrides the retry column only.
 """
@@ -34,6 +38,7 @@ from llmrelay.errors import (
     ConnectionFailed,
     ContextLengthExceeded,
     DeadlineExceeded,
+    InvalidOutput,
     RateLimited,
     RelayError,
     StreamInterrupted,
@@ -76,6 +81,8 @@ def _base_verdict(error: BaseException) -> Verdict:
         return Verdict(retry=False, failover=True, breaker_failure=False)
     if isinstance(error, RateLimited):
         return Verdict(retry=True, failover=True, breaker_failure=False)
+    if isinstance(error, InvalidOutput):
+        return Verdict(retry=False, failover=True, breaker_failure=False)
     if isinstance(error, CircuitOpen):
         return Verdict(retry=False, failover=True, breaker_failure=False)
     if isinstance(error, ContextLengthExceeded):

@@ -4,7 +4,8 @@ The same structure loads from YAML or a Python dict (see ``docs/architecture.md`
 errors that name their path (``$.models[0].targets[1].modle``); ``${VAR}`` and ``${VAR:-default}``
 references are resolved from the environment before validation, then a value is coerced to its
 field's declared type (``port: ${PORT}`` is an int; a ``str`` field such as a secret ``0123`` is never
-reinterpreted); credentials become :class:`Secret` values whose ``repr`` and ``str`` never show them.
+reinterpreted); credentials become :class:`Secret` values whose ``repr`` and ``str`` never show
+them; a provider key may instead come from a file or a command (:class:`KeySource`).
 
 Everything that cannot work is refused here, once, with the path named: a negative timeout, a
 target without the model its provider needs, an empty master key, a state URL no store accepts.
@@ -26,9 +27,11 @@ from llmrelay.config_checks import check, check_tier_shapes
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
+from llmrelay.policies.redact_pii import PiiConfig
 from llmrelay.policies.retry import RetryConfig
 from llmrelay.policies.tenants import TierConfig
 from llmrelay.policies.validate_input import InputGuards
+from llmrelay.policies.validate_output import OutputValidation
 from llmrelay.routing.patterns import by_length, is_pattern, resolve
 from llmrelay.routing.strategies import Strategy
 
@@ -66,6 +69,48 @@ class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     pass
 
 
+class FileSecret(_Strict, frozen=True):
+    """A provider key read from a file (a Docker or Kubernetes secret), re-read when it changes:
+    its ``stat`` is looked at no more than once per ``refresh`` seconds, on a request's path."""
+
+    file: str
+    refresh: _Positive = 5.0
+
+
+class CommandSecret(_Strict, frozen=True):
+    """A provider key printed by a command (``vault kv get -field=key ...``, ``op read ...``,
+    ``aws secretsmanager ...``): run at start-up and every ``refresh`` seconds in the background,
+    killed after ``timeout`` seconds."""
+
+    exec: Annotated[list[str], Meta(min_length=1)]
+    refresh: _Positive = 300.0
+    timeout: _Positive = 5.0
+
+
+class KeySource:
+    """Where one provider key comes from: a :class:`Secret` (text or ``${VAR}``), a
+    :class:`FileSecret` or a :class:`CommandSecret`. Read by :mod:`llmrelay.secret_sources`."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: Secret | FileSecret | CommandSecret) -> None:
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        spec = self.spec
+        if isinstance(spec, FileSecret):
+            return f"KeySource(file={spec.file!r})"
+        if isinstance(spec, CommandSecret):
+            return f"KeySource(exec={spec.exec[0]!r})"  # only the program: arguments may hold tokens
+        return f"KeySource({spec!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeySource) and other.spec == self.spec
+
+    def __hash__(self) -> int:
+        return hash(self.spec)
+
+
 class TimeoutConfig(_Strict, frozen=True):
     """Seconds. ``connect`` and ``idle`` (gap between bytes) bound each attempt; ``total`` the call."""
 
@@ -91,7 +136,13 @@ class TargetConfig(_Strict, frozen=True):
 
     provider: str
     model: str | None = None
-    api_key: Secret | None = None
+    api_key: KeySource | None = None
+    api_keys: list[KeySource] = msgspec.field(default_factory=list)
+    """More keys of this target, tried in order after ``api_key`` (:mod:`llmrelay.providers.keyring`):
+    a key answered 401 or 403 is benched for ``key_cooldown`` seconds and the next one tried."""
+    key_accounts: Literal["shared", "separate"] = "shared"
+    """``separate``: the keys belong to different accounts, so a 429 on one tries the next."""
+    key_cooldown: _Positive = 60.0
     base_url: str | None = None
     weight: _Positive = 1.0
     headers: dict[str, str] = msgspec.field(default_factory=dict)
@@ -127,6 +178,10 @@ class ModelConfig(_Strict, frozen=True):
     upstream_hold: _NonNegative = 10.0
     """When every target is at its own ``rpm``/``tpm``: wait for one up to this many seconds
     (never past the deadline), else answer 429 at once with the expected wait as Retry-After."""
+    pii: PiiConfig | None = None
+    """Redact PII in prompts (restored in the answer) and answers: see ``redact_pii``."""
+    validate_output: OutputValidation | None = None
+    """Check answers to JSON-mode requests against what they asked for: see ``validate_output``."""
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
@@ -342,6 +397,20 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
 def _decode_secret(kind: type, value: Any) -> Any:
     if kind is Secret and isinstance(value, str):
         return Secret(value)
+    if kind is KeySource:
+        if isinstance(value, str):
+            return KeySource(Secret(value))
+        spec: type[FileSecret | CommandSecret] | None = None
+        if isinstance(value, dict):
+            spec = FileSecret if "file" in value else CommandSecret if "exec" in value else None
+        if spec is None:
+            raise ValueError("expected a key, `{file: <path>}` or `{exec: [<command>, ...]}`")
+        try:
+            return KeySource(msgspec.convert(value, spec, strict=False))
+        except msgspec.ValidationError as err:
+            # msgspec adds the key's path; the field inside it is named here: "... (`exec`)".
+            problem, _, field = str(err).partition(" - at `$.")
+            raise ValueError(f"{problem} (`{field[:-1]}`)" if field else problem) from err
     raise NotImplementedError
 
 

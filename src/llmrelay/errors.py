@@ -28,6 +28,7 @@ failover and breaker accounting; the server turns any of these into the caller's
     │   └── StreamTimeout           504  a stream went silent after its commit point (never retried)
     ├── CircuitOpen                 503  the target's breaker is open
     ├── StreamInterrupted           502  a stream failed after its commit point (never retried)
+    ├── InvalidOutput               502  the answer is not the JSON (or schema) the request asked for
     └── AllTargetsFailed            the status of the last failure; names every target tried
 
 Every error carries ``message`` (safe to show a caller: no secrets, no prompt text), ``status``,
@@ -189,6 +190,14 @@ class StreamTimeout(Timeout):
 class CircuitOpen(RelayError):
     status = 503
     code = "circuit_open"
+
+
+class InvalidOutput(RelayError):
+    """The upstream's answer is not valid JSON, or does not match the requested JSON schema, after
+    the bounded re-asks of :mod:`llmrelay.policies.validate_output` (or at the end of a stream)."""
+
+    status = 502
+    code = "invalid_output"
 
 
 class StreamInterrupted(RelayError):

@@ -130,7 +130,15 @@ class Relay:
         """Open connection pools and stores (``async with`` does it; a closed relay may reopen)."""
         self._closed = False
         pipeline = self._pipeline
-        await asyncio.gather(*(s.open() for s in self._stores()), *(p.open() for p in pipeline.providers))
+        opened = await asyncio.gather(
+            *(s.open() for s in self._stores()),
+            *(p.open() for p in pipeline.providers),
+            return_exceptions=True,
+        )
+        failed = next((result for result in opened if isinstance(result, BaseException)), None)
+        if failed is not None:  # e.g. a key file that cannot be read: close what did open
+            await self.aclose()
+            raise failed
 
     async def aclose(self) -> None:
         """Close connection pools and stores; later calls raise ``RuntimeError``."""

@@ -32,6 +32,16 @@ Example, a policy that counts output tokens at the end::
     if isinstance(result, ChatStream):
         result.observe(CountTokens())
 
+* :meth:`rewrite` registers a :class:`ChunkRewriter`, the one way to change what a reader gets:
+  each batch read from the source passes through it before delivery (it may hold text back,
+  say a PII placeholder split across chunks, and return fewer chunks), and what it still holds
+  is delivered when the source ends (``flush``). Observers, the aggregate and ``final()`` see the
+  rewritten chunks. PII redaction uses it.
+* :meth:`check_end` registers a check of the whole answer, run when the source has ended
+  normally and before the end is delivered: an error it returns fails the stream as a source
+  failure would (the reader gets it, the SSE writer sends an error event instead of the format's
+  terminator, ``on_end`` sees it). Output validation uses it.
+
 Any other failure of the source after the commit point becomes
 :class:`~llmrelay.errors.StreamInterrupted`. ``final()`` returns the aggregated
 :class:`ChatResponse` once the stream has ended. ``aclose()`` closes the upstream source (its
@@ -47,6 +57,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
+from typing import Protocol
 
 from llmrelay.clock import Clock, TimerHandle
 from llmrelay.errors import RelayError, StreamInterrupted
@@ -57,6 +68,7 @@ log = logging.getLogger("llmrelay.streams")
 
 Batch = Sequence[ChatChunk]
 ErrorFactory = Callable[[], RelayError]
+EndCheck = Callable[[ChatResponse], RelayError | None]
 
 
 class StreamObserver:
@@ -72,6 +84,16 @@ class StreamObserver:
 
     async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
         return None
+
+
+class ChunkRewriter(Protocol):
+    def rewrite(self, batch: Batch) -> Batch:
+        """The chunks to deliver for ``batch`` (may be fewer, or none, while text is held)."""
+        ...
+
+    def flush(self) -> Batch:
+        """At the source's normal end: the chunks still held back."""
+        ...
 
 
 class ChatStream:
@@ -101,6 +123,9 @@ class ChatStream:
         self._committed = False
         self._observers: list[StreamObserver] = []
         self._chunk_observers: list[StreamObserver] = []
+        self._end_checks: list[EndCheck] = []
+        self._rewriters: list[ChunkRewriter] = []
+        self._tail_pending = False  # the source ended; the rewriters' flushed chunks are being read
         # The one timer: the earliest of the registered limits, on ``_clock``.
         self._clock: Clock | None = None
         self._until: float | None = None
@@ -171,6 +196,23 @@ class ChatStream:
         if type(observer).on_chunk is not StreamObserver.on_chunk:
             self._chunk_observers.append(observer)
 
+    def rewrite(self, rewriter: ChunkRewriter) -> None:
+        """Pass every batch read from now on through ``rewriter`` before it is delivered."""
+        if self._finished:
+            raise RuntimeError("rewrite() called on a stream that has already ended")
+        self._rewriters.append(rewriter)
+        pending = self._batch[self._index :]  # pulled before the commit point (ChatStream.open)
+        if pending:
+            rewritten = list(rewriter.rewrite(pending))
+            if self._exhausted:  # a replay: its source has nothing more to flush into
+                rewritten.extend(rewriter.flush())
+            self._batch, self._index = rewritten, 0
+
+    def check_end(self, check: EndCheck) -> None:
+        """Run ``check`` on the whole answer when the source ends normally; an error it returns
+        ends the stream with that error instead (the reader sees it; ``done`` stays false)."""
+        self._end_checks.append(check)
+
     def limit_until(self, at: float, clock: Clock, error: ErrorFactory) -> None:
         """Fail with ``error()`` if the stream is still being read at ``at`` (on ``clock``)."""
         self._clock = clock
@@ -224,17 +266,23 @@ class ChatStream:
     async def _fill(self) -> bool:
         """Read the next non-empty batch from the source; ``False`` once it has ended."""
         if self._exhausted:
+            if self._tail_pending:
+                self._tail_pending = False
+                return await self._end_normally()
             if not self._finished:
                 await self._finish(None)
             return False
         try:
-            batch = await self._wait() if self._clock is not None else await anext(self._source)
+            batch = await self._read()
             while not batch:
-                batch = await self._wait() if self._clock is not None else await anext(self._source)
+                batch = await self._read()
         except StopAsyncIteration:
-            self._exhausted = self._ended = True
-            await self._finish(None)
-            return False
+            self._exhausted = True
+            tail = self._flush()
+            if tail:
+                self._batch, self._index, self._tail_pending = tail, 0, True
+                return True
+            return await self._end_normally()
         except RelayError as err:
             self._exhausted = True
             if self._expired is not None or isinstance(err, StreamInterrupted):
@@ -251,6 +299,42 @@ class ChatStream:
             raise
         self._batch, self._index = batch, 0
         return True
+
+    async def _read(self) -> Batch:
+        batch = await self._wait() if self._clock is not None else await anext(self._source)
+        for rewriter in self._rewriters:
+            batch = rewriter.rewrite(batch)
+        return batch
+
+    def _flush(self) -> Batch:
+        tail: list[ChatChunk] = []
+        for i, rewriter in enumerate(self._rewriters):
+            held = list(rewriter.flush())
+            for later in self._rewriters[i + 1 :]:
+                held = list(later.rewrite(held))
+            tail.extend(held)
+        return tail
+
+    async def _end_normally(self) -> bool:
+        failure = self._end_failure()
+        if failure is not None:
+            await self._finish(failure)
+            raise failure from None
+        self._ended = True
+        await self._finish(None)
+        return False
+
+    def _end_failure(self) -> RelayError | None:
+        if not self._end_checks:
+            return None
+        answer = self._aggregate.response(
+            id=self.id, model=self.model, created=self.created, provider=self.provider, target=self.target
+        )
+        for check in self._end_checks:
+            failure = check(answer)
+            if failure is not None:
+                return failure
+        return None
 
     async def _wait(self) -> Batch:
         """One wait on the source under the stream's limits (the only place the timer acts)."""
@@ -338,7 +422,7 @@ class ChatStream:
             self._observers.remove(observer)
 
     async def aclose(self) -> None:
-        self._exhausted = True
+        self._exhausted, self._tail_pending = True, False
         self._batch, self._index = (), 0
         await self._finish(None)
 

@@ -72,7 +72,10 @@ class StreamReply:
 
 
 class OpenAIUpstream:
-    def __init__(self, *, first_byte_delay: float = 0.0) -> None:
+    def __init__(self, *, first_byte_delay: float = 0.0, accepted_keys: set[str] | None = None) -> None:
+        self.accepted_keys = accepted_keys
+        """When set, a request whose ``Authorization: Bearer`` key is not in it gets OpenAI's 401
+        (mutable: a test rotating keys adds the new one and revokes the old)."""
         self.requests: list[Recorded] = []
         self.replies: deque[Reply | StreamReply] = deque()
         self.first_byte_delay = first_byte_delay
@@ -126,6 +129,9 @@ class OpenAIUpstream:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         payload = await self._record(request)
+        refused = self._unauthorized(request)
+        if refused is not None:
+            return refused
         reply = self.replies.popleft() if self.replies else _echo_chat(payload)
         return await self._send(request, reply)
 
@@ -137,6 +143,19 @@ class OpenAIUpstream:
         if payload.get("stream"):
             return await self._send(request, StreamReply(response_events(answer), done=False, named=True))
         return await self._send(request, Reply(answer))
+
+    def _unauthorized(self, request: web.Request) -> web.Response | None:
+        if self.accepted_keys is None:
+            return None
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme == "Bearer" and key in self.accepted_keys:
+            return None
+        error = {
+            "message": "Incorrect API key provided",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+        }
+        return web.json_response({"error": error}, status=401)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         payload = await self._record(request)

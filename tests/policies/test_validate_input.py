@@ -151,3 +151,30 @@ def test_a_hook_that_cannot_be_loaded_is_a_config_error_naming_where() -> None:
         load_hook("no_such_module:check", where="$.models[0].guards.hook")
     assert callable(load_hook("json:dumps", where="here"))
     assert TextPart  # the canonical part types above are the ones the guards read
+
+
+@pytest.mark.parametrize(
+    ("parameters", "blocked"),
+    [
+        ({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}, False),
+        ({"type": "objekt-SECRET"}, True),
+        ({"type": "object", "properties": {"a": {"type": "string", "pattern": "(unclosed"}}}, True),
+        ({"type": "object", "required": "city"}, True),
+        ({"$ref": "http://169.254.169.254/latest/meta-data"}, True),  # never fetched
+    ],
+)
+async def test_tool_definitions_must_be_valid_json_schemas(
+    parameters: dict[str, object], blocked: bool
+) -> None:
+    request = msgspec.structs.replace(
+        chat("hi"), tools=(Tool(name="ok"), Tool(name="weather", parameters=parameters))
+    )
+    ctx = Context(clock=FakeClock())
+    if not blocked:
+        assert await policy(InputGuards())(request, ctx, reply) is OK
+        return
+    with pytest.raises(InvalidRequest) as info:
+        await policy(InputGuards())(request, ctx, reply)
+    assert info.value.param == "tool_schemas" and "tool 1 has parameters" in info.value.message
+    assert "SECRET" not in info.value.message and "169.254" not in info.value.message
+    assert await policy(InputGuards(tool_schemas="allow"))(request, ctx, reply) is OK

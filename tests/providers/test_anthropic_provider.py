@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from llmrelay.clock import SystemClock
-from llmrelay.config import Secret, TargetConfig, TimeoutConfig
+from llmrelay.config import KeySource, Secret, TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import (
     ConfigError,
@@ -86,7 +86,7 @@ async def env() -> AsyncIterator[Env]:
 
 def make(base_url: str, *, key: str = KEY, **fields: Any) -> AnthropicProvider:
     target = TargetConfig(
-        provider="anthropic", model="claude-test", api_key=Secret(key), base_url=base_url, **fields
+        provider="anthropic", model="claude-test", api_key=KeySource(Secret(key)), base_url=base_url, **fields
     )
     return create(target, TimeoutConfig(), SystemClock())
 
@@ -366,10 +366,12 @@ def test_create_validates_the_target() -> None:
     with pytest.raises(ConfigError, match="api_key"):
         create(TargetConfig(provider="anthropic", model="m"), TimeoutConfig(), SystemClock())
     with pytest.raises(ConfigError, match="model"):
-        create(TargetConfig(provider="anthropic", api_key=Secret("k")), TimeoutConfig(), SystemClock())
+        create(
+            TargetConfig(provider="anthropic", api_key=KeySource(Secret("k"))), TimeoutConfig(), SystemClock()
+        )
     with pytest.raises(msgspec.ValidationError, match="unknown"):
         create(
-            TargetConfig(provider="anthropic", model="m", api_key=Secret("k"), options={"x": 1}),
+            TargetConfig(provider="anthropic", model="m", api_key=KeySource(Secret("k")), options={"x": 1}),
             TimeoutConfig(),
             SystemClock(),
         )
@@ -378,7 +380,7 @@ def test_create_validates_the_target() -> None:
             TargetConfig(
                 provider="anthropic",
                 model="m",
-                api_key=Secret("k"),
+                api_key=KeySource(Secret("k")),
                 options={"default_max_tokens": 0},
             ),
             TimeoutConfig(),

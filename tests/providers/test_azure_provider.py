@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from llmrelay.clock import SystemClock
-from llmrelay.config import Secret, TargetConfig, TimeoutConfig, load_config
+from llmrelay.config import KeySource, Secret, TargetConfig, TimeoutConfig, load_config
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError, RateLimited, UpstreamAuthError
 from llmrelay.providers import create_provider
@@ -38,7 +38,7 @@ async def base_url(fake: OpenAIUpstream) -> AsyncIterator[str]:
 def make(base_url: str, **fields: Any) -> AzureProvider:
     target: dict[str, Any] = {"provider": "azure", "model": "gpt-4o-prod", "base_url": base_url}
     target.update(fields)
-    target["api_key"] = Secret(KEY)
+    target["api_key"] = KeySource(Secret(KEY))
     return create(TargetConfig(**target), TimeoutConfig(idle=5.0), SystemClock())
 
 

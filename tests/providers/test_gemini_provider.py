@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from llmrelay.clock import SystemClock
-from llmrelay.config import Secret, TargetConfig, TimeoutConfig
+from llmrelay.config import KeySource, Secret, TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import (
     ConnectionFailed,
@@ -79,7 +79,7 @@ def _provider(base_url: str, **target: Any) -> GeminiProvider:
     fields: dict[str, Any] = {
         "provider": "gemini",
         "model": "gemini-2.5-flash",
-        "api_key": Secret(KEY),
+        "api_key": KeySource(Secret(KEY)),
         "base_url": base_url,
         **target,
     }
@@ -380,7 +380,7 @@ async def test_rate_limit_carries_retry_info_delay(provider: GeminiProvider, fak
 
 
 async def test_wrong_key_is_an_upstream_auth_error(base_url: str, fake: GeminiUpstream) -> None:
-    p = _provider(base_url, api_key=Secret("AIzaSy-wrong"))
+    p = _provider(base_url, api_key=KeySource(Secret("AIzaSy-wrong")))
     await p.open()
     try:
         with pytest.raises(UpstreamAuthError) as info:

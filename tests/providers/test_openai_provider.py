@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from llmrelay.clock import SystemClock
-from llmrelay.config import Secret, TargetConfig, TimeoutConfig
+from llmrelay.config import KeySource, Secret, TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import (
     ConfigError,
@@ -73,7 +73,7 @@ def make(base_url: str, **fields: Any) -> OpenAIProvider:
     target: dict[str, Any] = {"provider": "openai", "model": "gpt-4o-mini", "base_url": base_url}
     target.update(fields)
     if isinstance(target.get("api_key"), str):
-        target["api_key"] = Secret(target["api_key"])
+        target["api_key"] = KeySource(Secret(target["api_key"]))
     return create(TargetConfig(**target), TimeoutConfig(idle=5.0), SystemClock())
 
 

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from llmrelay.clock import SystemClock
-from llmrelay.config import Secret, TargetConfig, TimeoutConfig
+from llmrelay.config import KeySource, Secret, TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError, ConnectionFailed, RelayError, UpstreamError
 from llmrelay.providers import Provider, create_provider
@@ -88,7 +88,7 @@ async def fake(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Fake, Prov
         target = TargetConfig(
             provider=name,
             model=f"{name}-model",
-            api_key=Secret(API_KEY),
+            api_key=KeySource(Secret(API_KEY)),
             base_url=base + ("/v1" if name == "openai" else ""),
             headers={"x-tenant-token": HEADER_SECRET},
         )
@@ -170,7 +170,10 @@ async def test_userinfo_is_sent_as_basic_auth_and_scrubbed() -> None:
 
 def test_userinfo_and_an_authorization_header_is_a_config_error() -> None:
     target = TargetConfig(
-        provider="openai", model="m", base_url=f"http://u:{URL_PASSWORD}@h/v1", api_key=Secret(API_KEY)
+        provider="openai",
+        model="m",
+        base_url=f"http://u:{URL_PASSWORD}@h/v1",
+        api_key=KeySource(Secret(API_KEY)),
     )
     with pytest.raises(ConfigError) as info:
         create_provider(target, TimeoutConfig(), SystemClock(), where="t")

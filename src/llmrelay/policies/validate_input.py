@@ -3,7 +3,9 @@
 An alias with ``guards:`` in its config gets them; every other alias costs one dict lookup. The
 built-in checks are caps (bytes of text, messages, tool definitions) and control characters
 (C0 controls other than tab, line feed and carriage return, and DEL: they hide text from people
-reading a prompt and break some upstreams). A ``hook`` plugs in the user's own classifier
+reading a prompt and break some upstreams) and tool definitions whose ``parameters`` are not a
+valid JSON schema (``tool_schemas: check``, :mod:`llmrelay.json_schemas`; a schema seen valid
+before costs a lookup). A ``hook`` plugs in the user's own classifier
 (prompt injection, moderation): ``"package.module:function"``, called with the canonical request,
 sync or async, answering ``None`` (allow), a string (block, with that reason) or a replacement
 request (redact). A hook that raises or runs past ``hook_timeout`` fails closed (blocks) unless
@@ -27,6 +29,7 @@ import msgspec
 
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError, InvalidRequest
+from llmrelay.json_schemas import SchemaCache
 from llmrelay.service import Request, Result, Service
 from llmrelay.types import ChatRequest, EmbeddingRequest, ImagePart, TextPart, ToolCallPart, ToolResultPart
 
@@ -46,6 +49,8 @@ class InputGuards(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     max_messages: _Count | None = None
     max_tools: _Count | None = None
     control_characters: Literal["allow", "reject"] = "reject"
+    tool_schemas: Literal["allow", "check"] = "check"
+    """``check``: each tool's ``parameters`` must be a valid JSON schema."""
     hook: str | None = None
     hook_timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     hook_failure: Literal["open", "closed"] = "closed"
@@ -113,6 +118,7 @@ class ValidateInput:
         self._guards = dict(guards)
         self._hooks = dict(hooks)
         self._alias_of = alias_of
+        self._schemas = SchemaCache()
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
         alias = self._alias_of(request.model)
@@ -120,6 +126,8 @@ class ValidateInput:
         if guards is None:
             return await call_next(request, ctx)
         found = violation(request, guards)
+        if found is None and guards.tool_schemas == "check" and isinstance(request, ChatRequest):
+            found = self._tool_problem(request)
         if found is None and alias in self._hooks:
             request, found = await self._hook(request, guards, self._hooks[alias])
         if found is not None:
@@ -130,6 +138,13 @@ class ValidateInput:
                 )
             log.info("shadow: input guard %s would block request %s: %s", name, ctx.request_id, why)
         return await call_next(request, ctx)
+
+    def _tool_problem(self, request: ChatRequest) -> tuple[str, str] | None:
+        for i, tool in enumerate(request.tools):
+            if self._schemas.schema_problem(tool.parameters) is not None:
+                # The problem quotes the caller's schema: say which tool, never echo it.
+                return "tool_schemas", f"tool {i} has parameters that are not a valid JSON schema"
+        return None
 
     async def _hook(
         self, request: Request, guards: InputGuards, hook: Hook

@@ -28,6 +28,7 @@ from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError, InvalidRequest
 from llmrelay.providers.http import Upstream
+from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -78,6 +79,9 @@ class AnthropicProvider:
         await self._upstream.aclose()
 
     async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
+        return await self._upstream.keys.call(lambda key: self._chat(request, key))
+
+    async def _chat(self, request: ChatRequest, key: str | None) -> ChatResponse | ChatStream:
         mode = self.options.json_schema_mode
         body = encode_chat_request(
             request,
@@ -88,7 +92,7 @@ class AnthropicProvider:
         payload = msgspec.json.encode(body)
         json_tool = answer_tool(request, mode)
         if not request.stream:
-            reply = await self._upstream.post(MESSAGES_PATH, payload, headers={})
+            reply = await self._upstream.post(MESSAGES_PATH, payload, headers={}, key=key)
             if not 200 <= reply.status < 300:
                 raise decode_error(
                     reply.status,
@@ -103,7 +107,7 @@ class AnthropicProvider:
             )
         decoder = AnthropicStreamDecoder(json_tool=json_tool, provider=self.name)
         stream = await ChatStream.open(
-            self._events(payload, decoder),
+            self._events(payload, decoder, key),
             id="",
             model=self.model,
             created=int(self._clock.wall()),
@@ -115,10 +119,10 @@ class AnthropicProvider:
         return stream
 
     async def _events(
-        self, payload: bytes, decoder: AnthropicStreamDecoder
+        self, payload: bytes, decoder: AnthropicStreamDecoder, key: str | None
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
-        async with self._upstream.stream(MESSAGES_PATH, payload, headers={}) as reply:
+        async with self._upstream.stream(MESSAGES_PATH, payload, headers={}, key=key) as reply:
             if not 200 <= reply.status < 300:
                 body = await reply.body()
                 raise decode_error(
@@ -166,10 +170,8 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> Anthro
         "content-type": "application/json",
         "accept": "application/json",
     }
-    api_key = target.api_key.reveal() if target.api_key is not None else None
-    if api_key is not None:
-        headers["x-api-key"] = api_key
-    elif not any(h.lower() in ("x-api-key", "authorization") for h in target.headers):
+    keys = KeyRing.of(target, clock)
+    if not keys and not any(h.lower() in ("x-api-key", "authorization") for h in target.headers):
         raise ConfigError("an anthropic target needs `api_key` (or an auth header in `headers`)")
     headers.update(target.headers)
     upstream = Upstream(
@@ -179,6 +181,8 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> Anthro
         read_timeout=timeout.idle,
         max_connections=options.max_connections,
         provider="anthropic",
-        secrets=(api_key, *target.headers.values()),
+        secrets=target.headers.values(),
+        keys=keys,
+        key_header="x-api-key",
     )
     return AnthropicProvider(target.model, upstream, options, clock)

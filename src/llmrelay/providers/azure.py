@@ -29,6 +29,7 @@ import msgspec
 from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.providers.http import Upstream
+from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.openai import Endpoint, OpenAIOptions, OpenAIProvider, upstream_for
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -64,14 +65,19 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> AzureP
         raise msgspec.ValidationError(
             "azure targets speak Chat Completions only (`api: responses` is openai's)"
         )
-    api_key = target.api_key.reveal() if target.api_key is not None else None
-    auth = {"api-key": api_key} if api_key is not None else {}
     # Config validation requires a base_url for azure; the library's direct callers get the same.
     if not target.base_url:
         raise msgspec.ValidationError(
             "an azure target needs `base_url` (https://<resource>.openai.azure.com)"
         )
     upstream = upstream_for(
-        target, timeout, options, provider="azure", api_key=api_key, auth=auth, base_url=target.base_url
+        target,
+        timeout,
+        options,
+        provider="azure",
+        keys=KeyRing.of(target, clock),
+        key_header="api-key",
+        key_prefix="",
+        base_url=target.base_url,
     )
     return AzureProvider(model=target.model, upstream=upstream, options=options, clock=clock)

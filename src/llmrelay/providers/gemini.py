@@ -25,6 +25,7 @@ from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import RelayError
 from llmrelay.providers.http import Upstream
+from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -64,9 +65,6 @@ class GeminiProvider:
         self._clock = clock
         self._prefix = f"/{options.api_version}/models/{quote(self.model, safe='')}"
         headers = {"content-type": "application/json"}
-        api_key = target.api_key.reveal() if target.api_key is not None else None
-        if api_key is not None:
-            headers["x-goog-api-key"] = api_key
         headers.update(target.headers)
         self._upstream = Upstream(
             target.base_url or DEFAULT_BASE_URL,
@@ -74,7 +72,9 @@ class GeminiProvider:
             connect_timeout=timeout.connect,
             read_timeout=timeout.idle,
             provider=self.name,
-            secrets=(api_key, *target.headers.values()),
+            secrets=target.headers.values(),
+            keys=KeyRing.of(target, clock),
+            key_header="x-goog-api-key",
         )
 
     async def open(self) -> None:
@@ -84,16 +84,21 @@ class GeminiProvider:
         await self._upstream.aclose()
 
     async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
+        return await self._upstream.keys.call(lambda key: self._chat(request, ctx, key))
+
+    async def _chat(self, request: ChatRequest, ctx: Context, key: str | None) -> ChatResponse | ChatStream:
         body = msgspec.json.encode(encode_chat_request(request))
         created = int(self._clock.wall())
         if not request.stream:
-            reply = await self._upstream.post(f"{self._prefix}:generateContent", body, headers=_NO_HEADERS)
+            reply = await self._upstream.post(
+                f"{self._prefix}:generateContent", body, headers=_NO_HEADERS, key=key
+            )
             if not 200 <= reply.status < 300:
                 raise self._error(reply.status, reply.headers, reply.body)
             return decode_chat_response(reply.body, model=self.model, created=created)
         decoder = GeminiStreamDecoder(model=self.model)
         stream = await ChatStream.open(
-            self._stream(body, decoder),
+            self._stream(body, decoder, key),
             id=f"gemini-{ctx.request_id}",
             model=self.model,
             created=created,
@@ -105,11 +110,11 @@ class GeminiProvider:
         return stream
 
     async def _stream(
-        self, body: bytes, decoder: GeminiStreamDecoder
+        self, body: bytes, decoder: GeminiStreamDecoder, key: str | None
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
         path = f"{self._prefix}:streamGenerateContent?alt=sse"
-        async with self._upstream.stream(path, body, headers=_NO_HEADERS) as reply:
+        async with self._upstream.stream(path, body, headers=_NO_HEADERS, key=key) as reply:
             if not 200 <= reply.status < 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
             batches = SSEBatches(reply, decoder.feed_event)
@@ -130,8 +135,13 @@ class GeminiProvider:
         return decode_token_count(reply.body, "totalTokens", provider=self.name)
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
+        return await self._upstream.keys.call(lambda key: self._embed(request, key))
+
+    async def _embed(self, request: EmbeddingRequest, key: str | None) -> EmbeddingResponse:
         body = msgspec.json.encode(encode_embedding_request(request, model=self.model))
-        reply = await self._upstream.post(f"{self._prefix}:batchEmbedContents", body, headers=_NO_HEADERS)
+        reply = await self._upstream.post(
+            f"{self._prefix}:batchEmbedContents", body, headers=_NO_HEADERS, key=key
+        )
         if not 200 <= reply.status < 300:
             raise self._error(reply.status, reply.headers, reply.body)
         return decode_embedding_response(reply.body, model=self.model)

@@ -8,6 +8,10 @@ Transport failures are mapped to the canonical tree here, once: connect failures
 never the URL's userinfo, path or query, nor a header, so credentials cannot leak through an error.
 Status handling is the codecs' job: this layer returns any status as it came.
 
+The provider key is not a fixed header: :attr:`Upstream.keys` (a
+:class:`~llmrelay.providers.keyring.KeyRing`) picks one per attempt and the provider passes it as
+``key``, sent in the header named by ``key_header`` (after ``key_prefix``, e.g. ``Bearer``).
+
 ``credentials`` is the target's credential set (:class:`~llmrelay.wire.upstream_text.Credentials`):
 providers pass it to the codecs that decode error replies, and :meth:`Upstream.stream` scrubs any
 error raised while its response is open, because the stream decoders, which see the error events
@@ -23,8 +27,10 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from llmrelay.clock import SystemClock
 from llmrelay.errors import ConfigError, ConnectionFailed, RelayError, Timeout
 from llmrelay.providers.http1 import Connection, Pool
+from llmrelay.providers.keyring import KeyRing
 from llmrelay.wire.upstream_text import Credentials
 
 
@@ -88,19 +94,28 @@ class Upstream:
         max_connections: int = 256,
         provider: str,
         secrets: Iterable[str | None] = (),
+        keys: KeyRing | None = None,
+        key_header: str = "authorization",
+        key_prefix: str = "",
     ) -> None:
-        """``secrets``: the target's configured credentials (api key, header values); with the
-        userinfo of ``base_url`` they make :attr:`credentials`.
+        """``secrets``: the target's configured credentials (header values); with the userinfo of
+        ``base_url`` and the keys its ring has used they make :attr:`credentials`. A configured
+        header of the name ``key_header`` gives way to the key when the target has one.
 
         Userinfo (``http://user:pass@host``) is taken out of the URL and sent as
         ``Authorization: Basic``, as browsers and HTTP clients do, so no URL this class keeps or
         names holds it; a target that also sends its own ``Authorization`` header is a
         :class:`ConfigError` (which of the two would win is anyone's guess).
         """
+        self.keys = keys if keys is not None else KeyRing([], clock=SystemClock())
+        self._key_header = f"{key_header}: {key_prefix}"
         self._headers = dict(headers or {})
+        if self.keys:
+            self._headers = {k: v for k, v in self._headers.items() if k.lower() != key_header}
         self.base_url, basic = _take_userinfo(base_url.rstrip("/"))
         if basic is not None:
-            if any(name.lower() == "authorization" for name in self._headers):
+            sends_key = bool(self.keys) and key_header == "authorization"
+            if sends_key or any(name.lower() == "authorization" for name in self._headers):
                 raise ConfigError(
                     f"this {provider} target has user:password in its base_url (sent as Authorization:"
                     " Basic) and also sends an Authorization header (api_key or headers): keep one"
@@ -108,7 +123,10 @@ class Upstream:
             self._headers["authorization"] = basic
         self.host = host_of(self.base_url)
         self.provider = provider
-        self.credentials = Credentials.of((*secrets, basic), base_url=base_url)
+        self._secrets = (*secrets, basic)
+        self._original_url = base_url
+        self._credentials = Credentials.of(self._secrets, base_url=base_url)
+        self._credentials_version = -1
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_connections = max_connections
@@ -123,8 +141,19 @@ class Upstream:
                 )
         self._fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
 
+    @property
+    def credentials(self) -> Credentials:
+        """What to scrub from this upstream's messages: configured values and every key used."""
+        if self._credentials_version != self.keys.version:
+            self._credentials_version = self.keys.version
+            self._credentials = Credentials.of(
+                (*self._secrets, *self.keys.seen()), base_url=self._original_url
+            )
+        return self._credentials
+
     async def open(self) -> None:
         if self._pool is None:
+            await self.keys.open()
             parts = urlsplit(self.base_url)
             tls = parts.scheme == "https"
             self._pool = Pool(
@@ -139,22 +168,25 @@ class Upstream:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.close()
+            await self.keys.aclose()
 
-    def _request(self, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+    def _request(self, path: str, body: bytes, headers: Mapping[str, str], key: str | None) -> bytes:
         if not all(_safe_header(name, value) for name, value in headers.items()):
             raise ValueError("a request header holds a line break or a character outside Latin-1")
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        if key is not None:  # checked by its reader: printable ASCII
+            extra += f"{self._key_header}{key}\r\n"
         head = f"POST {self._path}{path} HTTP/1.1\r\n{self._fixed}{extra}content-length: {len(body)}\r\n\r\n"
         return head.encode("latin-1") + body
 
-    async def _send(self, path: str, body: bytes, headers: Mapping[str, str]) -> Connection:
+    async def _send(self, path: str, body: bytes, headers: Mapping[str, str], key: str | None) -> Connection:
         """A connection whose response head has arrived (within ``read_timeout``)."""
         if self._pool is None:
             raise RuntimeError("upstream used before open(); use `async with Relay(...)`")
         pool = self._pool
         connection = await pool.acquire()
         try:
-            connection.send(self._request(path, body, headers))
+            connection.send(self._request(path, body, headers, key))
             connection.expire_after(self._read_timeout)
             await connection.head()
         except BaseException:
@@ -163,9 +195,11 @@ class Upstream:
             raise
         return connection
 
-    async def post(self, path: str, body: bytes, *, headers: Mapping[str, str]) -> HttpReply:
+    async def post(
+        self, path: str, body: bytes, *, headers: Mapping[str, str], key: str | None = None
+    ) -> HttpReply:
         with self.mapped_errors():
-            connection = await self._send(path, body, headers)
+            connection = await self._send(path, body, headers, key)
             try:
                 connection.expire_after(self._read_timeout)  # the body, as long again as the head
                 data = await connection.read_all()
@@ -176,11 +210,11 @@ class Upstream:
 
     @asynccontextmanager
     async def stream(
-        self, path: str, body: bytes, *, headers: Mapping[str, str]
+        self, path: str, body: bytes, *, headers: Mapping[str, str], key: str | None = None
     ) -> AsyncIterator[StreamReply]:
         """POST and keep the response open. Leaving early closes the connection (cancels upstream)."""
         with self.mapped_errors():
-            connection = await self._send(path, body, headers)
+            connection = await self._send(path, body, headers, key)
         connection.expire_after(None)  # between events the stream's own idle limit applies
         try:
             yield StreamReply(connection, self)

@@ -14,7 +14,7 @@ and auth header, built with :func:`upstream_for`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConnectionFailed, RelayError
 from llmrelay.providers.http import Upstream
+from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -101,8 +102,10 @@ class OpenAIProvider:
         await self._upstream.aclose()
 
     async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
-        if self.options.api == "responses":
-            return await self._responses(request, ctx)
+        call = self._responses if self.options.api == "responses" else self._chat
+        return await self._upstream.keys.call(lambda key: call(request, ctx, key))
+
+    async def _chat(self, request: ChatRequest, ctx: Context, key: str | None) -> ChatResponse | ChatStream:
         model = self.model or request.model
         body = msgspec.json.encode(
             encode_chat_request(
@@ -115,7 +118,7 @@ class OpenAIProvider:
         headers = {"x-client-request-id": ctx.request_id}
         path = self._path("/chat/completions", model)
         if not request.stream:
-            reply = await self._upstream.post(path, body, headers=headers)
+            reply = await self._upstream.post(path, body, headers=headers, key=key)
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, reply.body)
             return decode_chat_response(
@@ -123,7 +126,7 @@ class OpenAIProvider:
             )
         decoder = ChatStreamDecoder(provider=self.name)
         stream = await ChatStream.open(
-            self._chunks(path, body, headers, decoder, terminal="[DONE]"),
+            self._chunks(path, body, headers, decoder, key, terminal="[DONE]"),
             id="",
             model=model,
             created=int(self._clock.wall()),
@@ -136,20 +139,22 @@ class OpenAIProvider:
             stream.created = decoder.created
         return stream
 
-    async def _responses(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
+    async def _responses(
+        self, request: ChatRequest, ctx: Context, key: str | None
+    ) -> ChatResponse | ChatStream:
         """A chat call through the Responses API (``options.api: responses``)."""
         model = self.model or request.model
         body = msgspec.json.encode(encode_upstream_request(request, model=model))
         headers = {"x-client-request-id": ctx.request_id}
         path = self._path("/responses", model)
         if not request.stream:
-            reply = await self._upstream.post(path, body, headers=headers)
+            reply = await self._upstream.post(path, body, headers=headers, key=key)
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, reply.body)
             return decode_upstream_response(reply.body, provider=self.name, created=int(self._clock.wall()))
         decoder = ResponsesEventDecoder(provider=self.name)
         stream = await ChatStream.open(
-            self._chunks(path, body, headers, decoder, terminal="response.completed"),
+            self._chunks(path, body, headers, decoder, key, terminal="response.completed"),
             id="",
             model=model,
             created=int(self._clock.wall()),
@@ -167,12 +172,13 @@ class OpenAIProvider:
         body: bytes,
         headers: dict[str, str],
         decoder: ChatStreamDecoder | ResponsesEventDecoder,
+        key: str | None,
         *,
         terminal: str,
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it).
         A body that ends before the format's ``terminal`` event is a :class:`ConnectionFailed`."""
-        async with self._upstream.stream(path, body, headers=headers) as reply:
+        async with self._upstream.stream(path, body, headers=headers, key=key) as reply:
             if reply.status >= 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
             batches = SSEBatches(reply, decoder.feed_event, done=lambda: decoder.done)
@@ -188,12 +194,16 @@ class OpenAIProvider:
         return None  # no counting endpoint: the caller estimates
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
+        return await self._upstream.keys.call(lambda key: self._embed(request, ctx, key))
+
+    async def _embed(self, request: EmbeddingRequest, ctx: Context, key: str | None) -> EmbeddingResponse:
         model = self.model or request.model
         body = encode_embedding_request(request, model=model, encoding_format=self.options.embedding_format)
         reply = await self._upstream.post(
             self._path("/embeddings", model),
             msgspec.json.encode(body),
             headers={"x-client-request-id": ctx.request_id},
+            key=key,
         )
         if reply.status >= 300:
             raise self._error(reply.status, reply.headers, reply.body)
@@ -223,14 +233,15 @@ def upstream_for(
     options: OpenAIOptions,
     *,
     provider: str,
-    api_key: str | None,
-    auth: Mapping[str, str],
+    keys: KeyRing,
+    key_header: str,
+    key_prefix: str,
     base_url: str,
 ) -> Upstream:
-    """The pooled upstream of an OpenAI-format target; ``auth`` (the header that carries
-    ``api_key``) overrides a configured header of the same name. The key and the configured header
-    values are the credentials scrubbed from upstream messages."""
-    headers = {"content-type": "application/json", **target.headers, **auth}
+    """The pooled upstream of an OpenAI-format target; the key (sent in ``key_header``) overrides
+    a configured header of the same name. The keys used and the configured header values are the
+    credentials scrubbed from upstream messages."""
+    headers = {"content-type": "application/json", **target.headers}
     return Upstream(
         base_url,
         headers=headers,
@@ -238,16 +249,24 @@ def upstream_for(
         read_timeout=timeout.idle,
         max_connections=options.max_connections,
         provider=provider,
-        secrets=(api_key, *target.headers.values()),
+        secrets=target.headers.values(),
+        keys=keys,
+        key_header=key_header,
+        key_prefix=key_prefix,
     )
 
 
 def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAIProvider:
     options = msgspec.convert(target.options, OpenAIOptions, strict=False)  # `${VAR}` fills numbers
-    api_key = target.api_key.reveal() if target.api_key is not None else None
-    auth = {"authorization": f"Bearer {api_key}"} if api_key is not None else {}
     base_url = target.base_url or DEFAULT_BASE_URL
     upstream = upstream_for(
-        target, timeout, options, provider="openai", api_key=api_key, auth=auth, base_url=base_url
+        target,
+        timeout,
+        options,
+        provider="openai",
+        keys=KeyRing.of(target, clock),
+        key_header="authorization",
+        key_prefix="Bearer ",
+        base_url=base_url,
     )
     return OpenAIProvider(model=target.model, upstream=upstream, options=options, clock=clock)

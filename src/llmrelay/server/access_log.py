@@ -3,7 +3,10 @@
 Fields: request id, key id (never the key), route, model alias, target that answered, status,
 latency, tokens, cost in USD (``cost_usd``, absent when the target's price is unknown), whether it
 streamed and how it ended. Prompt text is never logged here; secrets
-cannot be, because nothing that holds them is passed in.
+cannot be, because nothing that holds them is passed in. The two fields a caller or an upstream
+writes, ``model`` and ``error``, are PII-masked here (:mod:`llmrelay.pii`), which is cheaper than
+masking the whole line as :class:`~llmrelay.pii.log_filter.MaskingFormatter` does for the other
+loggers (the line's hex ids are full of digits the detectors would look at).
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ from typing import Any
 
 import msgspec
 
+from llmrelay.pii.detectors import DetectorSet
+from llmrelay.pii.redactor import Redactor
 from llmrelay.types import Usage
 
 _encoder = msgspec.json.Encoder()
+_KNOWN_MODELS = 1024
 
 
 class AccessLog:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger("llmrelay.access")
+        self._mask = Redactor(DetectorSet()).mask
+        self._models: dict[str, str] = {}  # model name -> masked: the same few names every request
 
     def record(
         self,
@@ -45,7 +53,7 @@ class AccessLog:
             "request_id": request_id,
             "key_id": key_id,
             "route": route,
-            "model": model,
+            "model": self._masked_model(model) if model else model,
             "target": target,
             "status": status,
             "latency_ms": round(latency_ms, 2),
@@ -57,7 +65,15 @@ class AccessLog:
         if cost is not None:
             line["cost_usd"] = round(cost, 10)
         if error is not None:
-            line["error"] = error
+            line["error"] = self._mask(error)
         if outcome is not None:
             line["outcome"] = outcome
         self._logger.info(_encoder.encode(line).decode())
+
+    def _masked_model(self, model: str) -> str:
+        masked = self._models.get(model)
+        if masked is None:
+            masked = self._mask(model)
+            if len(self._models) < _KNOWN_MODELS:  # names a caller makes up are masked each time
+                self._models[model] = masked
+        return masked

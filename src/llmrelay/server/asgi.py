@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from llmrelay.errors import InvalidRequest, NotFound, RelayError
+from llmrelay.errors import ConfigError, InvalidRequest, NotFound, RelayError
 from llmrelay.server.errors import ErrorBody, error_response
 from llmrelay.wire import anthropic_errors, openai_errors
 
@@ -107,6 +107,10 @@ class App:
         context = self._lifespan()
         try:
             await context.__aenter__()
+        except ConfigError as err:  # a key file or command that fails: the message says it all
+            log.error("startup failed: %s", err.message)
+            await send({"type": "lifespan.startup.failed", "message": str(err)})
+            return
         except Exception as err:
             log.exception("startup failed")
             await send({"type": "lifespan.startup.failed", "message": str(err)})

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 
 from llmrelay.config import Config, config_from_environment, with_server_defaults
 from llmrelay.errors import ConfigError
+from llmrelay.pii.log_filter import MaskingFormatter
 from llmrelay.relay import Relay
 from llmrelay.server.app import create_app
 from llmrelay.server.banner import banner
@@ -119,7 +120,7 @@ def _configure_logging(level: str = "info") -> None:
     logger = logging.getLogger("llmrelay")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(MaskingFormatter("%(message)s"))  # PII never reaches a log line
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(level.upper())
