@@ -3,7 +3,7 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> idempotency -> (router)
+    request scope:  deadline -> validate_input -> idempotency -> cache -> (router)
     target scope:   retry -> circuit_breaker -> timeout -> provider
 
 Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
@@ -15,14 +15,17 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import msgspec
 
+from llmrelay.cache.settings import CacheConfig
 from llmrelay.clock import Clock
 from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
+from llmrelay.policies.cache import Cache
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
@@ -30,6 +33,7 @@ from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
 from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.policies.validate_input import ValidateInput, load_hook
+from llmrelay.pricing.cost import cost_at
 from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
@@ -93,13 +97,21 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
     kv = open_kv(
         config.state.url or "memory://", clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20
     )
+    stores: list[KV] = [kv]
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
+        *_cache(config, router, clock, prices, stores),
     ]
     return Pipeline(
-        compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices, total_for
+        compose(request_scope, router),
+        router,
+        tuple(providers),
+        tuple(stores),
+        tuple(breakers),
+        prices,
+        total_for,
     )
 
 
@@ -119,6 +131,33 @@ def _input_guards(config: Config, router: Router) -> list[Policy]:
         return found.alias if found is not None else None
 
     return [ValidateInput(guards, hooks, alias_of=alias_of)]
+
+
+def _cache(
+    config: Config, router: Router, clock: Clock, prices: Mapping[str, Price | None], stores: list[KV]
+) -> list[Policy]:
+    """The ``cache`` policy and its store, only when some alias caches (others then cost a lookup).
+
+    Its own namespace, so cache churn never evicts idempotency records; in memory unless
+    ``state.cache.url`` names a shared store."""
+    settings = {m.name: m.cache for m in config.models if m.cache is not None}
+    if not settings:
+        return []
+    store = config.state.cache
+    kv = open_kv(
+        store.url or "memory://",
+        clock,
+        namespace=store.namespace,
+        max_entries=store.max_entries,
+        max_bytes=store.max_bytes,
+    )
+    stores.append(kv)
+
+    def settings_for(name: str) -> CacheConfig | None:
+        found = router.names.resolve(name)
+        return settings.get(found.alias) if found is not None else None
+
+    return [Cache(kv, clock, settings_for=settings_for, cost=partial(cost_at, prices))]
 
 
 def _pass_through(model: ModelConfig, target: TargetConfig) -> str | None:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from llmrelay.cache.settings import CacheConfig, CacheStoreConfig
 from llmrelay.config_checks import check
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
@@ -115,6 +116,8 @@ class ModelConfig(_Strict, frozen=True):
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     guards: InputGuards | None = None
     """Input guards for this alias (caps, control characters, a hook): see ``validate_input``."""
+    cache: CacheConfig | None = None
+    """Cache this alias's answers (``ttl``, ``scope``, ``stale_if_error``): see ``policies/cache``."""
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
@@ -191,6 +194,8 @@ class StateConfig(_Strict, frozen=True):
     for the server (the data dir is ``$LLMRELAY_HOME`` or ``~/.llmrelay``)."""
 
     url: str | None = None
+    cache: CacheStoreConfig = CacheStoreConfig()
+    """The store of cached answers (its own namespace; ``memory://`` unless ``url`` says else)."""
 
 
 class StaticKey(_Strict, frozen=True):

@@ -17,15 +17,20 @@ from llmrelay.clock import Clock
 
 
 class CallStats(msgspec.Struct, kw_only=True):
-    """What happened inside one call: upstream attempts, targets tried, fallbacks taken.
+    """What happened inside one call: upstream attempts, targets tried, fallbacks taken, the cache.
 
-    The one mutable thing a context carries (like a tracing span): the router and the retry policy
-    add to it, the server reads it for ``x-llmrelay-attempts`` / ``x-llmrelay-fallbacks`` and logs.
+    The one mutable thing a context carries (like a tracing span): the router, the retry and the
+    cache policies add to it, the server reads it for ``x-llmrelay-attempts`` /
+    ``x-llmrelay-fallbacks`` / ``x-llmrelay-cache`` and logs. ``cache`` is the cache's outcome
+    (``hit``, ``miss``, ``stale``, ``bypass``; ``None``: the alias has no cache) and
+    ``cost_saved`` the USD a hit did not spend (``None``: not a hit, or the price is unknown).
     """
 
     attempts: int = 0
     targets: list[str] = msgspec.field(default_factory=list)
     fallbacks: int = 0
+    cache: str | None = None
+    cost_saved: float | None = None
 
 
 def new_request_id() -> str:
@@ -40,7 +45,8 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     ``principal`` is the virtual key id (never the key itself). ``target`` is set by the router for
     the target scope. ``tags`` attribute cost and metrics (team, feature, ...).
     ``idempotency_key`` is the caller's ``Idempotency-Key`` (or a job id), already scoped to the
-    principal by whoever set it.
+    principal by whoever set it. ``cache_control`` is the caller's ``Cache-Control`` header, read
+    by the cache policy (:mod:`llmrelay.cache.control`).
     """
 
     clock: Clock
@@ -51,6 +57,7 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     principal: str | None = None
     trace_id: str | None = None
     idempotency_key: str | None = None
+    cache_control: str | None = None
     stats: CallStats | None = None
     tags: Mapping[str, str] = msgspec.field(default_factory=dict)
 

@@ -2,8 +2,9 @@
 
 Fields: request id, key id (never the key), route, model alias, target that answered, status,
 latency, tokens, cost in USD (``cost_usd``, absent when the target's price is unknown), whether it
-streamed and how it ended. Prompt text is never logged here; secrets
-cannot be, because nothing that holds them is passed in.
+streamed and how it ended, the cache's outcome (``cache``) and what a hit saved
+(``cost_saved_usd``). Prompt text is never logged here; secrets cannot be, because nothing that
+holds them is passed in.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class AccessLog:
         error: str | None = None,
         stream: bool = False,
         outcome: str | None = None,
+        cache: str | None = None,
+        cost_saved: float | None = None,
     ) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
             return
@@ -60,4 +63,8 @@ class AccessLog:
             line["error"] = error
         if outcome is not None:
             line["outcome"] = outcome
+        if cache is not None:
+            line["cache"] = cache
+        if cost_saved is not None:
+            line["cost_saved_usd"] = round(cost_saved, 10)
         self._logger.info(_encoder.encode(line).decode())
