@@ -282,7 +282,7 @@ def with_server_defaults(config: Config, environ: Mapping[str, str] | None = Non
     home = data_dir(environ)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = f"sqlite:///{home / 'llmrelay.db'}"
-    return msgspec.structs.replace(config, state=StateConfig(url=url))
+    return msgspec.structs.replace(config, state=msgspec.structs.replace(config.state, url=url))
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -32,3 +32,18 @@ def test_tenant() -> None:
     assert tenant(ctx, "team") == "team:search"
     assert tenant(ctx, "shared") == "*"
     assert tenant(Context(clock=FakeClock(), principal="k1"), "team") == "key:k1"
+
+
+def test_server_handled_parameters_do_not_change_the_key() -> None:
+    plain = ChatRequest(model="m", messages=HI, extensions={"openai": {"logprobs": True}})
+    streamed = ChatRequest(
+        model="m",
+        messages=HI,
+        stream=True,
+        extensions={"openai": {"logprobs": True, "stream_options": {"include_usage": True}}},
+    )
+    assert exact_key(plain, "key:a") == exact_key(streamed, "key:a")
+    as_base64 = EmbeddingRequest(
+        model="m", input=("hi",), extensions={"openai": {"encoding_format": "base64"}}
+    )
+    assert exact_key(as_base64, "key:a") == exact_key(EmbeddingRequest(model="m", input=("hi",)), "key:a")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmrelay.config import load_config
+from llmrelay.config import load_config, with_server_defaults
 from llmrelay.errors import ConfigError
 
 
@@ -48,3 +49,12 @@ def test_a_redis_cache_url_never_shows_its_password() -> None:
     loaded = load_config(config({"ttl": 30, "scope": "team"}, {"cache": {"url": "redis://127.0.0.1:6379/0"}}))
     assert loaded.models[0].cache is not None and loaded.models[0].cache.scope == "team"
     assert loaded.state.cache.url == "redis://127.0.0.1:6379/0"
+
+
+def test_the_server_default_state_url_keeps_the_cache_store(tmp_path: Path) -> None:
+    loaded = load_config(
+        config({"ttl": 30}, {"cache": {"url": "redis://127.0.0.1:6379/0", "namespace": "x"}})
+    )
+    served = with_server_defaults(loaded, {"LLMRELAY_HOME": str(tmp_path)})
+    assert served.state.url is not None and served.state.url.startswith("sqlite:///")
+    assert served.state.cache == loaded.state.cache
