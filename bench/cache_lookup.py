@@ -22,7 +22,7 @@ import msgspec
 from llmrelay.cache.settings import CacheConfig
 from llmrelay.clock import SystemClock
 from llmrelay.context import CallStats, Context
-from llmrelay.policies.cache import Cache
+from llmrelay.policies.cache import AliasCache, Cache
 from llmrelay.service import Request, Result
 from llmrelay.stores import open_kv
 from llmrelay.types import ChatRequest, ChatResponse, Tool, Usage, text_message
@@ -69,7 +69,7 @@ async def measure(url: str, calls: int) -> dict[str, float]:
     clock = SystemClock()
     kv = open_kv(url, clock, namespace="b" + uuid.uuid4().hex[:12])
     await kv.open()
-    cache = Cache(kv, clock, settings_for=lambda _: CacheConfig(ttl=600), cost=lambda *_: 0.001)
+    cache = Cache(kv, clock, settings_for=lambda _: AliasCache(CacheConfig(ttl=600)), cost=lambda *_: 0.001)
     requests = [msgspec.structs.replace(REQUEST, seed=n) for n in range(calls)]
 
     def ctx() -> Context:

@@ -16,16 +16,20 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 import msgspec
 
-from llmrelay.cache.settings import CacheConfig
+from llmrelay.cache.embedder import Embedder, MiniLM
+from llmrelay.cache.semantic import Semantic
+from llmrelay.cache.settings import SemanticConfig
+from llmrelay.cache.verify import CHECKS, Check, Verifier
 from llmrelay.clock import Clock
 from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
-from llmrelay.policies.cache import Cache
+from llmrelay.policies.cache import AliasCache, Cache
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
@@ -140,8 +144,8 @@ def _cache(
 
     Its own namespace, so cache churn never evicts idempotency records; in memory unless
     ``state.cache.url`` names a shared store."""
-    settings = {m.name: m.cache for m in config.models if m.cache is not None}
-    if not settings:
+    caching = [(i, m.name, m.cache) for i, m in enumerate(config.models) if m.cache is not None]
+    if not caching:
         return []
     store = config.state.cache
     kv = open_kv(
@@ -152,12 +156,28 @@ def _cache(
         max_bytes=store.max_bytes,
     )
     stores.append(kv)
+    embedder: Embedder | None = None
+    settings: dict[str, AliasCache] = {}
+    for i, name, cache in caching:
+        semantic = None
+        if cache.semantic is not None:
+            where = f"$.models[{i}].cache.semantic"
+            embedder = embedder or MiniLM(where=where)
+            semantic = Semantic(cache.semantic, embedder, _verifier(cache.semantic, where), clock)
+        settings[name] = AliasCache(cache, semantic)
 
-    def settings_for(name: str) -> CacheConfig | None:
+    def settings_for(name: str) -> AliasCache | None:
         found = router.names.resolve(name)
         return settings.get(found.alias) if found is not None else None
 
     return [Cache(kv, clock, settings_for=settings_for, cost=partial(cost_at, prices))]
+
+
+def _verifier(config: SemanticConfig, where: str) -> Verifier:
+    checks: list[Check] = [CHECKS[name] for name in config.checks]
+    if config.hook is not None:
+        checks.append(cast(Check, load_hook(config.hook, where=f"{where}.hook")))
+    return Verifier(checks)
 
 
 def _pass_through(model: ModelConfig, target: TargetConfig) -> str | None:

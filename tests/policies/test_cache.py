@@ -12,7 +12,7 @@ from llmrelay.cache.settings import CacheConfig
 from llmrelay.clock import FakeClock
 from llmrelay.context import CallStats, Context
 from llmrelay.errors import ConnectionFailed, InvalidRequest, StreamInterrupted, UpstreamError
-from llmrelay.policies.cache import Cache
+from llmrelay.policies.cache import AliasCache, Cache
 from llmrelay.policies.idempotency import Idempotency
 from llmrelay.pricing.prices import Price
 from llmrelay.service import Request, Result
@@ -79,8 +79,8 @@ class Upstream:
 def policy(kv: KV, clock: FakeClock, **settings: object) -> Cache:
     config = msgspec.convert(settings, CacheConfig)
 
-    def settings_for(name: str) -> CacheConfig | None:
-        return config if name != "uncached" else None
+    def settings_for(name: str) -> AliasCache | None:
+        return AliasCache(config) if name != "uncached" else None
 
     def cost(target: str | None, usage: Usage) -> float | None:
         return (usage.input_tokens * PRICE.input + usage.output_tokens * PRICE.output) / 1e6

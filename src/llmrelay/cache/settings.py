@@ -17,6 +17,33 @@ import msgspec
 from msgspec import Meta
 
 Scope = Literal["key", "team", "shared"]
+CheckName = Literal["numbers", "dates", "units", "entities", "negation", "antonyms", "question"]
+ALL_CHECKS: tuple[CheckName, ...] = (
+    "numbers",
+    "dates",
+    "units",
+    "entities",
+    "negation",
+    "antonyms",
+    "question",
+)
+
+
+class SemanticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Serve an answer to a question that means the same (``models[].cache.semantic``).
+
+    Only the final user message is compared by meaning; the alias, every parameter and the whole
+    conversation before it must match exactly. A neighbour at cosine ``threshold`` or above is
+    served only when every verifier check passes (:mod:`llmrelay.cache.verify`); ``hook``
+    (``module:function``, ``(cached, asked) -> reason | None``) adds a check of your own. The
+    defaults come from ``bench/semcache_eval.py`` (README: "Semantic cache").
+    """
+
+    threshold: Annotated[float, Meta(gt=0, le=1)] = 0.90
+    checks: list[CheckName] = msgspec.field(default_factory=lambda: list(ALL_CHECKS))
+    hook: str | None = None
+    embedder: Literal["minilm-int8"] = "minilm-int8"
+    max_entries: Annotated[int, Meta(ge=1)] = 100_000
 
 
 class CacheConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -29,6 +56,7 @@ class CacheConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     ttl: Annotated[float, Meta(gt=0)] = 3600.0
     scope: Scope = "key"
     stale_if_error: Annotated[float, Meta(ge=0)] = 0.0
+    semantic: SemanticConfig | None = None
 
 
 class CacheStoreConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import msgspec
 
 from llmrelay.cache.control import parse_cache_control
 from llmrelay.cache.entry import Entry, decode_entry, encode_entry, replay, storable
 from llmrelay.cache.key import exact_key, tenant
+from llmrelay.cache.semantic import Probe, Semantic
 from llmrelay.cache.settings import CacheConfig
 from llmrelay.clock import Clock
 from llmrelay.context import Context
@@ -47,13 +49,21 @@ CostOf = Callable[[str | None, Usage], float | None]
 """USD a target (by label) charges for ``usage``; ``None`` when its price is unknown."""
 
 
+@dataclass(frozen=True, slots=True)
+class AliasCache:
+    """One alias's cache: its config, and its semantic half when ``semantic`` is configured."""
+
+    config: CacheConfig
+    semantic: Semantic | None = None
+
+
 class Cache:
     def __init__(
         self,
         kv: KV,
         clock: Clock,
         *,
-        settings_for: Callable[[str], CacheConfig | None],
+        settings_for: Callable[[str], AliasCache | None],
         cost: CostOf,
     ) -> None:
         self._kv = kv
@@ -63,21 +73,30 @@ class Cache:
         self.store_errors = 0
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
-        settings = self._settings_for(request.model)
-        if settings is None:
+        alias = self._settings_for(request.model)
+        if alias is None:
             return await call_next(request, ctx)
+        settings = alias.config
         directives = parse_cache_control(ctx.cache_control)
         if directives.no_store:
             _note(ctx, "bypass")
             return await call_next(request, ctx)
-        key = exact_key(request, tenant(ctx, settings.scope))
+        scope = tenant(ctx, settings.scope)
+        key = exact_key(request, scope)
         entry = None if directives.no_cache else await self._get(key)
+        fresh = settings.ttl if directives.max_age is None else min(settings.ttl, directives.max_age)
         age = 0.0
         if entry is not None:
             age = self._clock.wall() - entry.stored_at
-            fresh = settings.ttl if directives.max_age is None else min(settings.ttl, directives.max_age)
             if age < fresh:
                 return self._serve(entry, request, ctx, "hit")
+        probe = None
+        if alias.semantic is not None:
+            probe = await self._probe(alias.semantic, request, scope)
+            if probe is not None and not directives.no_cache:
+                similar = await self._similar(alias.semantic, probe, request, ctx, fresh)
+                if similar is not None:
+                    return similar
         try:
             result = await call_next(request, ctx)
         except RelayError as err:
@@ -86,15 +105,37 @@ class Cache:
                 return self._serve(entry, request, ctx, "stale")
             raise
         _note(ctx, "miss")
-        keep_for = settings.ttl + settings.stale_if_error
+        store = _Store(self, key, settings, alias.semantic, probe)
         if isinstance(result, ChatStream):
-            result.observe(_Capture(self, key, keep_for))
-        elif isinstance(result, ChatResponse):
-            if storable(result):
-                await self._put(key, result, keep_for)
-        else:
-            await self._put(key, result, keep_for)
+            result.observe(_Capture(store))
+        elif not isinstance(result, ChatResponse) or storable(result):
+            await store.put(result)
         return result
+
+    async def _probe(self, semantic: Semantic, request: Request, scope: str) -> Probe | None:
+        probe = semantic.probe(request, scope)
+        if probe is None:
+            return None
+        try:
+            await semantic.embed(probe)
+        except Exception:
+            log.warning("the embedder failed; the semantic cache is skipped for this call", exc_info=True)
+            return None
+        return probe
+
+    async def _similar(
+        self, semantic: Semantic, probe: Probe, request: Request, ctx: Context, fresh: float
+    ) -> Result | None:
+        for candidate in semantic.candidates(probe):
+            entry = await self._get(candidate.key)
+            if entry is None:
+                semantic.gone(candidate)
+                continue
+            if self._clock.wall() - entry.stored_at >= fresh:
+                continue
+            semantic.served(candidate)
+            return self._serve(entry, request, ctx, f"semantic-hit; similarity={candidate.similarity:.2f}")
+        return None
 
     def _serve(self, entry: Entry, request: Request, ctx: Context, outcome: str) -> Result:
         answer: ChatResponse | EmbeddingResponse | None = entry.embedding or entry.response
@@ -119,7 +160,7 @@ class Cache:
             log.warning("cache store unavailable on read; treated as a miss", exc_info=True)
             return None
 
-    async def _put(self, key: str, answer: ChatResponse | EmbeddingResponse, ttl: float) -> None:
+    async def _put(self, key: str, answer: ChatResponse | EmbeddingResponse, ttl: float) -> bool:
         if isinstance(answer, ChatResponse):
             entry = Entry(
                 stored_at=self._clock.wall(), response=msgspec.structs.replace(answer, replayed=False)
@@ -133,22 +174,41 @@ class Cache:
         except Exception:
             self.store_errors += 1
             log.warning("cache store unavailable on write; the answer was not cached", exc_info=True)
+            return False
+        return True
+
+
+class _Store:
+    """Keeps one miss: its answer under the exact key, then (semantic) its question in the index."""
+
+    def __init__(
+        self, cache: Cache, key: str, settings: CacheConfig, semantic: Semantic | None, probe: Probe | None
+    ) -> None:
+        self._cache = cache
+        self._key = key
+        self._ttl = settings.ttl
+        self._keep_for = settings.ttl + settings.stale_if_error
+        self._semantic = semantic
+        self._probe = probe
+
+    async def put(self, answer: ChatResponse | EmbeddingResponse) -> None:
+        stored = await self._cache._put(self._key, answer, self._keep_for)
+        if stored and self._semantic is not None and self._probe is not None:
+            self._semantic.remember(self._probe, self._key, self._cache._clock.wall() + self._ttl)
 
 
 class _Capture(StreamObserver):
     """Stores a streamed miss once it has ended normally (its aggregate, ``stream.final()``)."""
 
-    def __init__(self, cache: Cache, key: str, ttl: float) -> None:
-        self._cache = cache
-        self._key = key
-        self._ttl = ttl
+    def __init__(self, store: _Store) -> None:
+        self._store = store
 
     async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
         if error is not None or not stream.done:
             return
         response = stream.final()
         if storable(response):
-            await self._cache._put(self._key, response, self._ttl)
+            await self._store.put(response)
 
 
 def _note(ctx: Context, outcome: str) -> None:
