@@ -160,15 +160,17 @@ class Cache:
             log.warning("cache store unavailable on read; treated as a miss", exc_info=True)
             return None
 
-    async def _put(self, key: str, answer: ChatResponse | EmbeddingResponse, ttl: float) -> bool:
-        if isinstance(answer, ChatResponse):
-            entry = Entry(
-                stored_at=self._clock.wall(), response=msgspec.structs.replace(answer, replayed=False)
-            )
-        else:
-            entry = Entry(
-                stored_at=self._clock.wall(), embedding=msgspec.structs.replace(answer, replayed=False)
-            )
+    async def _put(
+        self, key: str, answer: ChatResponse | EmbeddingResponse, ttl: float, probe: Probe | None = None
+    ) -> bool:
+        answer = msgspec.structs.replace(answer, replayed=False)
+        entry = Entry(
+            stored_at=self._clock.wall(),
+            response=answer if isinstance(answer, ChatResponse) else None,
+            embedding=answer if isinstance(answer, EmbeddingResponse) else None,
+            prompt=probe.prompt if probe is not None else None,
+            prefix=probe.partition if probe is not None else None,
+        )
         try:
             await self._kv.set(key, encode_entry(entry), ttl=ttl)
         except Exception:
@@ -192,7 +194,7 @@ class _Store:
         self._probe = probe
 
     async def put(self, answer: ChatResponse | EmbeddingResponse) -> None:
-        stored = await self._cache._put(self._key, answer, self._keep_for)
+        stored = await self._cache._put(self._key, answer, self._keep_for, self._probe)
         if stored and self._semantic is not None and self._probe is not None:
             self._semantic.remember(self._probe, self._key, self._cache._clock.wall() + self._ttl)
 
