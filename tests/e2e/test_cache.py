@@ -5,6 +5,7 @@ stored, and exact entries on a real Redis shared by two server processes."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -219,3 +220,28 @@ async def test_two_servers_share_exact_entries_through_redis(upstreams: Upstream
         assert (await stream_text(two, messages))[:2] == ("hit", text)
         assert (await ask(two, messages, key=KEY_B))[0] == "miss"  # still per tenant
         assert len(upstreams.openai.requests) == calls + 1
+
+
+SEMANTIC = importlib.util.find_spec("onnxruntime") is not None
+
+
+@pytest.mark.skipif(not SEMANTIC, reason="the `semantic` extra is not installed (scripts/test installs it)")
+async def test_semantic_hits_through_the_server(upstreams: Upstreams, tmp_path: Path) -> None:
+    raw = config(upstreams)
+    raw["models"][0]["cache"]["semantic"] = {}
+    async with run_gateway(raw, tmp_path) as gateway:
+        system = {"role": "system", "content": f"Answer briefly. {uuid.uuid4().hex}"}
+
+        def asking(text: str) -> list[Any]:
+            return [system, {"role": "user", "content": text}]
+
+        outcome, text = await ask(gateway, asking("How do I reset my account password?"))
+        assert outcome == "miss"
+        outcome, again = await ask(gateway, asking("How can I reset the password of my account?"))
+        assert outcome.startswith("semantic-hit; similarity=0.9") and again == text
+        streamed, replayed, _ = await stream_text(
+            gateway, asking("How can I reset the password of my account?")
+        )
+        assert streamed.startswith("semantic-hit") and replayed == text  # replayed as a stream
+        assert (await ask(gateway, asking("What was the population of France in 2020?")))[0] == "miss"
+        assert (await ask(gateway, asking("What was the population of France in 2021?")))[0] == "miss"
