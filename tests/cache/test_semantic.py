@@ -3,6 +3,7 @@ in a number or a negation never do, and context (tenant, system prompt) must mat
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import sys
@@ -150,3 +151,33 @@ def test_semantic_config_errors_name_the_path() -> None:
                 ]
             }
         )
+
+
+async def test_lookups_that_wait_are_embedded_in_one_batch(
+    embedder: MiniLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    real = embedder.embed_batch
+
+    def counting(texts: list[str]) -> object:
+        sizes.append(len(texts))
+        return real(texts)
+
+    monkeypatch.setattr(embedder, "embed_batch", counting)
+    texts = [f"question number {n} about the weather" for n in range(9)]
+    vectors = await asyncio.gather(*(embedder.embed(t) for t in texts))
+    assert sum(sizes) == 9 and len(sizes) < 9  # the first alone, the others together
+    alone = real(["question number 4 about the weather"])[0]
+    assert float(vectors[4] @ alone) == pytest.approx(1.0, abs=1e-4)  # each caller got its own row
+
+
+async def test_an_embedder_failure_is_a_miss_not_an_error(
+    embedder: MiniLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(texts: list[str]) -> object:
+        raise RuntimeError("onnxruntime fell over")
+
+    monkeypatch.setattr(embedder, "embed_batch", broken)
+    clock = FakeClock()
+    policy = cache(embedder, clock)
+    assert await outcome(policy, ask("How do I reset my account password?"), clock) == "miss"
