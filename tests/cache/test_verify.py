@@ -19,6 +19,12 @@ ALL = Verifier(list(CHECKS.values()))
         ("Why can't I sleep?", "Why can I sleep?", "negation"),
         ("Is coffee good for you?", "Is coffee bad for you?", "antonyms"),
         ("Why is the sky blue?", "When is the sky blue?", "question word"),
+        ("Convert benzene into toluene?", "Convert toluene into benzene?", "roles"),
+        (
+            "Is it safe to drive from Texas to California?",
+            "Is it safe to drive from California to Texas?",
+            "roles",
+        ),
     ],
 )
 def test_each_known_false_hit_is_rejected(cached: str, asked: str, reason: str) -> None:
@@ -33,6 +39,7 @@ def test_each_known_false_hit_is_rejected(cached: str, asked: str, reason: str) 
         ("How can I lose weight fast?", "What's the quickest way to lose weight?"),
         ("Why is the sky blue?", "why is the sky blue"),
         ("Is it not safe?", "Isn't it safe?"),
+        ("Best book for robotics to learn from scratch?", "Best book for robotics to start from scratch?"),
     ],
 )
 def test_paraphrases_pass(cached: str, asked: str) -> None:

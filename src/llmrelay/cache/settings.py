@@ -39,7 +39,7 @@ class SemanticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     defaults come from ``bench/semcache_eval.py`` (README: "Semantic cache").
     """
 
-    threshold: Annotated[float, Meta(gt=0, le=1)] = 0.90
+    threshold: Annotated[float, Meta(gt=0, le=1)] = 0.95
     checks: list[CheckName] = msgspec.field(default_factory=lambda: list(ALL_CHECKS))
     hook: str | None = None
     embedder: Literal["minilm-int8"] = "minilm-int8"

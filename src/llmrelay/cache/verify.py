@@ -10,8 +10,9 @@ Checks (``CHECKS``): ``numbers`` (digits and number words), ``dates`` (months, w
 days), ``units`` (measures and currencies), ``entities`` (capitalised names and acronyms),
 ``negation`` (an odd number of negators on one side only), ``antonyms`` (a word on one side, its
 opposite on the other), ``question`` (a different specific question word: why / when / where /
-who / how many ...). The set is configurable per alias, and a hook (``module:function``) may add
-one of the operator's own.
+who / how many ...), ``roles`` (the same words in swapped roles: from X to Y / from Y to X).
+The set is configurable per alias, and a hook (``module:function``) may add one of the operator's
+own.
 """
 
 from __future__ import annotations
@@ -131,7 +132,17 @@ _ANTONYMS = (
     ("online", "offline"),
     ("public", "private"),
     ("can", "should"),
+    ("give", "receive"),
+    ("given", "received"),
+    ("gave", "received"),
+    ("send", "receive"),
+    ("sent", "received"),
+    ("similar", "different"),
+    ("similar", "differ"),
+    ("same", "different"),
 )
+_RELATIONS = _set("from to into onto about for than against versus vs over by toward towards")
+_SKIPPED = _set("a an the my your our their his her its this that these those some any")
 _OPPOSITE: dict[str, frozenset[str]] = {}
 for _a, _b in _ANTONYMS:
     _OPPOSITE[_a] = _OPPOSITE.get(_a, frozenset()) | {_b}
@@ -231,6 +242,31 @@ def question(cached: str, asked: str) -> str | None:
     return "question word differs" if one and two and one != two else None
 
 
+def roles(cached: str, asked: str) -> str | None:
+    """The same words in swapped roles: "from Canada to India" vs "from India to Canada",
+    "convert benzene into toluene" vs "convert toluene into benzene": a relation word points at
+    one word on one side and at another on the other side, and both sides hold both words."""
+
+    def of(text: str) -> dict[str, str]:
+        words, found = _lower(text), dict[str, str]()
+        for i, word in enumerate(words):
+            if word in _RELATIONS:
+                j = i + 1
+                while j < len(words) and words[j] in _SKIPPED:
+                    j += 1
+                if j < len(words) and words[j] not in _COMMON:
+                    found.setdefault(word, words[j])
+        return found
+
+    one, two = of(cached), of(asked)
+    shared = set(_lower(cached)) & set(_lower(asked))
+    for relation, word in one.items():
+        other = two.get(relation)
+        if other is not None and other != word and word in shared and other in shared:
+            return f"roles differ ({relation} {word} / {relation} {other})"
+    return None
+
+
 CHECKS: dict[str, Check] = {
     "numbers": numbers,
     "dates": dates,
@@ -239,6 +275,7 @@ CHECKS: dict[str, Check] = {
     "negation": negation,
     "antonyms": antonyms,
     "question": question,
+    "roles": roles,
 }
 
 
