@@ -4,7 +4,7 @@ The one module that knows every policy and store: everything else receives what 
 order follows docs/architecture.md §4; a new policy is one line here::
 
     request scope:  deadline -> validate_input -> redact_pii -> idempotency -> request_limit
-                    -> token_limit -> budget -> hold_for_targets -> (router)
+                    -> cache -> token_limit -> budget -> hold_for_targets -> (router)
     target scope:   retry -> validate_output -> circuit_breaker -> rate_limit -> timeout -> provider
 
 Limits (tiers) count in one :class:`~llmrelay.stores.rates.RateLimits` store: memory, or Redis
@@ -19,11 +19,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from functools import partial
+from typing import Protocol, cast
 
 import msgspec
 
 from llmrelay.budgets.store import open_budget_store
+from llmrelay.cache.embedder import Embedder, MiniLM
+from llmrelay.cache.semantic import Semantic
+from llmrelay.cache.settings import SemanticConfig
+from llmrelay.cache.verify import CHECKS, Check, Verifier
 from llmrelay.clock import Clock
 from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
@@ -31,6 +36,7 @@ from llmrelay.context import Context
 from llmrelay.errors import ConfigError
 from llmrelay.json_schemas import SchemaCache
 from llmrelay.policies.budget import Budget
+from llmrelay.policies.cache import AliasCache, Cache
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
@@ -44,6 +50,7 @@ from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.policies.token_limit import TokenLimit
 from llmrelay.policies.validate_input import ValidateInput, load_hook
 from llmrelay.policies.validate_output import ValidateOutput
+from llmrelay.pricing.cost import cost_at
 from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
@@ -146,15 +153,19 @@ def build(
     # Stored Responses API conversations: a namespace of their own, so neither evicts the other.
     responses = open_kv(kv_url, clock, namespace="responses", max_entries=100_000, max_bytes=256 * 2**20)
     tenancy = _tenancy(config, router) if config.tiers else None
+    stores: list[Resource] = [kv, responses]
     request_scope: list[Policy] = [
         Deadline(total_for),
         *_input_guards(config, router),
         *_pii(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
+    # A cache hit counts as a request but takes no tokens and no budget.
     if tenancy is not None and limits is not None:
-        request_scope += [RequestLimit(tenancy, limits), TokenLimit(tenancy, limits)]
-    stores: list[Resource] = [kv, responses]
+        request_scope.append(RequestLimit(tenancy, limits))
+    request_scope += _cache(config, router, clock, prices, stores)
+    if tenancy is not None and limits is not None:
+        request_scope.append(TokenLimit(tenancy, limits))
     budget = None
     if config.budgets:
 
@@ -241,6 +252,49 @@ def _alias_of(router: Router) -> Callable[[str], str | None]:
         return found.alias if found is not None else None
 
     return alias_of
+
+
+def _cache(
+    config: Config, router: Router, clock: Clock, prices: Mapping[str, Price | None], stores: list[Resource]
+) -> list[Policy]:
+    """The ``cache`` policy and its store, only when some alias caches (others then cost a lookup).
+
+    Its own namespace, so cache churn never evicts idempotency records; in memory unless
+    ``state.cache.url`` names a shared store."""
+    caching = [(i, m.name, m.cache) for i, m in enumerate(config.models) if m.cache is not None]
+    if not caching:
+        return []
+    store = config.state.cache
+    kv = open_kv(
+        store.url or "memory://",
+        clock,
+        namespace=store.namespace,
+        max_entries=store.max_entries,
+        max_bytes=store.max_bytes,
+    )
+    stores.append(kv)
+    embedder: Embedder | None = None
+    settings: dict[str, AliasCache] = {}
+    for i, name, cache in caching:
+        semantic = None
+        if cache.semantic is not None:
+            where = f"$.models[{i}].cache.semantic"
+            embedder = embedder or MiniLM(where=where)
+            semantic = Semantic(cache.semantic, embedder, _verifier(cache.semantic, where), clock)
+        settings[name] = AliasCache(cache, semantic)
+
+    def settings_for(name: str) -> AliasCache | None:
+        found = router.names.resolve(name)
+        return settings.get(found.alias) if found is not None else None
+
+    return [Cache(kv, clock, settings_for=settings_for, cost=partial(cost_at, prices))]
+
+
+def _verifier(config: SemanticConfig, where: str) -> Verifier:
+    checks: list[Check] = [CHECKS[name] for name in config.checks]
+    if config.hook is not None:
+        checks.append(cast(Check, load_hook(config.hook, where=f"{where}.hook")))
+    return Verifier(checks)
 
 
 def _pass_through(model: ModelConfig, target: TargetConfig) -> str | None:

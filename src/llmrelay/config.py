@@ -23,6 +23,7 @@ import msgspec
 from msgspec import Meta
 
 from llmrelay.budgets.rules import BudgetConfig
+from llmrelay.cache.settings import CacheConfig, CacheStoreConfig
 from llmrelay.config_checks import check, check_tier_shapes
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
@@ -182,6 +183,8 @@ class ModelConfig(_Strict, frozen=True):
     """Redact PII in prompts (restored in the answer) and answers: see ``redact_pii``."""
     validate_output: OutputValidation | None = None
     """Check answers to JSON-mode requests against what they asked for: see ``validate_output``."""
+    cache: CacheConfig | None = None
+    """Cache this alias's answers (``ttl``, ``scope``, ``stale_if_error``): see ``policies/cache``."""
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
@@ -276,6 +279,8 @@ class StateConfig(_Strict, frozen=True):
 
     url: str | None = None
     redis: RedisConfig | None = None
+    cache: CacheStoreConfig = CacheStoreConfig()
+    """The store of cached answers (its own namespace; ``memory://`` unless ``url`` says else)."""
 
 
 class LedgerConfig(_Strict, frozen=True):

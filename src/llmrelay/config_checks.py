@@ -68,6 +68,7 @@ def check(config: Config) -> None:
             raise ConfigError(
                 f"unsupported scheme {scheme!r} at `$.state.redis.url`: use redis://host:port/db"
             )
+    _check_cache_store(config.state.cache.url, config.state.cache.namespace)
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):
         where = f"$.models[{i}]"
@@ -216,3 +217,21 @@ def check_tier_shapes(raw: Any) -> None:
                 text.replace("`$", f"`$.tiers.{name}", 1) if "`$" in text else f"{text} - at `$.tiers.{name}`"
             )
             raise ConfigError(f"invalid config: {text}") from err
+
+
+def _check_cache_store(url: str | None, namespace: str) -> None:
+    """The cache store takes memory, sqlite and redis (only the scheme is ever shown), in a
+    namespace that is not idempotency's (whose records cache churn must never evict)."""
+    if namespace == "idem":
+        raise ConfigError("`$.state.cache.namespace` may not be `idem`: that is idempotency's namespace")
+    if url is None:
+        return
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("memory", "redis", "rediss"):
+        return
+    if scheme == "sqlite" and sep and rest.startswith("/") and rest.strip("/"):
+        return
+    raise ConfigError(
+        f"unsupported cache store {scheme!r} at `$.state.cache.url`:"
+        " use memory://, sqlite:///path/to.db or redis://host:port/db"
+    )

@@ -18,12 +18,15 @@ from llmrelay.stores.rates import Decision
 
 
 class CallStats(msgspec.Struct, kw_only=True):
-    """What happened inside one call: upstream attempts, targets tried, fallbacks taken, and the
-    tenant rate-limit decisions nearest exhaustion.
+    """What happened inside one call: upstream attempts, targets tried, fallbacks taken, the cache,
+    and the tenant rate-limit decisions nearest exhaustion.
 
-    The one mutable thing a context carries (like a tracing span): the router and the retry policy
-    add to it, the server reads it for ``x-llmrelay-attempts`` / ``x-llmrelay-fallbacks``, the
-    ``x-ratelimit-*`` headers (``requests``, ``tokens``: set by the tenant limits) and logs.
+    The one mutable thing a context carries (like a tracing span): the router, the retry and the
+    cache policies add to it, the server reads it for ``x-llmrelay-attempts`` /
+    ``x-llmrelay-fallbacks`` / ``x-llmrelay-cache``, the ``x-ratelimit-*`` headers (``requests``,
+    ``tokens``: set by the tenant limits) and logs. ``cache`` is the cache's outcome
+    (``hit``, ``miss``, ``stale``, ``bypass``; ``None``: the alias has no cache) and
+    ``cost_saved`` the USD a hit did not spend (``None``: not a hit, or the price is unknown).
     """
 
     attempts: int = 0
@@ -31,6 +34,8 @@ class CallStats(msgspec.Struct, kw_only=True):
     fallbacks: int = 0
     requests: Decision | None = None
     tokens: Decision | None = None
+    cache: str | None = None
+    cost_saved: float | None = None
 
 
 def new_request_id() -> str:
@@ -47,7 +52,8 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     they come from the key's record (or a JWT's claims), never from what a request says about
     itself. ``tags`` attribute cost and metrics (feature, customer, ...).
     ``idempotency_key`` is the caller's ``Idempotency-Key`` (or a job id), already scoped to the
-    principal by whoever set it.
+    principal by whoever set it. ``cache_control`` is the caller's ``Cache-Control`` header, read
+    by the cache policy (:mod:`llmrelay.cache.control`).
     """
 
     clock: Clock
@@ -61,6 +67,7 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     tier: str | None = None
     trace_id: str | None = None
     idempotency_key: str | None = None
+    cache_control: str | None = None
     stats: CallStats | None = None
     tags: Mapping[str, str] = msgspec.field(default_factory=dict)
 

@@ -32,7 +32,7 @@ from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
 from llmrelay.context import Context
 from llmrelay.errors import InvalidRequest
-from llmrelay.pricing.cost import cost as cost_of
+from llmrelay.pricing.cost import cost_at
 from llmrelay.request_rules import validate
 from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
@@ -161,8 +161,7 @@ class Relay:
     def cost(self, target: str | None, usage: Usage) -> float | None:
         """USD for ``usage`` at the price of the target labelled ``target`` (the ``target`` of a
         response or stream); None when that target's price is unknown."""
-        price = self._pipeline.prices.get(target) if target else None
-        return None if price is None else cost_of(usage, price)
+        return cost_at(self._pipeline.prices, target, usage)
 
     async def budget_status(self, ctx: Context) -> dict[str, Any]:
         """The budgets ``ctx``'s caller counts against, with spend, reservations and resets

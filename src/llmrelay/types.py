@@ -216,7 +216,8 @@ class ChatResponse(_Frozen, frozen=True):
     provider: str | None = None
     target: str | None = None
     replayed: bool = False
-    """True when served from a stored answer (idempotency replay) instead of a provider call."""
+    """True when served from a stored answer (an idempotency replay or a cache hit) instead of a
+    provider call."""
 
     @property
     def text(self) -> str:

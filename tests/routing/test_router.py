@@ -153,19 +153,6 @@ async def test_429_cools_the_target_down_and_stats_record_the_walk() -> None:
     assert calls == ["b@b"]  # the cooled-down target is not tried first any more
 
 
-async def test_degrade_hook_answers_when_everything_failed() -> None:
-    calls: list[str] = []
-    stale = ChatResponse(id="stale", model="cache", created=0, message=text_message("assistant", "old"))
-
-    async def degrade(request: Request, error: RelayError) -> Result | None:
-        return stale
-
-    router = Router(
-        {"fast": Route("fast", (target("a", fail(UpstreamError("down")), calls),))}, degrade=degrade
-    )
-    assert await router(REQUEST, ctx()) is stale
-
-
 async def test_a_stream_counts_as_busy_until_it_ends_and_least_busy_sees_it() -> None:
     async def chunks() -> AsyncGenerator[ChatChunk, None]:
         yield ChatChunk(text="a")

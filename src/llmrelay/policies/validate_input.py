@@ -99,9 +99,9 @@ def load_hook(path: str, *, where: str) -> Hook:
     try:
         hook = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError, ValueError) as err:
-        raise ConfigError(f"cannot load the guard hook {path!r} at `{where}`: {err}") from err
+        raise ConfigError(f"cannot load the hook {path!r} at `{where}`: {err}") from err
     if not callable(hook):
-        raise ConfigError(f"the guard hook {path!r} at `{where}` is not callable")
+        raise ConfigError(f"the hook {path!r} at `{where}` is not callable")
     return hook  # type: ignore[no-any-return]
 
 

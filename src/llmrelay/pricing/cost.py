@@ -8,6 +8,8 @@ places :func:`format_usd` keeps.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from llmrelay.pricing.prices import Price
 from llmrelay.types import Usage
 
@@ -24,6 +26,12 @@ def cost(usage: Usage, price: Price) -> float:
         fresh * price.input + read * cached_price + written * write_price + usage.output_tokens * price.output
     )
     return total / _MILLION
+
+
+def cost_at(prices: Mapping[str, Price | None], target: str | None, usage: Usage) -> float | None:
+    """USD for ``usage`` at the price of the target labelled ``target``; None when unknown."""
+    price = prices.get(target) if target else None
+    return None if price is None else cost(usage, price)
 
 
 def estimated_cost(price: Price | None, input_tokens: int, output_tokens: int) -> float | None:

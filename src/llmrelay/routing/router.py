@@ -6,8 +6,8 @@ matching pattern: :mod:`.patterns`), orders its targets by the route's strategy
 error may fail over; then it walks
 the alias's ``fallbacks`` the same way (a context-length error thus reaches a larger-context alias).
 Caller errors are raised at once. A 429 with ``Retry-After`` cools its target down for that long.
-When everything failed, the optional ``degrade`` hook may still answer (stale-if-error from a
-cache); otherwise one :class:`AllTargetsFailed` names every target tried. ``ctx.stats`` records the
+When everything failed, one :class:`AllTargetsFailed` names every target tried (stale-if-error is
+the cache policy's, above the router: :mod:`llmrelay.policies.cache`). ``ctx.stats`` records the
 targets tried and fallbacks taken for the response headers.
 
 A wildcard alias (``openai/*``) is one route like any other: one stack, breaker and label per
@@ -22,7 +22,7 @@ after its first chunk, so once one comes back the choice is final.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 
@@ -38,8 +38,6 @@ from llmrelay.routing.target import Route, Target
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream, StreamObserver
 
-Degrade = Callable[[Request, RelayError], Awaitable[Result | None]]
-
 
 class Router:
     def __init__(
@@ -47,11 +45,9 @@ class Router:
         routes: Mapping[str, Route],
         *,
         rand: Callable[[], float] = random.random,
-        degrade: Degrade | None = None,
     ) -> None:
         self._routes = dict(routes)
         self._rand = rand
-        self._degrade = degrade
         self.names = ModelNames(self._routes)
 
     @property
@@ -89,12 +85,7 @@ class Router:
                         raise
                 else:
                     return _answered_by(result, target.label)
-        failure = errors[0][1] if len(errors) == 1 else AllTargetsFailed(errors)
-        if self._degrade is not None:
-            degraded = await self._degrade(request, failure)
-            if degraded is not None:
-                return degraded
-        raise failure
+        raise errors[0][1] if len(errors) == 1 else AllTargetsFailed(errors)
 
     async def _attempt(self, target: Target, request: Request, ctx: Context) -> Result:
         if ctx.stats is not None:

@@ -2,7 +2,8 @@
 
 Fields: request id, key id (never the key), route, model alias, target that answered, status,
 latency, tokens, cost in USD (``cost_usd``, absent when the target's price is unknown), whether it
-streamed and how it ended. Prompt text is never logged here; secrets
+streamed and how it ended, the cache's outcome (``cache``) and what a hit saved
+(``cost_saved_usd``). Prompt text is never logged here; secrets
 cannot be, because nothing that holds them is passed in. The two fields a caller or an upstream
 writes, ``model`` and ``error``, are PII-masked here (:mod:`llmrelay.pii`), which is cheaper than
 masking the whole line as :class:`~llmrelay.pii.log_filter.MaskingFormatter` does for the other
@@ -45,6 +46,8 @@ class AccessLog:
         error: str | None = None,
         stream: bool = False,
         outcome: str | None = None,
+        cache: str | None = None,
+        cost_saved: float | None = None,
     ) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
             return
@@ -68,6 +71,10 @@ class AccessLog:
             line["error"] = self._mask(error)
         if outcome is not None:
             line["outcome"] = outcome
+        if cache is not None:
+            line["cache"] = cache
+        if cost_saved is not None:
+            line["cost_saved_usd"] = round(cost_saved, 10)
         self._logger.info(_encoder.encode(line).decode())
 
     def _masked_model(self, model: str) -> str:

@@ -42,6 +42,8 @@ from llmrelay.types import ChatRequest, Usage
 COST_HEADER = "x-llmrelay-cost"
 """USD for this request as a plain decimal; on a stream, an SSE comment line before the end."""
 _NO_USAGE = Usage()
+_CACHE_SERVED = frozenset({"hit", "stale"})
+"""Cache outcomes that answered from a stored entry (``replayed``, but not an idempotent replay)."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -163,13 +165,18 @@ async def handle(request: Request, face: Face) -> Response:
     target = result.target
     if target:
         headers["x-llmrelay-target"] = target
-    if ctx.stats is not None:
-        headers["x-llmrelay-attempts"] = str(ctx.stats.attempts)
-        headers["x-llmrelay-fallbacks"] = str(ctx.stats.fallbacks)
-        if ctx.stats.requests is not None or ctx.stats.tokens is not None:
-            add_rate_headers(headers, ctx.stats, anthropic=face.anthropic, wall=clock.wall())
-    if result.replayed:
+    stats = ctx.stats
+    cached = stats.cache if stats is not None else None
+    if stats is not None:
+        headers["x-llmrelay-attempts"] = str(stats.attempts)
+        headers["x-llmrelay-fallbacks"] = str(stats.fallbacks)
+        if cached is not None:
+            headers["x-llmrelay-cache"] = cached
+        if stats.requests is not None or stats.tokens is not None:
+            add_rate_headers(headers, stats, anthropic=face.anthropic, wall=clock.wall())
+    if result.replayed and cached not in _CACHE_SERVED:
         headers["idempotent-replayed"] = "true"
+    saved = stats.cost_saved if stats is not None else None
     if isinstance(result, ChatStream):
         costs: list[float | None] = []  # set by the trailer, once the stream has ended normally
 
@@ -189,6 +196,8 @@ async def handle(request: Request, face: Face) -> Response:
                 stream=True,
                 outcome=outcome,
                 error=err.code if err else None,
+                cache=cached,
+                cost_saved=saved,
             )
 
         return SSEResponse(
@@ -205,7 +214,15 @@ async def handle(request: Request, face: Face) -> Response:
     cost = _cost(state.relay, result, result.usage)
     if cost is not None:
         headers[COST_HEADER] = format_usd(cost)
-    log_line(200, target=target, usage=result.usage, cost=cost, answered_by=result.model)
+    log_line(
+        200,
+        target=target,
+        usage=result.usage,
+        cost=cost,
+        answered_by=result.model,
+        cache=cached,
+        cost_saved=saved,
+    )
     return Response(payload, status_code=200, headers=headers, media_type="application/json")
 
 
@@ -299,4 +316,7 @@ def _context(
         if not 0 < len(key) <= 255:
             raise InvalidRequest("Idempotency-Key must be 1-255 characters", param="idempotency-key")
         ctx = ctx.replace(idempotency_key=f"{principal.id}:{key}")
+    cache_control = request.headers.get("cache-control")
+    if cache_control is not None:
+        ctx = ctx.replace(cache_control=cache_control)
     return ctx

@@ -1,0 +1,224 @@
+"""The response cache (request scope: after idempotency and the request-rate limit, before token
+limits and budget; docs/architecture.md §3). A hit counts as a request but takes no tokens and no
+budget, so it sits below the one and above the others.
+
+Per alias (``models[].cache``: :class:`~llmrelay.cache.settings.CacheConfig`), for chat and
+embeddings. The key (:mod:`llmrelay.cache.key`) hashes every answer-relevant field of the request
+with the tenant, so tenants never see each other's entries unless the alias is ``shared``. The
+caller's ``Cache-Control`` (:mod:`llmrelay.cache.control`) may refresh (``no-cache``), bypass
+(``no-store``) or bound the age it accepts (``max-age``). The outcome (``hit``, ``miss``,
+``stale``, ``bypass``) and the cost a hit saved go to ``ctx.stats`` for the response headers and
+the access log.
+
+* A hit returns the stored answer marked ``replayed`` (the server then bills nothing); a streamed
+  request that hits gets it replayed as a proper stream (:func:`llmrelay.cache.entry.replay`).
+* A miss is stored when it completed: a whole answer at once; a stream through an observer, only
+  when it ended normally (never a failed, interrupted or abandoned one). Errors, ``length`` and
+  ``content_filter`` answers are never stored.
+* With ``stale_if_error``, an entry outlives its ``ttl`` by that many seconds and answers
+  (``stale``) when the call failed upstream (5xx, 429, every target down); a caller's error is
+  raised as it is.
+* The store failing (Redis down) is a miss, logged and counted in :attr:`Cache.store_errors`;
+  never a failed request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from llmrelay.cache.control import parse_cache_control
+from llmrelay.cache.entry import Entry, decode_entry, encode_entry, replay, storable
+from llmrelay.cache.key import exact_key, tenant
+from llmrelay.cache.semantic import Probe, Semantic
+from llmrelay.cache.settings import CacheConfig
+from llmrelay.clock import Clock
+from llmrelay.context import Context
+from llmrelay.errors import RelayError
+from llmrelay.service import Request, Result, Service
+from llmrelay.stores.base import KV
+from llmrelay.streams import ChatStream, StreamObserver
+from llmrelay.types import ChatRequest, ChatResponse, EmbeddingResponse, Usage
+
+log = logging.getLogger("llmrelay.cache")
+
+CostOf = Callable[[str | None, Usage], float | None]
+"""USD a target (by label) charges for ``usage``; ``None`` when its price is unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class AliasCache:
+    """One alias's cache: its config, and its semantic half when ``semantic`` is configured."""
+
+    config: CacheConfig
+    semantic: Semantic | None = None
+
+
+class Cache:
+    def __init__(
+        self,
+        kv: KV,
+        clock: Clock,
+        *,
+        settings_for: Callable[[str], AliasCache | None],
+        cost: CostOf,
+    ) -> None:
+        self._kv = kv
+        self._clock = clock
+        self._settings_for = settings_for
+        self._cost = cost
+        self.store_errors = 0
+
+    async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
+        alias = self._settings_for(request.model)
+        if alias is None:
+            return await call_next(request, ctx)
+        settings = alias.config
+        directives = parse_cache_control(ctx.cache_control)
+        if directives.no_store:
+            _note(ctx, "bypass")
+            return await call_next(request, ctx)
+        scope = tenant(ctx, settings.scope)
+        key = exact_key(request, scope)
+        entry = None if directives.no_cache else await self._get(key)
+        fresh = settings.ttl if directives.max_age is None else min(settings.ttl, directives.max_age)
+        age = 0.0
+        if entry is not None:
+            age = self._clock.wall() - entry.stored_at
+            if age < fresh:
+                return self._serve(entry, request, ctx, "hit")
+        probe = None
+        if alias.semantic is not None:
+            probe = await self._probe(alias.semantic, request, scope)
+            if probe is not None and not directives.no_cache:
+                similar = await self._similar(alias.semantic, probe, request, ctx, fresh)
+                if similar is not None:
+                    return similar
+        try:
+            result = await call_next(request, ctx)
+        except RelayError as err:
+            if entry is not None and age < settings.ttl + settings.stale_if_error and _upstream_failed(err):
+                log.warning("serving a stale cached answer: %s", err.code)
+                return self._serve(entry, request, ctx, "stale")
+            raise
+        _note(ctx, "miss")
+        store = _Store(self, key, settings, alias.semantic, probe)
+        if isinstance(result, ChatStream):
+            result.observe(_Capture(store))
+        elif not isinstance(result, ChatResponse) or storable(result):
+            await store.put(result)
+        return result
+
+    async def _probe(self, semantic: Semantic, request: Request, scope: str) -> Probe | None:
+        probe = semantic.probe(request, scope)
+        if probe is None:
+            return None
+        try:
+            await semantic.embed(probe)
+        except Exception:
+            log.warning("the embedder failed; the semantic cache is skipped for this call", exc_info=True)
+            return None
+        return probe
+
+    async def _similar(
+        self, semantic: Semantic, probe: Probe, request: Request, ctx: Context, fresh: float
+    ) -> Result | None:
+        for candidate in semantic.candidates(probe):
+            entry = await self._get(candidate.key)
+            if entry is None:
+                semantic.gone(candidate)
+                continue
+            if self._clock.wall() - entry.stored_at >= fresh:
+                continue
+            semantic.served(candidate)
+            return self._serve(entry, request, ctx, f"semantic-hit; similarity={candidate.similarity:.2f}")
+        return None
+
+    def _serve(self, entry: Entry, request: Request, ctx: Context, outcome: str) -> Result:
+        answer: ChatResponse | EmbeddingResponse | None = entry.embedding or entry.response
+        if answer is None or isinstance(answer, ChatResponse) != isinstance(request, ChatRequest):
+            raise RuntimeError("a cache entry of the wrong kind")  # the key hashes the request type
+        if ctx.stats is not None:
+            ctx.stats.cache = outcome
+            ctx.stats.cost_saved = self._cost(answer.target, answer.usage)
+        if isinstance(answer, ChatResponse) and isinstance(request, ChatRequest) and request.stream:
+            return replay(answer)
+        return msgspec.structs.replace(answer, replayed=True)
+
+    async def _get(self, key: str) -> Entry | None:
+        try:
+            raw = await self._kv.get(key)
+            return None if raw is None else decode_entry(raw)
+        except msgspec.DecodeError:
+            log.warning("an unreadable cache entry was ignored")
+            return None
+        except Exception:
+            self.store_errors += 1
+            log.warning("cache store unavailable on read; treated as a miss", exc_info=True)
+            return None
+
+    async def _put(
+        self, key: str, answer: ChatResponse | EmbeddingResponse, ttl: float, probe: Probe | None = None
+    ) -> bool:
+        answer = msgspec.structs.replace(answer, replayed=False)
+        entry = Entry(
+            stored_at=self._clock.wall(),
+            response=answer if isinstance(answer, ChatResponse) else None,
+            embedding=answer if isinstance(answer, EmbeddingResponse) else None,
+            prompt=probe.prompt if probe is not None else None,
+            prefix=probe.partition if probe is not None else None,
+        )
+        try:
+            await self._kv.set(key, encode_entry(entry), ttl=ttl)
+        except Exception:
+            self.store_errors += 1
+            log.warning("cache store unavailable on write; the answer was not cached", exc_info=True)
+            return False
+        return True
+
+
+class _Store:
+    """Keeps one miss: its answer under the exact key, then (semantic) its question in the index."""
+
+    def __init__(
+        self, cache: Cache, key: str, settings: CacheConfig, semantic: Semantic | None, probe: Probe | None
+    ) -> None:
+        self._cache = cache
+        self._key = key
+        self._ttl = settings.ttl
+        self._keep_for = settings.ttl + settings.stale_if_error
+        self._semantic = semantic
+        self._probe = probe
+
+    async def put(self, answer: ChatResponse | EmbeddingResponse) -> None:
+        stored = await self._cache._put(self._key, answer, self._keep_for, self._probe)
+        if stored and self._semantic is not None and self._probe is not None:
+            self._semantic.remember(self._probe, self._key, self._cache._clock.wall() + self._ttl)
+
+
+class _Capture(StreamObserver):
+    """Stores a streamed miss once it has ended normally (its aggregate, ``stream.final()``)."""
+
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+
+    async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
+        if error is not None or not stream.done:
+            return
+        response = stream.final()
+        if storable(response):
+            await self._store.put(response)
+
+
+def _note(ctx: Context, outcome: str) -> None:
+    if ctx.stats is not None:
+        ctx.stats.cache = outcome
+
+
+def _upstream_failed(err: RelayError) -> bool:
+    """The call failed on the upstream side (a stale answer is better than none); a caller's
+    error (4xx other than 429) is never answered from the cache."""
+    return err.status >= 500 or err.status == 429
