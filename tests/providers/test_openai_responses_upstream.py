@@ -15,7 +15,7 @@ import msgspec
 import pytest
 
 from llmrelay.clock import SystemClock
-from llmrelay.config import Secret, TargetConfig, TimeoutConfig
+from llmrelay.config import KeySource, Secret, TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError, InvalidRequest, RateLimited, StreamInterrupted
 from llmrelay.providers import create_provider
@@ -56,7 +56,7 @@ async def provider(fake: OpenAIUpstream) -> AsyncIterator[OpenAIProvider]:
             provider="openai",
             model="gpt-5-mini",
             base_url=url + "/v1",
-            api_key=Secret(KEY),
+            api_key=KeySource(Secret(KEY)),
             options={"api": "responses"},
         )
         p = create(target, TimeoutConfig(idle=5.0), SystemClock())
