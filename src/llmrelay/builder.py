@@ -4,7 +4,10 @@ The one module that knows every policy and store: everything else receives what 
 order follows docs/architecture.md §4; a new policy is one line here::
 
     request scope:  deadline -> validate_input -> idempotency -> (router)
-    target scope:   retry -> circuit_breaker -> timeout -> provider
+    target scope:   retry -> circuit_breaker -> attempt_stats -> timeout -> provider
+
+``metrics`` (:class:`~llmrelay.telemetry.metrics.Metrics`, a no-op unless the server passes its
+Prometheus backend) is handed to what counts: the breakers' transitions and the attempt stats.
 
 Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
 strategy and the cost of every answer (:meth:`llmrelay.relay.Relay.cost`) read it.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import msgspec
 
@@ -39,6 +43,8 @@ from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
 from llmrelay.stores import open_kv
 from llmrelay.stores.base import KV
+from llmrelay.telemetry.attempts import AttemptStats
+from llmrelay.telemetry.metrics import Metrics
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
 
@@ -56,7 +62,14 @@ class Pipeline:
     """A requested model name -> its alias's ``timeout.total`` (``None``: no limit or unknown)."""
 
 
-def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.random) -> Pipeline:
+def build(
+    config: Config,
+    *,
+    clock: Clock,
+    rand: Callable[[], float] = random.random,
+    metrics: Metrics | None = None,
+) -> Pipeline:
+    metrics = metrics or Metrics()
     providers: list[Provider] = []
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
@@ -76,10 +89,18 @@ def build(config: Config, *, clock: Clock, rand: Callable[[], float] = random.ra
             template = _pass_through(model, target)
             built = target if template is None else msgspec.structs.replace(target, model=None)
             provider = create_provider(built, model.timeout, clock, where=where)
-            breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
+            breaker_label = f"{model.name}:{target.label}"
+            breaker = CircuitBreaker(
+                model.circuit_breaker,
+                clock,
+                label=breaker_label,
+                on_change=partial(metrics.circuit, breaker_label),
+            )
+            metrics.circuit(breaker_label, "closed", "closed")
             providers.append(provider)
             breakers.append(breaker)
-            targets.append(_target(model, target, provider, breaker, clock, rand, template, price))
+            stats = AttemptStats(clock, metrics, label=target.label, provider=target.provider)
+            targets.append(_target(model, target, provider, breaker, stats, clock, rand, template, price))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
     router = Router(routes, rand=rand)
     totals = {model.name: model.timeout.total for model in config.models}
@@ -136,6 +157,7 @@ def _target(
     target: TargetConfig,
     provider: Provider,
     breaker: CircuitBreaker,
+    stats: AttemptStats,
     clock: Clock,
     rand: Callable[[], float],
     template: str | None,
@@ -157,6 +179,7 @@ def _target(
     target_scope: list[Policy] = [
         Retry(model.retry, clock, budget=budget, label=label, rand=rand),
         breaker,
+        stats,
         AttemptTimeout(clock, first_token=model.timeout.first_token, idle=model.timeout.idle, label=label),
     ]
     return Target(

@@ -118,6 +118,8 @@ class ModelConfig(_Strict, frozen=True):
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
+    log_content: bool = False
+    """Log each call's prompt and answer on ``llmrelay.content`` (redacted; off by default)."""
 
 
 class TLSConfig(_Strict, frozen=True):
@@ -186,6 +188,22 @@ class ServerConfig(_Strict, frozen=True):
     """Of the ``llmrelay`` loggers on stderr; ``warning`` silences the access log."""
 
 
+class TelemetryConfig(_Strict, frozen=True):
+    """Metrics labels, tracing and content logging (docs/architecture.md §10).
+
+    ``tag_labels``: key metadata entries (beyond ``team``) that become labels of the token and
+    cost metrics; only these, so the number of series stays bounded by what operators configure.
+    ``otlp_endpoint``: an OTLP/HTTP traces endpoint (``http://127.0.0.1:4318/v1/traces``); set, it
+    turns tracing on (needs the ``otel`` extra). ``capture_content`` puts prompt and completion
+    text on spans; off, spans never hold text.
+    """
+
+    tag_labels: list[str] = msgspec.field(default_factory=list)
+    otlp_endpoint: str | None = None
+    service_name: str = "llmrelay"
+    capture_content: bool = False
+
+
 class StateConfig(_Strict, frozen=True):
     """Where state lives. Unset: in memory for the library, ``sqlite:///<data dir>/llmrelay.db``
     for the server (the data dir is ``$LLMRELAY_HOME`` or ``~/.llmrelay``)."""
@@ -209,6 +227,7 @@ class Config(_Strict, frozen=True):
     state: StateConfig = StateConfig()
     keys: list[StaticKey] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
+    telemetry: TelemetryConfig = TelemetryConfig()
 
     @property
     def auth_required(self) -> bool:
@@ -313,6 +332,12 @@ def environment_config(environ: Mapping[str, str] | None = None) -> Config:
                 }
             )
     return load_config({"models": models}, environ=env)
+
+
+def metrics_dir_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """The shared Prometheus directory ``serve`` made for its workers (``None``: one process)."""
+    env = os.environ if environ is None else environ
+    return env.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def config_from_environment(environ: Mapping[str, str] | None = None) -> Config:

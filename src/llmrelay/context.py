@@ -17,15 +17,21 @@ from llmrelay.clock import Clock
 
 
 class CallStats(msgspec.Struct, kw_only=True):
-    """What happened inside one call: upstream attempts, targets tried, fallbacks taken.
+    """What happened inside one call: upstream attempts, targets tried, fallbacks taken, and where
+    the time went.
 
-    The one mutable thing a context carries (like a tracing span): the router and the retry policy
-    add to it, the server reads it for ``x-llmrelay-attempts`` / ``x-llmrelay-fallbacks`` and logs.
+    The one mutable thing a context carries (like a tracing span): the router, the retry policy and
+    the attempt timer add to it; the server reads it for ``x-llmrelay-attempts`` /
+    ``x-llmrelay-fallbacks``, the access log and the metrics. ``upstream_seconds`` is the time spent
+    in upstream attempts (a stream's up to its first chunk), ``backoff_seconds`` the retry waits:
+    what is left of a call's time is llmrelay's own overhead.
     """
 
     attempts: int = 0
     targets: list[str] = msgspec.field(default_factory=list)
     fallbacks: int = 0
+    upstream_seconds: float = 0.0
+    backoff_seconds: float = 0.0
 
 
 def new_request_id() -> str:
@@ -41,6 +47,8 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     the target scope. ``tags`` attribute cost and metrics (team, feature, ...).
     ``idempotency_key`` is the caller's ``Idempotency-Key`` (or a job id), already scoped to the
     principal by whoever set it.
+    ``traceparent`` is the W3C trace context providers send upstream (the current attempt's span
+    when tracing is on, else the caller's own header passed through); ``trace_id`` is its trace.
     """
 
     clock: Clock
@@ -50,6 +58,7 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     target: str | None = None
     principal: str | None = None
     trace_id: str | None = None
+    traceparent: str | None = None
     idempotency_key: str | None = None
     stats: CallStats | None = None
     tags: Mapping[str, str] = msgspec.field(default_factory=dict)

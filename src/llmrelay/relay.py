@@ -37,6 +37,7 @@ from llmrelay.request_rules import validate
 from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
 from llmrelay.streams import ChatStream
+from llmrelay.telemetry.metrics import Metrics
 from llmrelay.types import (
     ChatChunk,
     ChatRequest,
@@ -110,10 +111,14 @@ class Relay:
         *,
         clock: Clock | None = None,
         rand: Callable[[], float] = random.random,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``metrics``: where the pipeline counts (the server passes its Prometheus backend);
+        by default nothing is counted."""
         self.config = config
         self.clock = clock or SystemClock()
-        self._pipeline = build(config, clock=self.clock, rand=rand)
+        self.metrics = metrics or Metrics()
+        self._pipeline = build(config, clock=self.clock, rand=rand, metrics=self.metrics)
         self._closed = False
 
     @classmethod

@@ -1,9 +1,12 @@
 """One structured JSON line per request, on the ``llmrelay.access`` logger.
 
-Fields: request id, key id (never the key), route, model alias, target that answered, status,
-latency, tokens, cost in USD (``cost_usd``, absent when the target's price is unknown), whether it
-streamed and how it ended. Prompt text is never logged here; secrets
-cannot be, because nothing that holds them is passed in.
+Each line is a :class:`~llmrelay.telemetry.metrics.RequestRecord` (the same one the metrics count,
+so the two agree): request id, trace id, key id (never the key), route, requested model and the
+alias it resolved to, the target that answered, status, latency, attempts, fallbacks, llmrelay's
+overhead (``overhead_ms``; a stream's up to its first chunk, with ``ttft_ms``), tokens, cost in USD
+(``cost_usd``, absent when the target's price is unknown), whether it streamed and how it ended.
+Prompt text is never logged here (that is :mod:`llmrelay.telemetry.content_log`, off by default);
+secrets cannot be, because nothing that holds them is passed in.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from llmrelay.types import Usage
+from llmrelay.telemetry.metrics import RequestRecord
 
 _encoder = msgspec.json.Encoder()
 
@@ -22,42 +25,41 @@ class AccessLog:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger("llmrelay.access")
 
-    def record(
-        self,
-        *,
-        request_id: str,
-        key_id: str | None,
-        route: str,
-        model: str | None,
-        target: str | None,
-        status: int,
-        latency_ms: float,
-        usage: Usage | None = None,
-        cost: float | None = None,
-        error: str | None = None,
-        stream: bool = False,
-        outcome: str | None = None,
-    ) -> None:
+    def record(self, record: RequestRecord) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
             return
         line: dict[str, Any] = {
             "event": "request",
-            "request_id": request_id,
-            "key_id": key_id,
-            "route": route,
-            "model": model,
-            "target": target,
-            "status": status,
-            "latency_ms": round(latency_ms, 2),
-            "stream": stream,
+            "request_id": record.request_id,
+            "key_id": record.key_id,
+            "route": record.route,
+            "model": record.model,
+            "target": record.target,
+            "status": record.status,
+            "latency_ms": round(record.seconds * 1000, 2),
+            "stream": record.stream,
         }
+        if record.alias and record.alias != record.model:
+            line["alias"] = record.alias
+        if record.trace_id is not None:
+            line["trace_id"] = record.trace_id
+        if record.attempts:
+            line["attempts"] = record.attempts
+            line["fallbacks"] = record.fallbacks
+        if record.overhead is not None:
+            line["overhead_ms"] = round(record.overhead * 1000, 3)
+        if record.ttft is not None:
+            line["ttft_ms"] = round(record.ttft * 1000, 2)
+        usage = record.usage
         if usage is not None:
             line["input_tokens"] = usage.input_tokens
             line["output_tokens"] = usage.output_tokens
-        if cost is not None:
-            line["cost_usd"] = round(cost, 10)
-        if error is not None:
-            line["error"] = error
-        if outcome is not None:
-            line["outcome"] = outcome
+            if usage.cached_input_tokens:
+                line["cached_input_tokens"] = usage.cached_input_tokens
+        if record.cost is not None:
+            line["cost_usd"] = round(record.cost, 10)
+        if record.error is not None:
+            line["error"] = record.error
+        if record.outcome is not None:
+            line["outcome"] = record.outcome
         self._logger.info(_encoder.encode(line).decode())

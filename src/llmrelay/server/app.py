@@ -24,6 +24,7 @@ from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
 from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
+from llmrelay.telemetry.prometheus import PrometheusMetrics
 
 
 def create_app(
@@ -40,7 +41,7 @@ def create_app(
         ),
         access_log=access_log or AccessLog(),
         keys=key_service,
-        metrics=metrics.registry_for(relay),
+        metrics=relay.metrics if isinstance(relay.metrics, PrometheusMetrics) else None,
     )
 
     @asynccontextmanager
@@ -55,6 +56,7 @@ def create_app(
             try:
                 yield
             finally:
+                relay.metrics.close()
                 await key_service.aclose()
 
     routes = [

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -32,6 +31,8 @@ from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutti
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream
+from llmrelay.telemetry.metrics import RequestRecord, StreamTimer
+from llmrelay.telemetry.prometheus import PrometheusMetrics
 from llmrelay.types import Usage
 
 COST_HEADER = "x-llmrelay-cost"
@@ -48,7 +49,8 @@ class ServerState:
     auth: Authenticator
     access_log: AccessLog
     keys: KeyService
-    metrics: CollectorRegistry
+    metrics: PrometheusMetrics | None
+    """What ``/metrics`` shows: the relay's backend when it is Prometheus (the server's always is)."""
 
     async def readiness(self) -> dict[str, bool]:
         """Each store this replica depends on, and whether it answers."""
@@ -68,23 +70,42 @@ class Face:
 
 async def handle(request: Request, face: Face) -> Response:
     state: ServerState = request.app.state.llmrelay
-    clock = state.relay.clock
+    relay = state.relay
+    clock = relay.clock
     started = clock.now()
     request_id = _request_id(request)
     headers = {"x-request-id": request_id}
     principal: Principal | None = None
     model: str | None = None
+    ctx: Context | None = None
 
-    def log_line(status: int, **fields: Any) -> None:
-        state.access_log.record(
+    def finish(status: int, **fields: Any) -> None:
+        """The one end of every call: its record goes to the access log and the metrics."""
+        now = clock.now()
+        end = fields.pop("first_chunk", None) or now  # a stream's overhead ends at its first chunk
+        stats = ctx.stats if ctx is not None else None
+        overhead = None
+        if stats is not None and stats.attempts:
+            overhead = max(0.0, end - started - stats.upstream_seconds - stats.backoff_seconds)
+        record = RequestRecord(
             request_id=request_id,
-            key_id=principal.id if principal else None,
             route=face.route,
-            model=model,
             status=status,
-            latency_ms=(clock.now() - started) * 1000,
+            seconds=now - started,
+            model=model,
+            alias=_alias(relay, model),
+            key_id=principal.id if principal else None,
+            team=principal.metadata.get("team") if principal else None,
+            tags=principal.metadata if principal else {},
+            attempts=stats.attempts if stats else 0,
+            fallbacks=stats.fallbacks if stats else 0,
+            retries=stats.attempts - len(stats.targets) if stats else 0,
+            overhead=overhead,
+            trace_id=ctx.trace_id if ctx is not None else None,
             **fields,
         )
+        state.access_log.record(record)
+        relay.metrics.request(record)
 
     guard: DisconnectGuard | None = None
     try:
@@ -92,29 +113,30 @@ async def handle(request: Request, face: Face) -> Response:
         body = await read_body(request, state.config.server)
         canonical = face.decode(body)
         model = canonical.model
-        principal.check_model(model, state.relay.model_names)
+        principal.check_model(model, relay.model_names)
         ctx = _context(state, request, principal, request_id, model)
         guard = DisconnectGuard(request.receive)
-        result = await state.relay.send(canonical, ctx)
+        result = await relay.send(canonical, ctx)
     except RelayError as err:
         if guard is not None:
             guard.stop()
         response = error_response(err, face.error_body, headers=headers)
-        log_line(response.status_code, target=None, error=err.code)
+        finish(response.status_code, error=err.code)
         return response
     except asyncio.CancelledError:
         if guard is None:
             raise
         guard.stop()
         if guard.absorb():
-            log_line(CLIENT_CLOSED, target=None, outcome="client_closed")
+            finish(CLIENT_CLOSED, outcome="client_closed")
             return Response(status_code=CLIENT_CLOSED)  # nobody is listening any more
         _uncancel()
         stopping = shutting_down()
-        log_line(stopping.status, target=None, error=stopping.code, outcome="shutdown")
+        finish(stopping.status, error=stopping.code, outcome="shutdown")
         return error_response(stopping, face.error_body, headers=headers)
 
     target = result.target
+    provider = result.provider
     if target:
         headers["x-llmrelay-target"] = target
     if ctx.stats is not None:
@@ -124,22 +146,29 @@ async def handle(request: Request, face: Face) -> Response:
         headers["idempotent-replayed"] = "true"
     if isinstance(result, ChatStream):
         costs: list[float | None] = []  # set by the trailer, once the stream has ended normally
+        timer = StreamTimer(clock.now)
+        result.observe(timer)
 
         def trailer() -> str | None:
-            costs.append(_cost(state.relay, result, result.final().usage))
+            costs.append(_cost(relay, result, result.final().usage))
             return None if costs[0] is None else f"{COST_HEADER}={format_usd(costs[0])}"
 
         def finished(outcome: Outcome, err: RelayError | None) -> None:
             usage = result.final().usage if outcome == "ok" else None
             status = CLIENT_CLOSED if outcome == "client_closed" else 200
-            log_line(
+            times = timer.times()
+            finish(
                 status,
                 target=target,
+                provider=provider,
                 usage=usage,
                 cost=costs[0] if costs and outcome == "ok" else None,
                 stream=True,
                 outcome=outcome,
                 error=err.code if err else None,
+                first_chunk=times.first if times else None,
+                ttft=times.first - started if times else None,
+                stream_times=times,
             )
 
         return SSEResponse(
@@ -153,11 +182,19 @@ async def handle(request: Request, face: Face) -> Response:
         )
     guard.stop()
     payload = msgspec.json.encode(face.encode(result, canonical))
-    cost = _cost(state.relay, result, result.usage)
+    cost = _cost(relay, result, result.usage)
     if cost is not None:
         headers[COST_HEADER] = format_usd(cost)
-    log_line(200, target=target, usage=result.usage, cost=cost)
+    finish(200, target=target, provider=provider, usage=result.usage, cost=cost)
     return Response(payload, status_code=200, headers=headers, media_type="application/json")
+
+
+def _alias(relay: Relay, model: str | None) -> str:
+    """The configured name ``model`` resolves to ("" for none): the only model label metrics use."""
+    if model is None:
+        return ""
+    found = relay.model_names.resolve(model)
+    return found.alias if found is not None else ""
 
 
 def _cost(relay: Relay, result: Result, usage: Usage) -> float | None:
