@@ -191,6 +191,7 @@ class ServerConfig(_Strict, frozen=True):
 class TelemetryConfig(_Strict, frozen=True):
     """Metrics labels, tracing and content logging (docs/architecture.md §10).
 
+    ``metrics``: the server's Prometheus metrics (``/metrics``); off, nothing is counted.
     ``tag_labels``: key metadata entries (beyond ``team``) that become labels of the token and
     cost metrics; only these, so the number of series stays bounded by what operators configure.
     ``otlp_endpoint``: an OTLP/HTTP traces endpoint (``http://127.0.0.1:4318/v1/traces``); set, it
@@ -198,6 +199,7 @@ class TelemetryConfig(_Strict, frozen=True):
     text on spans; off, spans never hold text.
     """
 
+    metrics: bool = True
     tag_labels: list[str] = msgspec.field(default_factory=list)
     otlp_endpoint: str | None = None
     service_name: str = "llmrelay"

@@ -25,6 +25,10 @@ class AccessLog:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger("llmrelay.access")
 
+    @property
+    def enabled(self) -> bool:
+        return self._logger.isEnabledFor(logging.INFO)
+
     def record(self, record: RequestRecord) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
             return

@@ -146,8 +146,10 @@ async def handle(request: Request, face: Face) -> Response:
         headers["idempotent-replayed"] = "true"
     if isinstance(result, ChatStream):
         costs: list[float | None] = []  # set by the trailer, once the stream has ended normally
-        timer = StreamTimer(clock.now)
-        result.observe(timer)
+        timer: StreamTimer | None = None
+        if relay.metrics.enabled or state.access_log.enabled:
+            timer = StreamTimer(clock.now)
+            result.observe(timer)
 
         def trailer() -> str | None:
             costs.append(_cost(relay, result, result.final().usage))
@@ -156,7 +158,7 @@ async def handle(request: Request, face: Face) -> Response:
         def finished(outcome: Outcome, err: RelayError | None) -> None:
             usage = result.final().usage if outcome == "ok" else None
             status = CLIENT_CLOSED if outcome == "client_closed" else 200
-            times = timer.times()
+            times = timer.times() if timer is not None else None
             finish(
                 status,
                 target=target,

@@ -50,7 +50,9 @@ def app_from_environment() -> ASGIApp:
 
 def server_relay(config: Config, *, metrics_dir: str | None = None) -> Relay:
     """The relay a server runs: the pipeline with Prometheus metrics (one process's, or a
-    multi-worker run's shared ``metrics_dir``)."""
+    multi-worker run's shared ``metrics_dir``) unless ``telemetry.metrics`` is off."""
+    if not config.telemetry.metrics:
+        return Relay(config)
     metrics = PrometheusMetrics(tag_labels=config.telemetry.tag_labels, multiprocess_dir=metrics_dir)
     return Relay(config, metrics=metrics)
 
