@@ -4,7 +4,11 @@ The one module that knows every policy and store: everything else receives what 
 order follows docs/architecture.md §4; a new policy is one line here::
 
     request scope:  deadline -> validate_input -> idempotency -> (router)
-    target scope:   retry -> circuit_breaker -> attempt_stats -> timeout -> provider
+    target scope:   retry -> circuit_breaker -> attempt_stats -> (trace_attempt) -> timeout -> provider
+
+``trace_request`` (outermost) and ``trace_attempt`` are there only when tracing is on
+(``telemetry.otlp_endpoint``, or a tracer given to ``Relay``); :mod:`llmrelay.telemetry.tracing`
+and OpenTelemetry are imported only then.
 
 ``metrics`` (:class:`~llmrelay.telemetry.metrics.Metrics`, a no-op unless the server passes its
 Prometheus backend) is handed to what counts: the breakers' transitions and the attempt stats.
@@ -19,6 +23,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -48,6 +53,9 @@ from llmrelay.telemetry.metrics import Metrics
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
@@ -60,6 +68,8 @@ class Pipeline:
     """Target label -> price, resolved once here: nothing looks prices up per request."""
     total_for: Callable[[str], float | None]
     """A requested model name -> its alias's ``timeout.total`` (``None``: no limit or unknown)."""
+    flush: Callable[[], object] | None = None
+    """Pushes out buffered spans (the OTLP exporter's); run when the relay closes."""
 
 
 def build(
@@ -68,8 +78,10 @@ def build(
     clock: Clock,
     rand: Callable[[], float] = random.random,
     metrics: Metrics | None = None,
+    tracer: Tracer | None = None,
 ) -> Pipeline:
     metrics = metrics or Metrics()
+    tracing = _tracing(config, tracer)
     providers: list[Provider] = []
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
@@ -99,8 +111,12 @@ def build(
             metrics.circuit(breaker_label, "closed", "closed")
             providers.append(provider)
             breakers.append(breaker)
-            stats = AttemptStats(clock, metrics, label=target.label, provider=target.provider)
-            targets.append(_target(model, target, provider, breaker, stats, clock, rand, template, price))
+            observe: list[Policy] = [
+                AttemptStats(clock, metrics, label=target.label, provider=target.provider)
+            ]
+            if tracing is not None:
+                observe.append(tracing.attempt(target))
+            targets.append(_target(model, target, provider, breaker, observe, clock, rand, template, price))
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
     router = Router(routes, rand=rand)
     totals = {model.name: model.timeout.total for model in config.models}
@@ -115,13 +131,58 @@ def build(
         config.state.url or "memory://", clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20
     )
     request_scope: list[Policy] = [
+        *([tracing.request()] if tracing is not None else []),
         Deadline(total_for),
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
     ]
     return Pipeline(
-        compose(request_scope, router), router, tuple(providers), (kv,), tuple(breakers), prices, total_for
+        compose(request_scope, router),
+        router,
+        tuple(providers),
+        (kv,),
+        tuple(breakers),
+        prices,
+        total_for,
+        flush=tracing.flush if tracing is not None else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Tracing:
+    """The tracing policies' factory, when tracing is on."""
+
+    tracer: Tracer
+    capture_content: bool
+    flush: Callable[[], object] | None
+
+    def request(self) -> Policy:
+        from llmrelay.telemetry.tracing import TraceRequest
+
+        return TraceRequest(self.tracer, capture_content=self.capture_content)
+
+    def attempt(self, target: TargetConfig) -> Policy:
+        from llmrelay.telemetry.tracing import TraceAttempt
+
+        return TraceAttempt(
+            self.tracer,
+            label=target.label,
+            provider=target.provider,
+            model=target.model,
+            capture_content=self.capture_content,
+        )
+
+
+def _tracing(config: Config, tracer: Tracer | None) -> _Tracing | None:
+    telemetry = config.telemetry
+    if tracer is not None:
+        return _Tracing(tracer, telemetry.capture_content, None)
+    if telemetry.otlp_endpoint is None:
+        return None
+    from llmrelay.telemetry.tracing import otlp_tracer
+
+    made, flush = otlp_tracer(telemetry)
+    return _Tracing(made, telemetry.capture_content, flush)
 
 
 def _input_guards(config: Config, router: Router) -> list[Policy]:
@@ -157,7 +218,7 @@ def _target(
     target: TargetConfig,
     provider: Provider,
     breaker: CircuitBreaker,
-    stats: AttemptStats,
+    observe: list[Policy],
     clock: Clock,
     rand: Callable[[], float],
     template: str | None,
@@ -179,7 +240,7 @@ def _target(
     target_scope: list[Policy] = [
         Retry(model.retry, clock, budget=budget, label=label, rand=rand),
         breaker,
-        stats,
+        *observe,
         AttemptTimeout(clock, first_token=model.timeout.first_token, idle=model.timeout.idle, label=label),
     ]
     return Target(

@@ -32,6 +32,8 @@ class CallStats(msgspec.Struct, kw_only=True):
     fallbacks: int = 0
     upstream_seconds: float = 0.0
     backoff_seconds: float = 0.0
+    trace_id: str | None = None
+    """Set by the tracing policy: the trace of this call's span (the access log's ``trace_id``)."""
 
 
 def new_request_id() -> str:

@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict, Unpack
 
 from msgspec import Meta
 
@@ -52,6 +52,9 @@ from llmrelay.types import (
     Usage,
 )
 from llmrelay.wire import openai_inbound as openai_wire
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 MessageInput = Message | Mapping[str, Any]
 
@@ -112,13 +115,15 @@ class Relay:
         clock: Clock | None = None,
         rand: Callable[[], float] = random.random,
         metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         """``metrics``: where the pipeline counts (the server passes its Prometheus backend);
-        by default nothing is counted."""
+        by default nothing is counted. ``tracer``: an OpenTelemetry tracer for the call and
+        attempt spans (else ``telemetry.otlp_endpoint`` makes one; without either, no tracing)."""
         self.config = config
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
-        self._pipeline = build(config, clock=self.clock, rand=rand, metrics=self.metrics)
+        self._pipeline = build(config, clock=self.clock, rand=rand, metrics=self.metrics, tracer=tracer)
         self._closed = False
 
     @classmethod
@@ -139,6 +144,8 @@ class Relay:
         await asyncio.gather(
             *(s.aclose() for s in pipeline.stores), *(p.aclose() for p in pipeline.providers)
         )
+        if pipeline.flush is not None:
+            await asyncio.to_thread(pipeline.flush)
 
     def circuits(self) -> list[dict[str, Any]]:
         """Every target's circuit breaker state (``/admin/circuits``, metrics)."""

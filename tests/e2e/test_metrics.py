@@ -171,3 +171,38 @@ async def test_metrics_equal_a_scripted_run(
             for target in ("ok:fake", "down:dead", "flaky:flaky", "withfb:dead2"):
                 assert m[("llmrelay_circuit_state", frozenset({("target", target)}))] == 0
                 assert m[("llmrelay_circuit_open", frozenset({("target", target)}))] == 0
+
+
+async def test_access_log_line_carries_trace_attempts_overhead_and_cost(
+    fake: tuple[OpenAIUpstream, str], tmp_path: Path
+) -> None:
+    """The caller's traceparent reaches the upstream unchanged (tracing off) and names the trace in
+    the log line; the line also has the attempts, fallbacks, overhead and cost of the call."""
+    upstream, base = fake
+    upstream.reset()
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    parent = f"00-{trace}-b7ad6b7169203331-01"
+    async with run_gateway(config(base, dead), tmp_path) as gw, aiohttp.ClientSession() as session:
+        headers = {"authorization": f"Bearer {KEY}", "traceparent": parent, "x-request-id": "traced-1"}
+        body = {"model": "withfb", "messages": PROMPT}
+        async with session.post(gw.url + ROUTE, json=body, headers=headers) as resp:
+            assert resp.status == 200
+            cost = float(resp.headers["x-llmrelay-cost"])
+        bad = {**headers, "traceparent": "00-zz-nope-01", "x-request-id": "traced-2"}
+        async with session.post(gw.url + ROUTE, json=body, headers=bad) as resp:
+            assert resp.status == 200
+        assert "traceparent" not in upstream.last.headers  # a malformed one is dropped, not forwarded
+        for _ in range(100):  # the line is written as the request ends; bounded wait for the file
+            lines = {line["request_id"]: line for line in gw.access_lines()}
+            if "traced-2" in lines:
+                break
+            await asyncio.sleep(0.05)
+    assert upstream.requests[-2].headers["traceparent"] == parent
+    line = lines["traced-1"]
+    assert line["trace_id"] == trace
+    assert (line["attempts"], line["fallbacks"]) == (2, 1)
+    assert line["model"] == "withfb" and line["target"] == "fake"
+    assert line["cost_usd"] == pytest.approx(cost)
+    assert 0 <= line["overhead_ms"] < line["latency_ms"]
+    assert "trace_id" not in lines["traced-2"]

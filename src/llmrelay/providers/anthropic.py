@@ -18,7 +18,7 @@ Options (``target.options``): ``default_max_tokens`` (Anthropic requires ``max_t
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Annotated
 
 import msgspec
@@ -27,7 +27,7 @@ from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError, InvalidRequest
-from llmrelay.providers.http import Upstream
+from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -84,7 +84,7 @@ class AnthropicProvider:
         payload = msgspec.json.encode(body)
         json_tool = answer_tool(request, mode)
         if not request.stream:
-            reply = await self._upstream.post(MESSAGES_PATH, payload, headers={})
+            reply = await self._upstream.post(MESSAGES_PATH, payload, headers=with_trace({}, ctx))
             if not 200 <= reply.status < 300:
                 raise decode_error(
                     reply.status,
@@ -99,7 +99,7 @@ class AnthropicProvider:
             )
         decoder = AnthropicStreamDecoder(json_tool=json_tool, provider=self.name)
         stream = await ChatStream.open(
-            self._events(payload, decoder),
+            self._events(payload, with_trace({}, ctx), decoder),
             id="",
             model=self.model,
             created=int(self._clock.wall()),
@@ -111,10 +111,10 @@ class AnthropicProvider:
         return stream
 
     async def _events(
-        self, payload: bytes, decoder: AnthropicStreamDecoder
+        self, payload: bytes, headers: Mapping[str, str], decoder: AnthropicStreamDecoder
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
-        async with self._upstream.stream(MESSAGES_PATH, payload, headers={}) as reply:
+        async with self._upstream.stream(MESSAGES_PATH, payload, headers=headers) as reply:
             if not 200 <= reply.status < 300:
                 body = await reply.body()
                 raise decode_error(

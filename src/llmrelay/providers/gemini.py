@@ -24,7 +24,7 @@ from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import RelayError
-from llmrelay.providers.http import Upstream
+from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -86,13 +86,14 @@ class GeminiProvider:
         body = msgspec.json.encode(encode_chat_request(request))
         created = int(self._clock.wall())
         if not request.stream:
-            reply = await self._upstream.post(f"{self._prefix}:generateContent", body, headers=_NO_HEADERS)
+            headers = with_trace(_NO_HEADERS, ctx)
+            reply = await self._upstream.post(f"{self._prefix}:generateContent", body, headers=headers)
             if not 200 <= reply.status < 300:
                 raise self._error(reply.status, reply.headers, reply.body)
             return decode_chat_response(reply.body, model=self.model, created=created)
         decoder = GeminiStreamDecoder(model=self.model)
         stream = await ChatStream.open(
-            self._stream(body, decoder),
+            self._stream(body, with_trace(_NO_HEADERS, ctx), decoder),
             id=f"gemini-{ctx.request_id}",
             model=self.model,
             created=created,
@@ -104,11 +105,11 @@ class GeminiProvider:
         return stream
 
     async def _stream(
-        self, body: bytes, decoder: GeminiStreamDecoder
+        self, body: bytes, headers: Mapping[str, str], decoder: GeminiStreamDecoder
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
         path = f"{self._prefix}:streamGenerateContent?alt=sse"
-        async with self._upstream.stream(path, body, headers=_NO_HEADERS) as reply:
+        async with self._upstream.stream(path, body, headers=headers) as reply:
             if not 200 <= reply.status < 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
             batches = SSEBatches(reply, decoder.feed_event)
@@ -120,7 +121,9 @@ class GeminiProvider:
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
         body = msgspec.json.encode(encode_embedding_request(request, model=self.model))
-        reply = await self._upstream.post(f"{self._prefix}:batchEmbedContents", body, headers=_NO_HEADERS)
+        reply = await self._upstream.post(
+            f"{self._prefix}:batchEmbedContents", body, headers=with_trace(_NO_HEADERS, ctx)
+        )
         if not 200 <= reply.status < 300:
             raise self._error(reply.status, reply.headers, reply.body)
         return decode_embedding_response(reply.body, model=self.model)

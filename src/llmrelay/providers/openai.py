@@ -24,7 +24,7 @@ from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConnectionFailed, RelayError
-from llmrelay.providers.http import Upstream
+from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
@@ -102,7 +102,7 @@ class OpenAIProvider:
                 stream_usage=self.options.stream_usage,
             )
         )
-        headers = {"x-client-request-id": ctx.request_id}
+        headers = with_trace({"x-client-request-id": ctx.request_id}, ctx)
         path = self._path("/chat/completions", model)
         if not request.stream:
             reply = await self._upstream.post(path, body, headers=headers)
@@ -127,7 +127,7 @@ class OpenAIProvider:
         return stream
 
     async def _chunks(
-        self, path: str, body: bytes, headers: dict[str, str], decoder: ChatStreamDecoder
+        self, path: str, body: bytes, headers: Mapping[str, str], decoder: ChatStreamDecoder
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
         async with self._upstream.stream(path, body, headers=headers) as reply:
@@ -148,7 +148,7 @@ class OpenAIProvider:
         reply = await self._upstream.post(
             self._path("/embeddings", model),
             msgspec.json.encode(body),
-            headers={"x-client-request-id": ctx.request_id},
+            headers=with_trace({"x-client-request-id": ctx.request_id}, ctx),
         )
         if reply.status >= 300:
             raise self._error(reply.status, reply.headers, reply.body)

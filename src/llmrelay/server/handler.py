@@ -38,6 +38,8 @@ from llmrelay.types import Usage
 COST_HEADER = "x-llmrelay-cost"
 """USD for this request as a plain decimal; on a stream, an SSE comment line before the end."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+"""W3C trace context, version 00; anything else is ignored, as the recommendation says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ async def handle(request: Request, face: Face) -> Response:
             fallbacks=stats.fallbacks if stats else 0,
             retries=stats.attempts - len(stats.targets) if stats else 0,
             overhead=overhead,
-            trace_id=ctx.trace_id if ctx is not None else None,
+            trace_id=(stats.trace_id if stats else None) or (ctx.trace_id if ctx is not None else None),
             **fields,
         )
         state.access_log.record(record)
@@ -225,6 +227,11 @@ def _context(
         tags=principal.metadata,
         stats=CallStats(),
     )
+    parent = request.headers.get("traceparent")
+    found = _TRACEPARENT.match(parent) if parent is not None else None
+    if found is not None and found[1] != "0" * 32 and found[2] != "0" * 16:
+        # Passed upstream as it came, or the parent of this call's span when tracing is on.
+        ctx = ctx.replace(traceparent=parent, trace_id=found[1])
     timeout = request.headers.get("x-llmrelay-timeout")
     if timeout is not None:
         try:
