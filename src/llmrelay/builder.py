@@ -3,7 +3,7 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> idempotency -> (router)
+    request scope:  (trace_request) -> deadline -> validate_input -> idempotency -> (content_log) -> (router)
     target scope:   retry -> circuit_breaker -> attempt_stats -> (trace_attempt) -> timeout -> provider
 
 ``trace_request`` (outermost) and ``trace_attempt`` are there only when tracing is on
@@ -49,9 +49,11 @@ from llmrelay.service import Policy, Request, Result, Service, compose
 from llmrelay.stores import open_kv
 from llmrelay.stores.base import KV
 from llmrelay.telemetry.attempts import AttemptStats
+from llmrelay.telemetry.content_log import ContentLog
 from llmrelay.telemetry.metrics import Metrics
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
+from llmrelay.wire.upstream_text import Credentials
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -135,6 +137,7 @@ def build(
         Deadline(total_for),
         *_input_guards(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
+        *_content_log(config, router),
     ]
     return Pipeline(
         compose(request_scope, router),
@@ -195,12 +198,21 @@ def _input_guards(config: Config, router: Router) -> list[Policy]:
         for i, m in enumerate(config.models)
         if m.guards is not None and m.guards.hook is not None
     }
+    return [ValidateInput(guards, hooks, alias_of=router.names.alias)]
 
-    def alias_of(name: str) -> str | None:
-        found = router.names.resolve(name)
-        return found.alias if found is not None else None
 
-    return [ValidateInput(guards, hooks, alias_of=alias_of)]
+def _content_log(config: Config, router: Router) -> list[Policy]:
+    """The prompt/answer log, only when some alias has ``log_content`` (off by default)."""
+    aliases = {m.name for m in config.models if m.log_content}
+    if not aliases:
+        return []
+    secrets = [config.server.master_key, *(k.key for k in config.keys)]
+    for model in config.models:
+        for target in model.targets:
+            secrets.append(target.api_key)
+    values = [s.reveal() for s in secrets if s is not None]
+    values += [v for m in config.models for t in m.targets for v in t.headers.values()]
+    return [ContentLog(aliases, router.names.alias, Credentials.of(values))]
 
 
 def _pass_through(model: ModelConfig, target: TargetConfig) -> str | None:

@@ -195,10 +195,7 @@ async def handle(request: Request, face: Face) -> Response:
 
 def _alias(relay: Relay, model: str | None) -> str:
     """The configured name ``model`` resolves to ("" for none): the only model label metrics use."""
-    if model is None:
-        return ""
-    found = relay.model_names.resolve(model)
-    return found.alias if found is not None else ""
+    return (relay.model_names.alias(model) if model is not None else None) or ""
 
 
 def _cost(relay: Relay, result: Result, usage: Usage) -> float | None:
