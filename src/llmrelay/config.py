@@ -200,7 +200,9 @@ class TelemetryConfig(_Strict, frozen=True):
     """
 
     metrics: bool = True
-    tag_labels: list[str] = msgspec.field(default_factory=list)
+    tag_labels: list[Annotated[str, Meta(pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$")]] = msgspec.field(
+        default_factory=list
+    )
     otlp_endpoint: str | None = None
     service_name: str = "llmrelay"
     capture_content: bool = False

@@ -58,6 +58,7 @@ def check(config: Config) -> None:
             " (e.g. `{name: demo, targets: [{provider: mock}]}`, see examples/llmrelay.yaml)"
         )
     _check_secrets(config)
+    _check_tag_labels(config.telemetry.tag_labels)
     _check_state_url(config.state.url)
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):
@@ -144,3 +145,16 @@ def _check_state_url(url: str | None) -> None:
         raise ConfigError(f"a sqlite state URL needs a file at `$.state.url`: {use}")
     if scheme != "memory" or not sep:
         raise ConfigError(f"unsupported scheme {scheme!r} at `$.state.url`: {use}")
+
+
+_OWN_LABELS = ("alias", "key", "team", "kind")
+"""Labels the token and cost metrics already have: a tag of that name would collide."""
+
+
+def _check_tag_labels(labels: list[str]) -> None:
+    for i, label in enumerate(labels):
+        if label in _OWN_LABELS or label in labels[:i]:
+            raise ConfigError(
+                f"`$.telemetry.tag_labels[{i}]`: {label!r} is already a label of the token and cost"
+                f" metrics or listed twice; choose another key metadata name (not {', '.join(_OWN_LABELS)})"
+            )

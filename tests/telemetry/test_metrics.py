@@ -163,3 +163,23 @@ def test_no_op_metrics_accept_everything() -> None:
     metrics.circuit("t", "closed", "open")
     metrics.close()
     assert metrics.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["team"], "tag_labels[0]"),
+        (["feature", "feature"], "tag_labels[1]"),
+        (["bad-name"], "tag_labels[0]"),
+    ],
+)
+def test_tag_labels_must_be_new_valid_label_names(labels: list[str], message: str) -> None:
+    from llmrelay.config import load_config
+    from llmrelay.errors import ConfigError
+
+    config = {
+        "telemetry": {"tag_labels": labels},
+        "models": [{"name": "m", "targets": [{"provider": "mock"}]}],
+    }
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(config)
