@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from llmrelay.alerts.rules import AlertsConfig
 from llmrelay.config_checks import check
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
@@ -232,6 +233,8 @@ class Config(_Strict, frozen=True):
     keys: list[StaticKey] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
     telemetry: TelemetryConfig = TelemetryConfig()
+    alerts: AlertsConfig | None = None
+    """Rules over the metrics, evaluated by the server, sent to webhooks (:mod:`llmrelay.alerts`)."""
 
     @property
     def auth_required(self) -> bool:

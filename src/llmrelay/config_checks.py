@@ -59,6 +59,8 @@ def check(config: Config) -> None:
         )
     _check_secrets(config)
     _check_tag_labels(config.telemetry.tag_labels)
+    if config.alerts is not None and not config.telemetry.metrics:
+        raise ConfigError("`$.alerts` reads the metrics: remove `$.telemetry.metrics: false` or the alerts")
     _check_state_url(config.state.url)
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):

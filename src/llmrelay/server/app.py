@@ -11,6 +11,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
@@ -25,6 +26,9 @@ from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
 from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
 from llmrelay.telemetry.prometheus import PrometheusMetrics
+
+if TYPE_CHECKING:
+    from llmrelay.alerts.evaluator import Evaluator
 
 
 def create_app(
@@ -50,12 +54,17 @@ def create_app(
             if jwt is not None:
                 await jwt.load()
             await key_service.open()
+            alerts = _alerts(relay, state.metrics)
+            if alerts is not None:
+                await alerts.start()
             # Everything built so far (config, price data, codecs, pools) lives as long as the
             # process: out of the collector's sight, full collections stop walking it every time.
             gc.freeze()
             try:
                 yield
             finally:
+                if alerts is not None:
+                    await alerts.aclose()
                 relay.metrics.close()
                 await key_service.aclose()
 
@@ -72,6 +81,18 @@ def create_app(
     ]
     app = App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
     return with_cors(app, config.server.cors)
+
+
+def _alerts(relay: Relay, metrics: PrometheusMetrics | None) -> Evaluator | None:
+    """The alert evaluator over this server's metrics, leases in the shared state store."""
+    config = relay.config
+    if config.alerts is None or metrics is None:
+        return None
+    from llmrelay.alerts.evaluator import Evaluator
+    from llmrelay.stores import open_kv
+
+    leases = open_kv(config.state.url or "memory://", relay.clock, namespace="alerts", max_entries=10_000)
+    return Evaluator(config.alerts, metrics.snapshot, leases, relay.clock)
 
 
 def with_cors(app: ASGIApp, cors: CorsConfig | None) -> ASGIApp:

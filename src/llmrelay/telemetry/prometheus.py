@@ -212,6 +212,20 @@ class PrometheusMetrics(Metrics):
         MultiProcessCollector(registry, path=self._dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
 
+    def snapshot(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every sample now (all workers' with several), for the alert evaluator."""
+        if self.registry is not None:
+            families = self.registry.collect()
+        else:
+            assert self._dir is not None
+            _forget_dead_workers(self._dir)
+            families = MultiProcessCollector(None, path=self._dir).collect()  # type: ignore[no-untyped-call]
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in families
+            for sample in family.samples
+        }
+
     def close(self) -> None:
         if self._dir is not None:
             mark_process_dead(os.getpid(), self._dir)  # type: ignore[no-untyped-call]
