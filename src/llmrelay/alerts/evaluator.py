@@ -17,10 +17,11 @@ import logging
 import math
 from collections.abc import Callable
 
-from llmrelay.alerts.rules import AlertRule, AlertsConfig, Snapshot, firing, value
+from llmrelay.alerts.rules import AlertRule, AlertsConfig, firing, value
 from llmrelay.alerts.webhooks import AlertEvent, Deliveries, Status, event
 from llmrelay.clock import Clock
 from llmrelay.stores.base import KV
+from llmrelay.telemetry.snapshots import Snapshot
 
 log = logging.getLogger("llmrelay.alerts")
 
