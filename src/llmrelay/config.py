@@ -187,6 +187,8 @@ class ServerConfig(_Strict, frozen=True):
     idempotency_wait: _NonNegative = 60.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Of the ``llmrelay`` loggers on stderr; ``warning`` silences the access log."""
+    ui: bool = True
+    """The dashboard at ``/ui`` (log in with the master key; without one it is off)."""
 
 
 class TelemetryConfig(_Strict, frozen=True):

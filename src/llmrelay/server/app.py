@@ -25,6 +25,11 @@ from llmrelay.server.auth import Authenticator
 from llmrelay.server.handler import ServerState
 from llmrelay.server.jwt_auth import JwtVerifier
 from llmrelay.server.routes import admin, anthropic, health, metrics, models, openai
+from llmrelay.server.ui import routes as ui_routes
+from llmrelay.server.ui.history import History, Recent
+from llmrelay.server.ui.routes import Dashboard
+from llmrelay.server.ui.sessions import Sessions
+from llmrelay.stores import open_kv
 from llmrelay.telemetry.prometheus import PrometheusMetrics
 
 if TYPE_CHECKING:
@@ -37,6 +42,7 @@ def create_app(
     config = relay.config
     key_service = keys or KeyService.for_config(config, clock=relay.clock)
     jwt = JwtVerifier(config.server.jwt) if config.server.jwt is not None else None
+    prometheus = relay.metrics if isinstance(relay.metrics, PrometheusMetrics) else None
     state = ServerState(
         relay=relay,
         config=config,
@@ -45,7 +51,8 @@ def create_app(
         ),
         access_log=access_log or AccessLog(),
         keys=key_service,
-        metrics=relay.metrics if isinstance(relay.metrics, PrometheusMetrics) else None,
+        metrics=prometheus,
+        ui=_dashboard(relay, prometheus),
     )
 
     @asynccontextmanager
@@ -57,12 +64,18 @@ def create_app(
             alerts = _alerts(relay, state.metrics)
             if alerts is not None:
                 await alerts.start()
+            if state.ui is not None:
+                await state.ui.sessions.open()
+                state.ui.history.start()
             # Everything built so far (config, price data, codecs, pools) lives as long as the
             # process: out of the collector's sight, full collections stop walking it every time.
             gc.freeze()
             try:
                 yield
             finally:
+                if state.ui is not None:
+                    await state.ui.history.aclose()
+                    await state.ui.sessions.aclose()
                 if alerts is not None:
                     await alerts.aclose()
                 relay.metrics.close()
@@ -78,9 +91,25 @@ def create_app(
         Route("GET", "/readyz", health.readyz),
         Route("GET", "/metrics", metrics.metrics),
         *admin.routes(),
+        *ui_routes.routes(),
     ]
     app = App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
     return with_cors(app, config.server.cors)
+
+
+def _dashboard(relay: Relay, metrics: PrometheusMetrics | None) -> Dashboard | None:
+    """``/ui``'s state, when it is on and there is a master key to log in with."""
+    server = relay.config.server
+    if not server.ui or server.master_key is None:
+        return None
+    kv = open_kv(relay.config.state.url or "memory://", relay.clock, namespace="ui", max_entries=10_000)
+    return Dashboard(
+        sessions=Sessions(kv),
+        history=History(metrics.snapshot if metrics is not None else dict, relay.clock),
+        recent=Recent(),
+        master_key=server.master_key.reveal().encode(),
+        secure_cookies=server.tls is not None,
+    )
 
 
 def _alerts(relay: Relay, metrics: PrometheusMetrics | None) -> Evaluator | None:
@@ -89,7 +118,6 @@ def _alerts(relay: Relay, metrics: PrometheusMetrics | None) -> Evaluator | None
     if config.alerts is None or metrics is None:
         return None
     from llmrelay.alerts.evaluator import Evaluator
-    from llmrelay.stores import open_kv
 
     leases = open_kv(config.state.url or "memory://", relay.clock, namespace="alerts", max_entries=10_000)
     return Evaluator(config.alerts, metrics.snapshot, leases, relay.clock)

@@ -10,7 +10,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request
@@ -33,6 +33,9 @@ from llmrelay.service import Result
 from llmrelay.streams import ChatStream
 from llmrelay.telemetry.metrics import RequestRecord, StreamTimer
 from llmrelay.telemetry.prometheus import PrometheusMetrics
+
+if TYPE_CHECKING:
+    from llmrelay.server.ui.routes import Dashboard
 from llmrelay.types import Usage
 
 COST_HEADER = "x-llmrelay-cost"
@@ -53,6 +56,8 @@ class ServerState:
     keys: KeyService
     metrics: PrometheusMetrics | None
     """What ``/metrics`` shows: the relay's backend when it is Prometheus (the server's always is)."""
+    ui: Dashboard | None = None
+    """The dashboard's state (sessions, history, recent calls) when ``/ui`` is on."""
 
     async def readiness(self) -> dict[str, bool]:
         """Each store this replica depends on, and whether it answers."""
@@ -104,10 +109,13 @@ async def handle(request: Request, face: Face) -> Response:
             retries=stats.attempts - len(stats.targets) if stats else 0,
             overhead=overhead,
             trace_id=(stats.trace_id if stats else None) or (ctx.trace_id if ctx is not None else None),
+            at=clock.wall(),
             **fields,
         )
         state.access_log.record(record)
         relay.metrics.request(record)
+        if state.ui is not None:
+            state.ui.recent.add(record)
 
     guard: DisconnectGuard | None = None
     try:

@@ -71,6 +71,8 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     ttft: float | None = None
     """A stream's time from the call's start to its first chunk."""
     trace_id: str | None = None
+    at: float = 0.0
+    """Unix time the call ended (the dashboard's request log)."""
     stream_times: StreamTimes | None = None
 
 
