@@ -208,6 +208,8 @@ class TelemetryConfig(_Strict, frozen=True):
     )
     otlp_endpoint: str | None = None
     service_name: str = "llmrelay"
+    sample_ratio: Annotated[float, Meta(ge=0, le=1)] = 1.0
+    """Share of root traces recorded (a caller's sampled flag is followed): spans cost CPU."""
     capture_content: bool = False
 
 

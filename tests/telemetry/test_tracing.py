@@ -166,7 +166,10 @@ async def test_an_otlp_endpoint_in_config_exports_the_spans_to_it() -> None:
         }
         async with Relay(load_config(config)) as relay:
             await relay.chat("m", HI)
-    assert len(received) == 1
+        unsampled = {**config, "telemetry": {**config["telemetry"], "sample_ratio": 0.0}}  # type: ignore[dict-item]
+        async with Relay(load_config(unsampled)) as relay:
+            await relay.chat("m", HI)
+    assert len(received) == 1  # the second relay recorded nothing
     kind, body = received[0]
     assert kind == "application/x-protobuf"
     assert b"relay-under-test" in body and b"gen_ai.request.model" in body and b"chat m" in body

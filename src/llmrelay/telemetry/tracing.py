@@ -45,18 +45,23 @@ def otlp_tracer(config: TelemetryConfig) -> tuple[Tracer, Callable[[], object]]:
     """A tracer exporting over OTLP/HTTP to ``config.otlp_endpoint`` in batches, and its flush.
 
     The provider is the relay's own (never the process-global one), so two relays in a process
-    export independently.
+    export independently. ``sample_ratio`` of new traces are recorded; a caller's decision (the
+    ``traceparent`` flags) is followed.
     """
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
     except ImportError as err:
         raise ConfigError(
             "`$.telemetry.otlp_endpoint` needs the OpenTelemetry SDK: pip install 'llmrelay[otel]'"
         ) from err
-    provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": config.service_name}),
+        sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)),
+    )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=config.otlp_endpoint)))
     return provider.get_tracer("llmrelay"), provider.force_flush
 
