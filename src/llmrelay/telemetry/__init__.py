@@ -7,4 +7,6 @@
   imported only by the server.
 * :mod:`.attempts`: the target-scope policy that times upstream attempts and counts their errors.
 * :mod:`.tracing`: OpenTelemetry spans (the optional ``otel`` extra, imported lazily).
+* :mod:`.content_log`: the per-alias prompt/answer log (off by default).
+* :mod:`.snapshots`: reading the metrics back (the alerts and the dashboard's charts).
 """
