@@ -126,6 +126,7 @@ class PrometheusMetrics(Metrics):
             registry=r,
         ).set(1)
         self._calls: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._overheads: dict[tuple[str, str, str], Any] = {}
         self._spend: dict[tuple[str, ...], tuple[Any, Any, Any, Any]] = {}
         self._streams: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
@@ -140,8 +141,11 @@ class PrometheusMetrics(Metrics):
         series[0].inc()
         series[1].observe(record.seconds)
         if record.overhead is not None:
-            stream = "true" if record.stream else "false"
-            self._overhead.labels(record.route, alias, stream).observe(record.overhead)
+            where = (record.route, alias, "true" if record.stream else "false")
+            overhead = self._overheads.get(where)
+            if overhead is None:
+                overhead = self._overheads[where] = self._overhead.labels(*where)
+            overhead.observe(record.overhead)
         if record.retries:
             self._retries.labels(alias).inc(record.retries)
         if record.fallbacks:
