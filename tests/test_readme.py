@@ -77,7 +77,7 @@ def test_every_example_file_the_readme_names_exists() -> None:
 
 def test_the_alerts_example_loads_without_any_key() -> None:
     config = load_config(ROOT / "examples/alerts.yaml", environ={})
-    assert config.alerts is not None and len(config.alerts.rules) == 5
+    assert config.alerts is not None and len(config.alerts.rules) == 6
 
 
 def test_the_example_config_loads_without_any_key() -> None:

@@ -60,6 +60,24 @@ def test_rule_values(the_rule: AlertRule, before: Snapshot, now: Snapshot, expec
     assert got == (pytest.approx(expected) if expected is not None else None)
 
 
+def spent(usd: float) -> Snapshot:
+    return {("llmrelay_cost_usd_total", frozenset({("alias", "a")})): usd}
+
+
+@pytest.mark.parametrize(
+    ("older", "before", "now", "expected"),
+    [
+        (spent(0), spent(2), spent(5), 1.5),  # 2 USD, then 3 USD: +50%
+        (spent(0), spent(0), spent(5), None),  # nothing spent the window before
+        (None, spent(2), spent(5), None),  # no window before yet
+    ],
+)
+def test_spend_growth_against_the_previous_window(
+    older: Snapshot | None, before: Snapshot, now: Snapshot, expected: float | None
+) -> None:
+    assert value(rule("spend_growth", 1.2), before, now, older) == expected
+
+
 class Recorded(Deliveries):
     def __init__(self) -> None:
         super().__init__([])

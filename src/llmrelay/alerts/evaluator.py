@@ -42,6 +42,7 @@ class Evaluator:
         self._clock = clock
         self._deliveries = deliveries or Deliveries(config.webhooks)
         self._before: dict[str, Snapshot] = {}
+        self._older: dict[str, Snapshot] = {}
         self._firing: dict[str, bool] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -83,8 +84,9 @@ class Evaluator:
     async def evaluate(self, rule: AlertRule, now: float) -> AlertEvent | None:
         """Judge ``rule`` over the window ending now; send (once, under the lease) on a change."""
         current = self._snapshot()
-        observed = value(rule, self._before[rule.name], current)
-        self._before[rule.name] = current
+        before = self._before[rule.name]
+        observed = value(rule, before, current, self._older.get(rule.name))
+        self._older[rule.name], self._before[rule.name] = before, current
         verdict = firing(rule, observed)
         if verdict is None or verdict == self._firing[rule.name]:
             return None

@@ -30,6 +30,12 @@ def expression(rule: AlertRule) -> str:
             return f"histogram_quantile(0.95, sum by (le) (rate({buckets}[{window}]))) > {rule.threshold:g}"
         case "spend":
             return f"sum(increase({select('llmrelay_cost_usd_total')}[{window}])) > {rule.threshold:g}"
+        case "spend_growth":
+            spend = select("llmrelay_cost_usd_total")
+            return (
+                f"sum(increase({spend}[{window}])) / sum(increase({spend}[{window}] offset {window}))"
+                f" > {rule.threshold:g}"
+            )
         case "circuit_open":
             return f"sum(llmrelay_circuit_open) > {rule.threshold:g}"
 

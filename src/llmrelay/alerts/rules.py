@@ -10,6 +10,7 @@ no extra bookkeeping on the request path:
 ``p95_latency``           95th percentile of call latency, seconds (the histogram bucket bound)
 ``p95_overhead``          95th percentile of llmrelay's own overhead, seconds
 ``spend``                 USD spent in the window
+``spend_growth``          USD spent in the window over USD spent in the window before (1.5: +50%)
 ``circuit_open``          circuits open now, in any worker (the threshold is usually 0)
 ========================  =====================================================================
 
@@ -26,7 +27,7 @@ from msgspec import Meta
 
 from llmrelay.telemetry.snapshots import Snapshot, increase, quantile, total
 
-Kind = Literal["error_rate", "p95_latency", "p95_overhead", "spend", "circuit_open"]
+Kind = Literal["error_rate", "p95_latency", "p95_overhead", "spend", "spend_growth", "circuit_open"]
 
 
 class AlertRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -52,10 +53,17 @@ class AlertsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     webhooks: list[Webhook]
 
 
-def value(rule: AlertRule, before: Snapshot, now: Snapshot) -> float | None:
-    """The rule's value over the window between ``before`` and ``now``; ``None``: not enough data
-    (fewer calls than ``min_requests``), which never fires and never resolves."""
+def value(rule: AlertRule, before: Snapshot, now: Snapshot, older: Snapshot | None = None) -> float | None:
+    """The rule's value over the window between ``before`` and ``now`` (``older`` is a window
+    before ``before``, for ``spend_growth``); ``None``: not enough data (fewer calls than
+    ``min_requests``, no spend the window before), which never fires and never resolves."""
     match rule.kind:
+        case "spend_growth":
+            if older is None:
+                return None
+            previous = increase(older, before, "llmrelay_cost_usd_total", rule.alias)
+            spent = increase(before, now, "llmrelay_cost_usd_total", rule.alias)
+            return spent / previous if previous > 0 else None
         case "circuit_open":
             return total(now, "llmrelay_circuit_open")
         case "spend":
