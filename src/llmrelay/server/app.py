@@ -1,8 +1,10 @@
 """``create_app(relay)``: the ASGI application, built from a relay and nothing global.
 
-The lifespan opens the relay (provider connection pools) and the key store, and closes them on
-shutdown after uvicorn has drained in-flight requests and streams. Routes only decode, call the
-pipeline and encode (see :mod:`llmrelay.server.handler`).
+The lifespan opens the relay (provider connection pools) and the key store, starts the alert
+evaluator (``alerts:``) and the dashboard's sessions and metric sampler (``/ui``, with a master
+key), and closes them on shutdown after uvicorn has drained in-flight requests and streams. Routes
+only decode, call the pipeline and encode (see :mod:`llmrelay.server.handler`); ``/metrics`` shows
+the relay's Prometheus backend when it has one (:func:`llmrelay.server.run.server_relay`).
 """
 
 from __future__ import annotations
