@@ -71,8 +71,13 @@ def test_the_real_provider_sample_compiles_and_its_config_builds() -> None:
 
 def test_every_example_file_the_readme_names_exists() -> None:
     named = set(re.findall(r"examples/[\w.-]+", README))
-    assert named == {"examples/llmrelay.yaml", "examples/providers.yaml"}
+    assert named == {"examples/llmrelay.yaml", "examples/providers.yaml", "examples/alerts.yaml"}
     assert all((ROOT / name).is_file() for name in named)
+
+
+def test_the_alerts_example_loads_without_any_key() -> None:
+    config = load_config(ROOT / "examples/alerts.yaml", environ={})
+    assert config.alerts is not None and len(config.alerts.rules) == 6
 
 
 def test_the_example_config_loads_without_any_key() -> None:

@@ -3,12 +3,21 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  deadline -> validate_input -> redact_pii -> idempotency -> request_limit
-                    -> cache -> token_limit -> budget -> hold_for_targets -> (router)
-    target scope:   retry -> validate_output -> circuit_breaker -> rate_limit -> timeout -> provider
+    request scope:  (trace_request) -> deadline -> validate_input -> redact_pii -> idempotency
+                    -> (content_log) -> request_limit -> cache -> token_limit -> budget
+                    -> hold_for_targets -> (router)
+    target scope:   retry -> validate_output -> circuit_breaker -> rate_limit -> attempt_stats
+                    -> (trace_attempt) -> timeout -> provider
 
 Limits (tiers) count in one :class:`~llmrelay.stores.rates.RateLimits` store: memory, or Redis
 when ``state.redis`` is set. Without tiers the limit policies are not built at all.
+
+``trace_request`` (outermost) and ``trace_attempt`` are there only when tracing is on
+(``telemetry.otlp_endpoint``, or a tracer given to ``Relay``); :mod:`llmrelay.telemetry.tracing`
+and OpenTelemetry are imported only then.
+
+``metrics`` (:class:`~llmrelay.telemetry.metrics.Metrics`, a no-op unless the server passes its
+Prometheus backend) is handed to what counts: the breakers' transitions and the attempt stats.
 
 Each target's price is resolved here, once (``llmrelay.pricing.prices``): the router's ``cheapest``
 strategy and the cost of every answer (:meth:`llmrelay.relay.Relay.cost`) read it.
@@ -20,7 +29,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import msgspec
 
@@ -30,7 +39,7 @@ from llmrelay.cache.semantic import Semantic
 from llmrelay.cache.settings import SemanticConfig
 from llmrelay.cache.verify import CHECKS, Check, Verifier
 from llmrelay.clock import Clock
-from llmrelay.config import Config, ModelConfig, TargetConfig
+from llmrelay.config import Config, ModelConfig, Secret, TargetConfig
 from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
@@ -58,12 +67,18 @@ from llmrelay.routing.patterns import WILDCARD, is_pattern
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
-from llmrelay.stores import open_kv, open_rate_limits
+from llmrelay.stores import kv_url, open_kv, open_rate_limits
 from llmrelay.stores.base import KV
-from llmrelay.stores.postgres import is_postgres
 from llmrelay.stores.rates import RateLimits
+from llmrelay.telemetry.attempts import AttemptStats
+from llmrelay.telemetry.content_log import ContentLog
+from llmrelay.telemetry.metrics import Metrics
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
+from llmrelay.wire.upstream_text import Credentials
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 
 class Resource(Protocol):
@@ -95,6 +110,8 @@ class Pipeline:
     """A requested model name -> its alias's ``timeout.total`` (``None``: no limit or unknown)."""
     budget: Budget | None = None
     """The budget policy when ``budgets`` are configured (its ``status`` serves ``/v1/key/info``)."""
+    flush: Callable[[], object] | None = None
+    """Pushes out buffered spans (the OTLP exporter's); run when the relay closes."""
 
 
 def build(
@@ -103,11 +120,15 @@ def build(
     clock: Clock,
     rand: Callable[[], float] = random.random,
     hold_until_deadline: bool = True,
+    metrics: Metrics | None = None,
+    tracer: Tracer | None = None,
 ) -> Pipeline:
     """``hold_until_deadline``: when every target is at its own rate limit, wait for one until
     the deadline (the SDK queues calls) instead of at most the alias's ``upstream_hold`` (the
     server, which answers 429 rather than hold a connection long)."""
     limits = open_rate_limits(config.state.redis, clock) if config.has_limits else None
+    metrics = metrics or Metrics()
+    tracing = _tracing(config, tracer)
     providers: list[Provider] = []
     breakers: list[CircuitBreaker] = []
     routes: dict[str, Route] = {}
@@ -129,11 +150,25 @@ def build(
             template = _pass_through(model, target)
             built = target if template is None else msgspec.structs.replace(target, model=None)
             provider = create_provider(built, model.timeout, clock, where=where)
-            breaker = CircuitBreaker(model.circuit_breaker, clock, label=f"{model.name}:{target.label}")
+            breaker_label = f"{model.name}:{target.label}"
+            breaker = CircuitBreaker(
+                model.circuit_breaker,
+                clock,
+                label=breaker_label,
+                on_change=partial(metrics.circuit, breaker_label),
+            )
+            metrics.circuit(breaker_label, "closed", "closed")
             providers.append(provider)
             breakers.append(breaker)
+            observe: list[Policy] = [
+                AttemptStats(clock, metrics, label=target.label, provider=target.provider)
+            ]
+            if tracing is not None:
+                observe.append(tracing.attempt(target))
             targets.append(
-                _target(model, target, provider, breaker, clock, rand, template, price, limits, schemas)
+                _target(
+                    model, target, provider, breaker, observe, clock, rand, template, price, limits, schemas
+                )
             )
         routes[model.name] = Route(model.name, tuple(targets), tuple(model.fallbacks), model.strategy)
         alias_prices[model.name] = tuple(t.price for t in targets if t.price is not None)
@@ -148,17 +183,19 @@ def build(
     # at the cap the least recently used completed records go first, in-flight claims never.
     # PostgreSQL holds no KV records: there idempotency (and stored responses) stay in each
     # process's memory.
-    kv_url = "memory://" if is_postgres(config.state.url) else config.state.url or "memory://"
-    kv = open_kv(kv_url, clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20)
+    url = kv_url(config.state.url)
+    kv = open_kv(url, clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20)
     # Stored Responses API conversations: a namespace of their own, so neither evicts the other.
-    responses = open_kv(kv_url, clock, namespace="responses", max_entries=100_000, max_bytes=256 * 2**20)
+    responses = open_kv(url, clock, namespace="responses", max_entries=100_000, max_bytes=256 * 2**20)
     tenancy = _tenancy(config, router) if config.tiers else None
     stores: list[Resource] = [kv, responses]
     request_scope: list[Policy] = [
+        *([tracing.request()] if tracing is not None else []),
         Deadline(total_for),
         *_input_guards(config, router),
         *_pii(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
+        *_content_log(config, router),
     ]
     # A cache hit counts as a request but takes no tokens and no budget.
     if tenancy is not None and limits is not None:
@@ -202,6 +239,7 @@ def build(
         prices=prices,
         total_for=total_for,
         budget=budget,
+        flush=tracing.flush if tracing is not None else None,
     )
 
 
@@ -218,6 +256,43 @@ def _tenancy(config: Config, router: Router) -> Tenancy:
     return Tenancy(config.tiers, alias_of=alias_of, trusts_user=trusts_user)
 
 
+@dataclass(frozen=True, slots=True)
+class _Tracing:
+    """The tracing policies' factory, when tracing is on."""
+
+    tracer: Tracer
+    capture_content: bool
+    flush: Callable[[], object] | None
+
+    def request(self) -> Policy:
+        from llmrelay.telemetry.tracing import TraceRequest
+
+        return TraceRequest(self.tracer, capture_content=self.capture_content)
+
+    def attempt(self, target: TargetConfig) -> Policy:
+        from llmrelay.telemetry.tracing import TraceAttempt
+
+        return TraceAttempt(
+            self.tracer,
+            label=target.label,
+            provider=target.provider,
+            model=target.model,
+            capture_content=self.capture_content,
+        )
+
+
+def _tracing(config: Config, tracer: Tracer | None) -> _Tracing | None:
+    telemetry = config.telemetry
+    if tracer is not None:
+        return _Tracing(tracer, telemetry.capture_content, None)
+    if telemetry.otlp_endpoint is None:
+        return None
+    from llmrelay.telemetry.tracing import otlp_tracer
+
+    made, flush = otlp_tracer(telemetry)
+    return _Tracing(made, telemetry.capture_content, flush)
+
+
 def _input_guards(config: Config, router: Router) -> list[Policy]:
     """The ``validate_input`` policy, only when some alias has guards (others then cost a lookup)."""
     guards = {m.name: m.guards for m in config.models if m.guards is not None}
@@ -228,7 +303,7 @@ def _input_guards(config: Config, router: Router) -> list[Policy]:
         for i, m in enumerate(config.models)
         if m.guards is not None and m.guards.hook is not None
     }
-    return [ValidateInput(guards, hooks, alias_of=_alias_of(router))]
+    return [ValidateInput(guards, hooks, alias_of=router.names.alias)]
 
 
 def _pii(config: Config, router: Router) -> list[Policy]:
@@ -241,17 +316,23 @@ def _pii(config: Config, router: Router) -> list[Policy]:
         for i, m in enumerate(config.models)
         if m.pii is not None
     }
-    return [RedactPii(configs, redactors, alias_of=_alias_of(router))]
+    return [RedactPii(configs, redactors, alias_of=router.names.alias)]
 
 
-def _alias_of(router: Router) -> Callable[[str], str | None]:
-    """A requested model name -> the configured alias it resolves to (a pattern's name too)."""
-
-    def alias_of(name: str) -> str | None:
-        found = router.names.resolve(name)
-        return found.alias if found is not None else None
-
-    return alias_of
+def _content_log(config: Config, router: Router) -> list[Policy]:
+    """The prompt/answer log, only when some alias has ``log_content`` (off by default)."""
+    aliases = {m.name for m in config.models if m.log_content}
+    if not aliases:
+        return []
+    # Keys read from files or commands are not known here: the key-shaped pattern masks them.
+    secrets = [config.server.master_key, *(k.key for k in config.keys)]
+    for model in config.models:
+        for target in model.targets:
+            sources = [target.api_key, *target.api_keys]
+            secrets += [s.spec for s in sources if s is not None and isinstance(s.spec, Secret)]
+    values = [s.reveal() for s in secrets if s is not None]
+    values += [v for m in config.models for t in m.targets for v in t.headers.values()]
+    return [ContentLog(aliases, router.names.alias, Credentials.of(values))]
 
 
 def _cache(
@@ -312,6 +393,7 @@ def _target(
     target: TargetConfig,
     provider: Provider,
     breaker: CircuitBreaker,
+    observe: list[Policy],
     clock: Clock,
     rand: Callable[[], float],
     template: str | None,
@@ -344,6 +426,7 @@ def _target(
             if limits is not None and (target.rpm or target.tpm)
             else []
         ),
+        *observe,
         AttemptTimeout(clock, first_token=model.timeout.first_token, idle=model.timeout.idle, label=label),
     ]
     return Target(

@@ -1,4 +1,4 @@
-"""The ``llmrelay`` command: ``serve``, ``chat`` and ``keys`` (``batch`` and ``bench`` join later).
+"""The ``llmrelay`` command: ``serve``, ``chat``, ``keys``, ``alerts`` (``batch``, ``bench`` later).
 
 Subcommands import what they need when they run, so ``llmrelay --help`` stays instant.
 """
@@ -342,3 +342,23 @@ def db_migrate(config_path: Path | None) -> None:
         click.echo(f"error: cannot reach the PostgreSQL state database: {err.strerror or err}", err=True)
         sys.exit(1)
     _echo_json({"applied": applied})
+
+
+@main.group()
+def alerts() -> None:
+    """Alert rules (`alerts:` in the config)."""
+
+
+@alerts.command("rules")
+@_CONFIG_OPTION
+def alerts_rules(config_path: Path | None) -> None:
+    """Print the config's alert rules as a Prometheus rules file (YAML), for Alertmanager users."""
+    import yaml
+
+    from llmrelay.alerts.prometheus_rules import rules_file
+
+    config = _config(config_path)
+    if config.alerts is None:
+        click.echo("error: the config has no `alerts:` section", err=True)
+        sys.exit(1)
+    click.echo(yaml.safe_dump(rules_file(config.alerts), sort_keys=False, width=200), nl=False)

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from llmrelay.alerts.rules import AlertsConfig
 from llmrelay.budgets.rules import BudgetConfig
 from llmrelay.cache.settings import CacheConfig, CacheStoreConfig
 from llmrelay.config_checks import check, check_tier_shapes
@@ -188,6 +189,8 @@ class ModelConfig(_Strict, frozen=True):
     drop_params: bool = False
     """Drop request parameters a target cannot honour (another provider's knobs, such as an OpenAI
     client's ``logprobs`` sent to an Anthropic target) instead of answering 400 naming them."""
+    log_content: bool = False
+    """Log each call's prompt and answer on ``llmrelay.content`` (redacted; off by default)."""
 
 
 class TLSConfig(_Strict, frozen=True):
@@ -257,6 +260,30 @@ class ServerConfig(_Strict, frozen=True):
     ``previous_response_id`` and ``GET /v1/responses/{id}``: 30 days, as OpenAI keeps them."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Of the ``llmrelay`` loggers on stderr; ``warning`` silences the access log."""
+    ui: bool = True
+    """The dashboard at ``/ui`` (log in with the master key; without one it is off)."""
+
+
+class TelemetryConfig(_Strict, frozen=True):
+    """Metrics labels, tracing and content logging (docs/architecture.md §10).
+
+    ``metrics``: the server's Prometheus metrics (``/metrics``); off, nothing is counted.
+    ``tag_labels``: key metadata entries (beyond ``team``) that become labels of the token and
+    cost metrics; only these, so the number of series stays bounded by what operators configure.
+    ``otlp_endpoint``: an OTLP/HTTP traces endpoint (``http://127.0.0.1:4318/v1/traces``); set, it
+    turns tracing on (needs the ``otel`` extra). ``capture_content`` puts prompt and completion
+    text on spans; off, spans never hold text.
+    """
+
+    metrics: bool = True
+    tag_labels: list[Annotated[str, Meta(pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$")]] = msgspec.field(
+        default_factory=list
+    )
+    otlp_endpoint: str | None = None
+    service_name: str = "llmrelay"
+    sample_ratio: Annotated[float, Meta(ge=0, le=1)] = 1.0
+    """Share of root traces recorded (a caller's sampled flag is followed): spans cost CPU."""
+    capture_content: bool = False
 
 
 class RedisConfig(_Strict, frozen=True):
@@ -316,6 +343,10 @@ class Config(_Strict, frozen=True):
     tiers: dict[str, TierConfig] = msgspec.field(default_factory=dict)
     """Named limit sets that keys hold (``llmrelay.policies.tenants``); ``default`` applies to
     callers without a tier."""
+
+    telemetry: TelemetryConfig = TelemetryConfig()
+    alerts: AlertsConfig | None = None
+    """Rules over the metrics, evaluated by the server, sent to webhooks (:mod:`llmrelay.alerts`)."""
 
     @property
     def has_limits(self) -> bool:
@@ -440,6 +471,12 @@ def environment_config(environ: Mapping[str, str] | None = None) -> Config:
                 }
             )
     return load_config({"models": models}, environ=env)
+
+
+def metrics_dir_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """The shared Prometheus directory ``serve`` made for its workers (``None``: one process)."""
+    env = os.environ if environ is None else environ
+    return env.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def config_from_environment(environ: Mapping[str, str] | None = None) -> Config:

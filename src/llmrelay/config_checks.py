@@ -59,6 +59,9 @@ def check(config: Config) -> None:
         )
     _check_secrets(config)
     _check_tiers(config)
+    _check_tag_labels(config.telemetry.tag_labels)
+    if config.alerts is not None and not config.telemetry.metrics:
+        raise ConfigError("`$.alerts` reads the metrics: remove `$.telemetry.metrics: false` or the alerts")
     _check_state_url(config.state.url)
     _check_budgets(config)
     if config.state.redis is not None:
@@ -235,3 +238,16 @@ def _check_cache_store(url: str | None, namespace: str) -> None:
         f"unsupported cache store {scheme!r} at `$.state.cache.url`:"
         " use memory://, sqlite:///path/to.db or redis://host:port/db"
     )
+
+
+_OWN_LABELS = ("alias", "key", "team", "kind")
+"""Labels the token and cost metrics already have: a tag of that name would collide."""
+
+
+def _check_tag_labels(labels: list[str]) -> None:
+    for i, label in enumerate(labels):
+        if label in _OWN_LABELS or label in labels[:i]:
+            raise ConfigError(
+                f"`$.telemetry.tag_labels[{i}]`: {label!r} is already a label of the token and cost"
+                f" metrics or listed twice; choose another key metadata name (not {', '.join(_OWN_LABELS)})"
+            )

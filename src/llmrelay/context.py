@@ -19,14 +19,17 @@ from llmrelay.stores.rates import Decision
 
 class CallStats(msgspec.Struct, kw_only=True):
     """What happened inside one call: upstream attempts, targets tried, fallbacks taken, the cache,
-    and the tenant rate-limit decisions nearest exhaustion.
+    the tenant rate-limit decisions nearest exhaustion, and where the time went.
 
-    The one mutable thing a context carries (like a tracing span): the router, the retry and the
-    cache policies add to it, the server reads it for ``x-llmrelay-attempts`` /
-    ``x-llmrelay-fallbacks`` / ``x-llmrelay-cache``, the ``x-ratelimit-*`` headers (``requests``,
-    ``tokens``: set by the tenant limits) and logs. ``cache`` is the cache's outcome
-    (``hit``, ``miss``, ``stale``, ``bypass``; ``None``: the alias has no cache) and
-    ``cost_saved`` the USD a hit did not spend (``None``: not a hit, or the price is unknown).
+    The one mutable thing a context carries (like a tracing span): the router, the retry, the
+    cache policies and the attempt timer add to it; the server reads it for
+    ``x-llmrelay-attempts`` / ``x-llmrelay-fallbacks`` / ``x-llmrelay-cache``, the ``x-ratelimit-*``
+    headers (``requests``, ``tokens``: set by the tenant limits), the access log and the metrics.
+    ``cache`` is the cache's outcome (``hit``, ``miss``, ``stale``, ``bypass``; ``None``: the alias
+    has no cache) and ``cost_saved`` the USD a hit did not spend (``None``: not a hit, or the price
+    is unknown). ``upstream_seconds`` is the time spent in upstream attempts (a stream's up to its
+    first chunk), ``backoff_seconds`` the retry waits: what is left of a call's time is llmrelay's
+    own overhead.
     """
 
     attempts: int = 0
@@ -36,6 +39,10 @@ class CallStats(msgspec.Struct, kw_only=True):
     tokens: Decision | None = None
     cache: str | None = None
     cost_saved: float | None = None
+    upstream_seconds: float = 0.0
+    backoff_seconds: float = 0.0
+    trace_id: str | None = None
+    """Set by the tracing policy: the trace of this call's span (the access log's ``trace_id``)."""
 
 
 def new_request_id() -> str:
@@ -54,6 +61,8 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     ``idempotency_key`` is the caller's ``Idempotency-Key`` (or a job id), already scoped to the
     principal by whoever set it. ``cache_control`` is the caller's ``Cache-Control`` header, read
     by the cache policy (:mod:`llmrelay.cache.control`).
+    ``traceparent`` is the W3C trace context providers send upstream (the current attempt's span
+    when tracing is on, else the caller's own header passed through); ``trace_id`` is its trace.
     """
 
     clock: Clock
@@ -66,6 +75,7 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     team: str | None = None
     tier: str | None = None
     trace_id: str | None = None
+    traceparent: str | None = None
     idempotency_key: str | None = None
     cache_control: str | None = None
     stats: CallStats | None = None

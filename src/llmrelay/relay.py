@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict, Unpack
 
 from msgspec import Meta
 
@@ -38,6 +38,7 @@ from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
 from llmrelay.stores.base import KV
 from llmrelay.streams import ChatStream
+from llmrelay.telemetry.metrics import Metrics
 from llmrelay.token_count import TokenCount, count_tokens
 from llmrelay.types import (
     ChatChunk,
@@ -53,6 +54,9 @@ from llmrelay.types import (
     Usage,
 )
 from llmrelay.wire import openai_inbound as openai_wire
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 MessageInput = Message | Mapping[str, Any]
 
@@ -113,12 +117,25 @@ class Relay:
         clock: Clock | None = None,
         rand: Callable[[], float] = random.random,
         server: bool = False,
+        metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
+        """``metrics``: where the pipeline counts (the server passes its Prometheus backend);
+        by default nothing is counted. ``tracer``: an OpenTelemetry tracer for the call and
+        attempt spans (else ``telemetry.otlp_endpoint`` makes one; without either, no tracing)."""
         self.config = config
         self.clock = clock or SystemClock()
+        self.metrics = metrics or Metrics()
         # When every target is at its own rpm/tpm, the SDK queues the call (until its deadline);
         # the server waits at most the alias's `upstream_hold`, then answers 429.
-        self._pipeline = build(config, clock=self.clock, rand=rand, hold_until_deadline=not server)
+        self._pipeline = build(
+            config,
+            clock=self.clock,
+            rand=rand,
+            hold_until_deadline=not server,
+            metrics=self.metrics,
+            tracer=tracer,
+        )
         self._closed = False
 
     @classmethod
@@ -145,6 +162,8 @@ class Relay:
         self._closed = True
         pipeline = self._pipeline
         await asyncio.gather(*(s.aclose() for s in self._stores()), *(p.aclose() for p in pipeline.providers))
+        if pipeline.flush is not None:
+            await asyncio.to_thread(pipeline.flush)
 
     def _stores(self) -> list[Resource]:
         pipeline = self._pipeline

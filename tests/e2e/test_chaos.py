@@ -177,7 +177,8 @@ async def test_a_dead_primary_trips_its_breaker_and_latency_recovers(chaos: Chao
     assert circuits["primary:spare"]["state"] == "closed"
     assert 'llmrelay_circuit_state{target="primary:dead"} 2.0' in exposition
     assert 'llmrelay_circuit_state{target="primary:spare"} 0.0' in exposition
-    assert 'llmrelay_circuit_trips_total{target="primary:dead"} 1.0' in exposition
+    assert 'llmrelay_circuit_transitions_total{target="primary:dead",to="open"} 1.0' in exposition
+    assert 'llmrelay_circuit_open{target="primary:dead"} 1.0' in exposition
     assert chaos.dead.calls == 3  # tried until the breaker opened, then not at all within the cool-down
     after_trip = latencies[5:]
     p99 = percentile(after_trip, 0.99) * 1000

@@ -19,6 +19,7 @@ starts afresh rather than tripping again on the failures that opened it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -46,9 +47,17 @@ class CircuitBreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
 
 
 class BreakerState:
-    def __init__(self, config: CircuitBreakerConfig, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: CircuitBreakerConfig,
+        clock: Clock,
+        *,
+        on_change: Callable[[State, State], None] | None = None,
+    ) -> None:
+        """``on_change(old, new)`` is told every transition (metrics); it must not raise."""
         self._config = config
         self._clock = clock
+        self._on_change = on_change
         self.state: State = "closed"
         self.consecutive_failures = 0
         self.opened_at: float | None = None
@@ -65,7 +74,7 @@ class BreakerState:
             assert self.opened_at is not None
             if self._clock.now() < self.opened_at + self._config.cooldown:
                 return False
-            self.state, self.probes = "half_open", 0
+            self._move("half_open")
         if self.state == "half_open":
             if self.probes >= self._config.half_open_probes:
                 return False
@@ -81,7 +90,7 @@ class BreakerState:
         self.consecutive_failures = 0
         self._remember(ok=True)
         if self.state == "half_open":
-            self.state, self.probes = "closed", 0
+            self._move("closed")
             self._buckets.clear()
             self._recent_calls = self._recent_failures = 0
 
@@ -139,6 +148,11 @@ class BreakerState:
         return self._recent_failures / self._recent_calls >= config.failure_ratio
 
     def _open(self) -> None:
-        self.state, self.probes = "open", 0
         self.opened_at = self._clock.now()
         self.trips += 1
+        self._move("open")
+
+    def _move(self, new: State) -> None:
+        old, self.state, self.probes = self.state, new, 0
+        if self._on_change is not None:
+            self._on_change(old, new)

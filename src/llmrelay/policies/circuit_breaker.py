@@ -8,19 +8,21 @@ so no outcome can leave the breaker locked. On a stream, returning it counts as 
 attempt, and a failure while it is read (after the commit point) counts as a failure: an observer
 (:class:`~llmrelay.streams.StreamObserver`) sees the stream's end.
 Shadow mode (``enforce: false``) keeps the state and logs what it would refuse, but refuses nothing.
-The state is readable through :meth:`snapshot` (admin endpoint ``/admin/circuits``).
+The state is readable through :meth:`snapshot` (admin endpoint ``/admin/circuits``); every
+transition is told to ``on_change`` (the builder passes the metrics' ``circuit``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from llmrelay.classify import classify
 from llmrelay.clock import Clock
 from llmrelay.context import Context
 from llmrelay.errors import CircuitOpen, RelayError
-from llmrelay.policies.breaker_state import BreakerState, CircuitBreakerConfig
+from llmrelay.policies.breaker_state import BreakerState, CircuitBreakerConfig, State
 from llmrelay.service import Request, Result, Service
 from llmrelay.streams import ChatStream, StreamObserver
 
@@ -28,10 +30,17 @@ log = logging.getLogger("llmrelay.circuit_breaker")
 
 
 class CircuitBreaker:
-    def __init__(self, config: CircuitBreakerConfig, clock: Clock, *, label: str) -> None:
+    def __init__(
+        self,
+        config: CircuitBreakerConfig,
+        clock: Clock,
+        *,
+        label: str,
+        on_change: Callable[[State, State], None] | None = None,
+    ) -> None:
         self._enforce = config.enforce
         self._label = label
-        self.state = BreakerState(config, clock)
+        self.state = BreakerState(config, clock, on_change=on_change)
         self._stream_end = _StreamEnd(self.state)
 
     def snapshot(self) -> dict[str, Any]:

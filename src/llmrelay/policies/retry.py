@@ -74,6 +74,8 @@ class Retry:
                 if not self._config.enforce:
                     log.info("shadow: would retry %s after %.3fs (%s)", self._label, delay, err.code)
                     raise
+                if ctx.stats is not None:
+                    ctx.stats.backoff_seconds += delay
                 await self._clock.sleep(delay)
                 attempt += 1
 

@@ -18,7 +18,7 @@ Options (``target.options``): ``default_max_tokens`` (Anthropic requires ``max_t
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Annotated
 
 import msgspec
@@ -27,7 +27,7 @@ from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError, InvalidRequest
-from llmrelay.providers.http import Upstream
+from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
@@ -79,9 +79,9 @@ class AnthropicProvider:
         await self._upstream.aclose()
 
     async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
-        return await self._upstream.keys.call(lambda key: self._chat(request, key))
+        return await self._upstream.keys.call(lambda key: self._chat(request, ctx, key))
 
-    async def _chat(self, request: ChatRequest, key: str | None) -> ChatResponse | ChatStream:
+    async def _chat(self, request: ChatRequest, ctx: Context, key: str | None) -> ChatResponse | ChatStream:
         mode = self.options.json_schema_mode
         body = encode_chat_request(
             request,
@@ -92,7 +92,7 @@ class AnthropicProvider:
         payload = msgspec.json.encode(body)
         json_tool = answer_tool(request, mode)
         if not request.stream:
-            reply = await self._upstream.post(MESSAGES_PATH, payload, headers={}, key=key)
+            reply = await self._upstream.post(MESSAGES_PATH, payload, headers=with_trace({}, ctx), key=key)
             if not 200 <= reply.status < 300:
                 raise decode_error(
                     reply.status,
@@ -107,7 +107,7 @@ class AnthropicProvider:
             )
         decoder = AnthropicStreamDecoder(json_tool=json_tool, provider=self.name)
         stream = await ChatStream.open(
-            self._events(payload, decoder, key),
+            self._events(payload, with_trace({}, ctx), decoder, key),
             id="",
             model=self.model,
             created=int(self._clock.wall()),
@@ -119,10 +119,10 @@ class AnthropicProvider:
         return stream
 
     async def _events(
-        self, payload: bytes, decoder: AnthropicStreamDecoder, key: str | None
+        self, payload: bytes, headers: Mapping[str, str], decoder: AnthropicStreamDecoder, key: str | None
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
-        async with self._upstream.stream(MESSAGES_PATH, payload, headers={}, key=key) as reply:
+        async with self._upstream.stream(MESSAGES_PATH, payload, headers=headers, key=key) as reply:
             if not 200 <= reply.status < 300:
                 body = await reply.body()
                 raise decode_error(

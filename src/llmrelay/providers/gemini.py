@@ -24,7 +24,7 @@ from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import RelayError
-from llmrelay.providers.http import Upstream
+from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
@@ -90,15 +90,16 @@ class GeminiProvider:
         body = msgspec.json.encode(encode_chat_request(request))
         created = int(self._clock.wall())
         if not request.stream:
+            headers = with_trace(_NO_HEADERS, ctx)
             reply = await self._upstream.post(
-                f"{self._prefix}:generateContent", body, headers=_NO_HEADERS, key=key
+                f"{self._prefix}:generateContent", body, headers=headers, key=key
             )
             if not 200 <= reply.status < 300:
                 raise self._error(reply.status, reply.headers, reply.body)
             return decode_chat_response(reply.body, model=self.model, created=created)
         decoder = GeminiStreamDecoder(model=self.model)
         stream = await ChatStream.open(
-            self._stream(body, decoder, key),
+            self._stream(body, with_trace(_NO_HEADERS, ctx), decoder, key),
             id=f"gemini-{ctx.request_id}",
             model=self.model,
             created=created,
@@ -110,11 +111,11 @@ class GeminiProvider:
         return stream
 
     async def _stream(
-        self, body: bytes, decoder: GeminiStreamDecoder, key: str | None
+        self, body: bytes, headers: Mapping[str, str], decoder: GeminiStreamDecoder, key: str | None
     ) -> AsyncGenerator[list[ChatChunk], None]:
         """One batch per upstream read; holds the response open while it yields (closing closes it)."""
         path = f"{self._prefix}:streamGenerateContent?alt=sse"
-        async with self._upstream.stream(path, body, headers=_NO_HEADERS, key=key) as reply:
+        async with self._upstream.stream(path, body, headers=headers, key=key) as reply:
             if not 200 <= reply.status < 300:
                 raise self._error(reply.status, reply.headers, await reply.body())
             batches = SSEBatches(reply, decoder.feed_event)
@@ -135,12 +136,12 @@ class GeminiProvider:
         return decode_token_count(reply.body, "totalTokens", provider=self.name)
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
-        return await self._upstream.keys.call(lambda key: self._embed(request, key))
+        return await self._upstream.keys.call(lambda key: self._embed(request, ctx, key))
 
-    async def _embed(self, request: EmbeddingRequest, key: str | None) -> EmbeddingResponse:
+    async def _embed(self, request: EmbeddingRequest, ctx: Context, key: str | None) -> EmbeddingResponse:
         body = msgspec.json.encode(encode_embedding_request(request, model=self.model))
         reply = await self._upstream.post(
-            f"{self._prefix}:batchEmbedContents", body, headers=_NO_HEADERS, key=key
+            f"{self._prefix}:batchEmbedContents", body, headers=with_trace(_NO_HEADERS, ctx), key=key
         )
         if not 200 <= reply.status < 300:
             raise self._error(reply.status, reply.headers, reply.body)

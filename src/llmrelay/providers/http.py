@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from llmrelay.clock import SystemClock
+from llmrelay.context import Context
 from llmrelay.errors import ConfigError, ConnectionFailed, RelayError, Timeout
 from llmrelay.providers.http1 import Connection, Pool
 from llmrelay.providers.keyring import KeyRing
@@ -253,6 +254,14 @@ class Upstream:
                 f"connection to {provider} at {host} failed: {type(exc).__name__}", provider=provider
             )
         return None
+
+
+def with_trace(headers: Mapping[str, str], ctx: Context) -> Mapping[str, str]:
+    """``headers`` plus the W3C ``traceparent`` of ``ctx`` when it has one (the attempt's span, or
+    the caller's header passed through), so the upstream's own traces join the caller's."""
+    if ctx.traceparent is None:
+        return headers
+    return {**headers, "traceparent": ctx.traceparent}
 
 
 def _take_userinfo(url: str) -> tuple[str, str | None]:

@@ -14,7 +14,7 @@ and auth header, built with :func:`upstream_for`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConnectionFailed, RelayError
-from llmrelay.providers.http import Upstream
+from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
 from llmrelay.streams import ChatStream
@@ -115,7 +115,7 @@ class OpenAIProvider:
                 stream_usage=self.options.stream_usage,
             )
         )
-        headers = {"x-client-request-id": ctx.request_id}
+        headers = with_trace({"x-client-request-id": ctx.request_id}, ctx)
         path = self._path("/chat/completions", model)
         if not request.stream:
             reply = await self._upstream.post(path, body, headers=headers, key=key)
@@ -145,7 +145,7 @@ class OpenAIProvider:
         """A chat call through the Responses API (``options.api: responses``)."""
         model = self.model or request.model
         body = msgspec.json.encode(encode_upstream_request(request, model=model))
-        headers = {"x-client-request-id": ctx.request_id}
+        headers = with_trace({"x-client-request-id": ctx.request_id}, ctx)
         path = self._path("/responses", model)
         if not request.stream:
             reply = await self._upstream.post(path, body, headers=headers, key=key)
@@ -170,7 +170,7 @@ class OpenAIProvider:
         self,
         path: str,
         body: bytes,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         decoder: ChatStreamDecoder | ResponsesEventDecoder,
         key: str | None,
         *,
@@ -202,7 +202,7 @@ class OpenAIProvider:
         reply = await self._upstream.post(
             self._path("/embeddings", model),
             msgspec.json.encode(body),
-            headers={"x-client-request-id": ctx.request_id},
+            headers=with_trace({"x-client-request-id": ctx.request_id}, ctx),
             key=key,
         )
         if reply.status >= 300:

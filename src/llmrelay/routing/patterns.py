@@ -91,5 +91,10 @@ class ModelNames:
     def resolve(self, name: str) -> Resolved | None:
         return resolve(name, self._named, self._patterns)
 
+    def alias(self, name: str) -> str | None:
+        """The configured name (alias or pattern) ``name`` resolves to, ``None`` for none."""
+        found = self.resolve(name)
+        return found.alias if found is not None else None
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.resolve(name) is not None

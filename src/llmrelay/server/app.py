@@ -1,9 +1,11 @@
 """``create_app(relay)``: the ASGI application, built from a relay and nothing global.
 
-The lifespan opens the relay (provider connection pools), the key store and the ledger writer, and
-closes them on shutdown after uvicorn has drained in-flight requests and streams (the ledger
-writes what it still buffers then). Routes only decode, call the
-pipeline and encode (see :mod:`llmrelay.server.handler`).
+The lifespan opens the relay (provider connection pools), the key store and the ledger writer,
+starts the alert evaluator (``alerts:``) and the dashboard's sessions and metric sampler (``/ui``,
+with a master key), and closes them on shutdown after uvicorn has drained in-flight requests and
+streams (the ledger writes what it still buffers then). Routes only decode, call the pipeline and
+encode (see :mod:`llmrelay.server.handler`); ``/metrics`` shows the relay's Prometheus backend
+when it has one (:func:`llmrelay.server.run.server_relay`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
@@ -39,6 +42,15 @@ from llmrelay.server.routes import (
     tokens,
     usage,
 )
+from llmrelay.server.ui import routes as ui_routes
+from llmrelay.server.ui.history import History, Recent
+from llmrelay.server.ui.routes import Dashboard
+from llmrelay.server.ui.sessions import Sessions
+from llmrelay.stores import kv_url, open_kv
+from llmrelay.telemetry.prometheus import PrometheusMetrics
+
+if TYPE_CHECKING:
+    from llmrelay.alerts.evaluator import Evaluator
 
 
 def create_app(
@@ -48,6 +60,7 @@ def create_app(
     key_service = keys or KeyService.for_config(config, clock=relay.clock)
     jwt = JwtVerifier(config.server.jwt) if config.server.jwt is not None else None
     ledger = _ledger(config, relay.clock)
+    prometheus = relay.metrics if isinstance(relay.metrics, PrometheusMetrics) else None
     state = ServerState(
         relay=relay,
         config=config,
@@ -56,9 +69,10 @@ def create_app(
         ),
         access_log=access_log or AccessLog(),
         keys=key_service,
-        metrics=metrics.registry_for(relay),
+        metrics=prometheus,
         ledger=ledger,
         responses=ResponseStore(relay.responses_kv, ttl=config.server.responses_ttl),
+        ui=_dashboard(relay, prometheus),
     )
 
     @asynccontextmanager
@@ -69,12 +83,24 @@ def create_app(
             await key_service.open()
             if ledger is not None:
                 await ledger.open()
+            alerts = _alerts(relay, state.metrics)
+            if alerts is not None:
+                await alerts.start()
+            if state.ui is not None:
+                await state.ui.sessions.open()
+                state.ui.history.start()
             # Everything built so far (config, price data, codecs, pools) lives as long as the
             # process: out of the collector's sight, full collections stop walking it every time.
             gc.freeze()
             try:
                 yield
             finally:
+                if state.ui is not None:
+                    await state.ui.history.aclose()
+                    await state.ui.sessions.aclose()
+                if alerts is not None:
+                    await alerts.aclose()
+                relay.metrics.close()
                 # After uvicorn drained the requests: every row they recorded is buffered by now.
                 if ledger is not None:
                     await ledger.aclose()
@@ -97,6 +123,7 @@ def create_app(
         Route("GET", "/metrics", metrics.metrics),
         Route("GET", "/admin/usage", usage.usage),
         *admin.routes(),
+        *ui_routes.routes(),
     ]
     app = App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
     return with_cors(app, config.server.cors)
@@ -113,6 +140,32 @@ def _ledger(config: Config, clock: Clock) -> LedgerWriter | None:
         interval=settings.flush_interval,
         capacity=settings.buffer,
     )
+
+
+def _dashboard(relay: Relay, metrics: PrometheusMetrics | None) -> Dashboard | None:
+    """``/ui``'s state, when it is on and there is a master key to log in with."""
+    server = relay.config.server
+    if not server.ui or server.master_key is None:
+        return None
+    kv = open_kv(kv_url(relay.config.state.url), relay.clock, namespace="ui", max_entries=10_000)
+    return Dashboard(
+        sessions=Sessions(kv),
+        history=History(metrics.snapshot if metrics is not None else dict, relay.clock),
+        recent=Recent(),
+        master_key=server.master_key.reveal().encode(),
+        secure_cookies=server.tls is not None,
+    )
+
+
+def _alerts(relay: Relay, metrics: PrometheusMetrics | None) -> Evaluator | None:
+    """The alert evaluator over this server's metrics, leases in the shared state store."""
+    config = relay.config
+    if config.alerts is None or metrics is None:
+        return None
+    from llmrelay.alerts.evaluator import Evaluator
+
+    leases = open_kv(kv_url(config.state.url), relay.clock, namespace="alerts", max_entries=10_000)
+    return Evaluator(config.alerts, metrics.snapshot, leases, relay.clock)
 
 
 def with_cors(app: ASGIApp, cors: CorsConfig | None) -> ASGIApp:

@@ -10,10 +10,9 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,7 +36,12 @@ from llmrelay.server.tags import request_tags
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream
+from llmrelay.telemetry.metrics import RequestRecord, StreamTimer
+from llmrelay.telemetry.prometheus import PrometheusMetrics
 from llmrelay.types import ChatRequest, Usage
+
+if TYPE_CHECKING:
+    from llmrelay.server.ui.routes import Dashboard
 
 COST_HEADER = "x-llmrelay-cost"
 """USD for this request as a plain decimal; on a stream, an SSE comment line before the end."""
@@ -45,6 +49,8 @@ _NO_USAGE = Usage()
 _CACHE_SERVED = frozenset({"hit", "stale"})
 """Cache outcomes that answered from a stored entry (``replayed``, but not an idempotent replay)."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+"""W3C trace context, version 00; anything else is ignored, as the recommendation says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +62,13 @@ class ServerState:
     auth: Authenticator
     access_log: AccessLog
     keys: KeyService
-    metrics: CollectorRegistry
+    metrics: PrometheusMetrics | None
+    """What ``/metrics`` shows: the relay's backend when it is Prometheus (the server's always is)."""
     responses: ResponseStore
     ledger: LedgerWriter | None = None
     """Usage rows of every request that reached the pipeline (``None``: ``ledger.enabled`` off)."""
+    ui: Dashboard | None = None
+    """The dashboard's state (sessions, history, recent calls) when ``/ui`` is on."""
 
     async def readiness(self) -> dict[str, bool]:
         """Each store this replica depends on, and whether it answers."""
@@ -90,7 +99,8 @@ class Face:
 
 async def handle(request: Request, face: Face) -> Response:
     state: ServerState = request.app.state.llmrelay
-    clock = state.relay.clock
+    relay = state.relay
+    clock = relay.clock
     started = clock.now()
     request_id = request_id_of(request)
     headers = {"x-request-id": request_id}
@@ -98,33 +108,43 @@ async def handle(request: Request, face: Face) -> Response:
     model: str | None = None
     ctx: Context | None = None
 
-    def log_line(
-        status: int,
-        *,
-        target: str | None,
-        usage: Usage | None = None,
-        cost: float | None = None,
-        answered_by: str | None = None,
-        **fields: Any,
-    ) -> None:
-        state.access_log.record(
+    def finish(status: int, **fields: Any) -> None:
+        """The one end of every call: its record goes to the access log, the metrics and the
+        usage ledger."""
+        now = clock.now()
+        end = fields.pop("first_chunk", None) or now  # a stream's overhead ends at its first chunk
+        stats = ctx.stats if ctx is not None else None
+        overhead = None
+        if stats is not None and stats.attempts:
+            overhead = max(0.0, end - started - stats.upstream_seconds - stats.backoff_seconds)
+        metadata = principal.metadata if principal is not None else {}
+        record = RequestRecord(
             request_id=request_id,
-            key_id=principal.id if principal else None,
             route=face.route,
-            model=model,
             status=status,
-            latency_ms=(clock.now() - started) * 1000,
-            target=target,
-            usage=usage,
-            cost=cost,
+            seconds=now - started,
+            model=model,
+            alias=_alias(relay, model),
+            key_id=principal.id if principal else None,
+            user=metadata.get("user"),
+            team=metadata.get("team"),
+            tags=ctx.tags if ctx is not None else metadata,
+            attempts=stats.attempts if stats else 0,
+            fallbacks=stats.fallbacks if stats else 0,
+            retries=stats.attempts - len(stats.targets) if stats else 0,
+            overhead=overhead,
+            cache=stats.cache if stats else None,
+            cost_saved=stats.cost_saved if stats else None,
+            trace_id=(stats.trace_id if stats else None) or (ctx.trace_id if ctx is not None else None),
+            at=clock.wall(),
             **fields,
         )
+        state.access_log.record(record)
+        relay.metrics.request(record)
+        if state.ui is not None:
+            state.ui.recent.add(record)
         if state.ledger is not None and principal is not None and model is not None:
-            state.ledger.record(
-                _ledger_entry(
-                    ctx, principal, request_id, clock.wall(), model, status, target, answered_by, usage, cost
-                )
-            )
+            state.ledger.record(_ledger_entry(record))
 
     guard: DisconnectGuard | None = None
     stats: CallStats | None = None
@@ -133,13 +153,13 @@ async def handle(request: Request, face: Face) -> Response:
         body = await read_body(request, state.config.server)
         canonical = face.decode(body)
         model = canonical.model
-        principal.check_model(model, state.relay.model_names)
+        principal.check_model(model, relay.model_names)
         ctx = _context(state, request, principal, request_id, canonical)
         stats = ctx.stats
         guard = DisconnectGuard(request.receive)
         if face.prepare is not None:
             canonical = await face.prepare(canonical, ctx)
-        result = await state.relay.send(canonical, ctx)
+        result = await relay.send(canonical, ctx)
         if face.settle is not None:
             await face.settle(result, ctx)
     except RelayError as err:
@@ -148,21 +168,22 @@ async def handle(request: Request, face: Face) -> Response:
         if stats is not None:
             add_rate_headers(headers, stats, anthropic=face.anthropic, wall=clock.wall())
         response = error_response(err, face.error_body, headers=headers)
-        log_line(response.status_code, target=None, error=err.code)
+        finish(response.status_code, error=err.code)
         return response
     except asyncio.CancelledError:
         if guard is None:
             raise
         guard.stop()
         if guard.absorb():
-            log_line(CLIENT_CLOSED, target=None, outcome="client_closed")
+            finish(CLIENT_CLOSED, outcome="client_closed")
             return Response(status_code=CLIENT_CLOSED)  # nobody is listening any more
         _uncancel()
         stopping = shutting_down()
-        log_line(stopping.status, target=None, error=stopping.code, outcome="shutdown")
+        finish(stopping.status, error=stopping.code, outcome="shutdown")
         return error_response(stopping, face.error_body, headers=headers)
 
     target = result.target
+    provider = result.provider
     if target:
         headers["x-llmrelay-target"] = target
     stats = ctx.stats
@@ -176,28 +197,34 @@ async def handle(request: Request, face: Face) -> Response:
             add_rate_headers(headers, stats, anthropic=face.anthropic, wall=clock.wall())
     if result.replayed and cached not in _CACHE_SERVED:
         headers["idempotent-replayed"] = "true"
-    saved = stats.cost_saved if stats is not None else None
     if isinstance(result, ChatStream):
         costs: list[float | None] = []  # set by the trailer, once the stream has ended normally
+        timer: StreamTimer | None = None
+        if relay.metrics.enabled or state.access_log.enabled:
+            timer = StreamTimer(clock.now)
+            result.observe(timer)
 
         def trailer() -> str | None:
-            costs.append(_cost(state.relay, result, result.final().usage))
+            costs.append(_cost(relay, result, result.final().usage))
             return None if costs[0] is None else f"{COST_HEADER}={format_usd(costs[0])}"
 
         def finished(outcome: Outcome, err: RelayError | None) -> None:
             usage = result.final().usage if outcome == "ok" else None
             status = CLIENT_CLOSED if outcome == "client_closed" else 200
-            log_line(
+            times = timer.times() if timer is not None else None
+            finish(
                 status,
                 target=target,
+                provider=provider,
                 usage=usage,
                 cost=costs[0] if costs and outcome == "ok" else None,
                 answered_by=result.model,
                 stream=True,
                 outcome=outcome,
                 error=err.code if err else None,
-                cache=cached,
-                cost_saved=saved,
+                first_chunk=times.first if times else None,
+                ttft=times.first - started if times else None,
+                stream_times=times,
             )
 
         return SSEResponse(
@@ -211,52 +238,39 @@ async def handle(request: Request, face: Face) -> Response:
         )
     guard.stop()
     payload = msgspec.json.encode(face.encode(result, canonical))
-    cost = _cost(state.relay, result, result.usage)
+    cost = _cost(relay, result, result.usage)
     if cost is not None:
         headers[COST_HEADER] = format_usd(cost)
-    log_line(
-        200,
-        target=target,
-        usage=result.usage,
-        cost=cost,
-        answered_by=result.model,
-        cache=cached,
-        cost_saved=saved,
-    )
+    finish(200, target=target, provider=provider, usage=result.usage, cost=cost, answered_by=result.model)
     return Response(payload, status_code=200, headers=headers, media_type="application/json")
 
 
-def _ledger_entry(
-    ctx: Context | None,
-    principal: Principal,
-    request_id: str,
-    at: float,
-    alias: str,
-    status: int,
-    target: str | None,
-    model: str | None,
-    usage: Usage | None,
-    cost: float | None,
-) -> LedgerEntry:
+def _alias(relay: Relay, model: str | None) -> str:
+    """The configured name ``model`` resolves to ("" for none): the only model label metrics use."""
+    return (relay.model_names.alias(model) if model is not None else None) or ""
+
+
+def _ledger_entry(record: RequestRecord) -> LedgerEntry:
     """The ledger row of one request. A failed request has no usage and costs nothing; an answer
     from a target without a price has an unknown cost (``None``)."""
-    usage = usage or _NO_USAGE
+    usage = record.usage or _NO_USAGE
+    cost = record.cost
     return LedgerEntry(
-        request_id=request_id,
-        at=at,
-        key_id=principal.id,
-        user=principal.metadata.get("user"),
-        team=principal.metadata.get("team"),
-        tags=dict(ctx.tags) if ctx is not None else {},
-        alias=alias,
-        target=target,
-        model=model,
+        request_id=record.request_id,
+        at=record.at,
+        key_id=record.key_id,
+        user=record.user,
+        team=record.team,
+        tags=dict(record.tags),
+        alias=record.model or "",
+        target=record.target,
+        model=record.answered_by,
         input_tokens=usage.input_tokens,
         cached_input_tokens=usage.cached_input_tokens,
         cache_write_input_tokens=usage.cache_write_input_tokens,
         output_tokens=usage.output_tokens,
-        cost=0.0 if cost is None and status >= 400 else cost,
-        status=status,
+        cost=0.0 if cost is None and record.status >= 400 else cost,
+        status=record.status,
     )
 
 
@@ -297,6 +311,11 @@ def _context(
         tags=tags,
         stats=CallStats(),
     )
+    parent = request.headers.get("traceparent")
+    found = _TRACEPARENT.match(parent) if parent is not None else None
+    if found is not None and found[1] != "0" * 32 and found[2] != "0" * 16:
+        # Passed upstream as it came, or the parent of this call's span when tracing is on.
+        ctx = ctx.replace(traceparent=parent, trace_id=found[1])
     timeout = request.headers.get("x-llmrelay-timeout")
     if timeout is not None:
         try:

@@ -35,6 +35,7 @@ from llmrelay.context import new_request_id
 from llmrelay.errors import InvalidRequest
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.asgi import error_body_for
+from llmrelay.telemetry.metrics import RequestRecord
 
 PROTOCOL = "llmrelay.server.header_limit:HeaderLimitProtocol"
 """What ``uvicorn.Config(http=...)`` takes to use this protocol."""
@@ -116,14 +117,7 @@ class HeaderLimitProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(head) + body)
         AccessLog().record(
-            request_id=request_id,
-            key_id=None,
-            route=path,
-            model=None,
-            target=None,
-            status=err.status,
-            latency_ms=0.0,
-            error=err.code,
+            RequestRecord(request_id=request_id, route=path, status=err.status, seconds=0.0, error=err.code)
         )
         if not self.transport.can_write_eof():
             self.transport.close()

@@ -5,7 +5,8 @@ opens nothing, that is the lifespan's job), bind the socket (:mod:`llmrelay.serv
 port in use fails here), announce (the banner), then hand the bound socket to uvicorn. One worker
 runs in-process from the already validated config. Several workers are separate processes that
 share the socket and each import :func:`app_from_environment`, loading the config file again,
-which is why ``llmrelay serve`` hands the file path over in the environment. Requests arrive
+which is why ``llmrelay serve`` hands the file path over in the environment; so it does the
+directory where the workers' Prometheus metrics meet (one per run, removed when it ends). Requests arrive
 through :mod:`llmrelay.server.header_limit`'s protocol: uvicorn's httptools protocol with a cap on
 the request head.
 """
@@ -14,29 +15,47 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import ssl
 import sys
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp
 
-from llmrelay.config import Config, config_from_environment, with_server_defaults
+from llmrelay.config import (
+    Config,
+    config_from_environment,
+    metrics_dir_from_environment,
+    with_server_defaults,
+)
 from llmrelay.errors import ConfigError
 from llmrelay.pii.log_filter import MaskingFormatter
 from llmrelay.relay import Relay
 from llmrelay.server.app import create_app
 from llmrelay.server.banner import banner
 from llmrelay.server.listen import bind
+from llmrelay.telemetry.prometheus import MULTIPROC_ENV, PrometheusMetrics
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app's start-up fails
 
 
 def app_from_environment() -> ASGIApp:
-    """Factory for worker processes: the config named by ``LLMRELAY_CONFIG`` (or the default)."""
+    """Factory for worker processes: the config named by ``LLMRELAY_CONFIG`` (or the default),
+    counting into the run's shared metrics directory (``serve`` made it and set the variable)."""
     config = with_server_defaults(config_from_environment())
     _configure_logging(config.server.log_level)
-    return create_app(Relay(config, server=True))
+    return create_app(server_relay(config, metrics_dir=metrics_dir_from_environment()))
+
+
+def server_relay(config: Config, *, metrics_dir: str | None = None) -> Relay:
+    """The relay a server runs: the pipeline with Prometheus metrics (one process's, or a
+    multi-worker run's shared ``metrics_dir``) unless ``telemetry.metrics`` is off."""
+    if not config.telemetry.metrics:
+        return Relay(config, server=True)
+    metrics = PrometheusMetrics(tag_labels=config.telemetry.tag_labels, multiprocess_dir=metrics_dir)
+    return Relay(config, metrics=metrics, server=True)
 
 
 def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] | None = None) -> None:
@@ -51,9 +70,7 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
     config = with_server_defaults(config)
     check_workers(config, workers)
     _configure_logging(config.server.log_level)
-    app = create_app(
-        Relay(config, server=True)
-    )  # built (not opened) with several workers too: checks the config
+    app = create_app(server_relay(config))  # built (not opened) with several workers too: checks the config
     tls = _tls(config)
     sock = bind(config.server.host, config.server.port)
     if announce is not None:
@@ -78,8 +95,18 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
         supervisor = Multiprocess(
             uvicorn.Config(factory, factory=True, workers=workers, **common), sockets=[sock]
         )
-        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does
-            supervisor.run()
+        # The workers' metrics meet in a directory private to this run, gone when it ends.
+        previous = os.environ.get(MULTIPROC_ENV)
+        with tempfile.TemporaryDirectory(prefix="llmrelay-metrics-") as shared:
+            os.environ[MULTIPROC_ENV] = shared
+            try:
+                with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does
+                    supervisor.run()
+            finally:
+                if previous is None:
+                    os.environ.pop(MULTIPROC_ENV, None)
+                else:
+                    os.environ[MULTIPROC_ENV] = previous
         return
     server = uvicorn.Server(uvicorn.Config(app, **common))
     with contextlib.suppress(KeyboardInterrupt):

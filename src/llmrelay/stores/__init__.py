@@ -18,9 +18,17 @@ from llmrelay.stores.rates import RateLimits
 if TYPE_CHECKING:
     from llmrelay.config import RedisConfig
 
-__all__ = ["KV", "RateLimits", "StoreFull", "open_kv", "open_rate_limits"]
+__all__ = ["KV", "RateLimits", "StoreFull", "kv_url", "open_kv", "open_rate_limits"]
 
 _NAMESPACE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def kv_url(state_url: str | None) -> str:
+    """Where KV namespaces live for a state URL: PostgreSQL holds no KV records, so with a
+    ``postgresql://`` state (and with none) they stay in each process's memory."""
+    from llmrelay.stores.postgres import is_postgres
+
+    return "memory://" if state_url is None or is_postgres(state_url) else state_url
 
 
 def open_kv(

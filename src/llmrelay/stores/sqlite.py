@@ -18,12 +18,13 @@ the bound. ``count(*)`` would cost a few milliseconds at 200,000 rows: once per 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiosqlite
 
 from llmrelay.clock import Clock
-from llmrelay.errors import ConfigError
+from llmrelay.stores.sqlite_file import BUSY_TIMEOUT_MS, open_file
 
 
 def sqlite_path(url: str) -> Path:
@@ -32,17 +33,19 @@ def sqlite_path(url: str) -> Path:
 
 
 async def connect(path: Path) -> aiosqlite.Connection:
-    """Open ``path``; its directory must exist (a typo in a URL must not create directories).
-
-    The server's default data dir is created where that default is chosen
-    (:func:`llmrelay.config.with_server_defaults`), not here.
-    """
-    if not path.parent.is_dir():
-        raise ConfigError(f"cannot open SQLite state {path}: directory {path.parent} does not exist")
-    db = await aiosqlite.connect(path, isolation_level=None)
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=NORMAL")
-    await db.execute("PRAGMA busy_timeout=5000")
+    """Open ``path`` (its directory must exist). The file is put in WAL mode first, on a worker
+    thread (:func:`llmrelay.stores.sqlite_file.open_file`, which retries while another store
+    holds the lock); the connection then only sets its own busy timeout and sync level. One that
+    fails to is closed, so no aiosqlite thread outlives a failed start (it would keep the
+    process from exiting)."""
+    (await asyncio.to_thread(open_file, path)).close()
+    db = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await db.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        await db.close()
+        raise
     return db
 
 

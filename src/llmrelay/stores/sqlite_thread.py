@@ -5,7 +5,8 @@ Each operation is one function run on that thread: one hop between the event loo
 per operation, where a statement-by-statement async driver (``aiosqlite``) takes one per statement
 (``BEGIN``, each statement, ``COMMIT``). The single thread runs operations one at a time, so
 transactions of one process never interleave; ``BEGIN IMMEDIATE`` (:func:`immediate`) serialises
-them with the other processes sharing the file. Same pragmas as :func:`llmrelay.stores.sqlite.connect`.
+them with the other processes sharing the file. Opened as every SQLite store is
+(:mod:`llmrelay.stores.sqlite_file`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from llmrelay.errors import ConfigError
+from llmrelay.stores.sqlite_file import check_directory, open_file
 
 T = TypeVar("T")
 
@@ -35,10 +36,7 @@ class SqliteThread:
         """Connect and create the tables (``schema``: idempotent ``CREATE ... IF NOT EXISTS``)."""
         if self._db is not None:
             return
-        if not self._path.parent.is_dir():
-            raise ConfigError(
-                f"cannot open SQLite state {self._path}: directory {self._path.parent} does not exist"
-            )
+        check_directory(self._path)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
         self._db = await self._submit(self._connect)
 
@@ -61,12 +59,13 @@ class SqliteThread:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        for statement in self._schema:
-            db.execute(statement)
+        db = open_file(self._path)
+        try:
+            for statement in self._schema:
+                db.execute(statement)
+        except BaseException:
+            db.close()
+            raise
         return db
 
 

@@ -29,6 +29,7 @@ from llmrelay.server.response_store import ResponseStore, StoredResponse, not_fo
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream, StreamObserver
+from llmrelay.telemetry.metrics import RequestRecord
 from llmrelay.types import ChatChunk, ChatResponse, Message
 from llmrelay.wire import openai_errors
 from llmrelay.wire.openai_responses import ResponsesCall, decode_responses_request, with_history
@@ -206,14 +207,14 @@ async def _by_id(
         response.headers["x-request-id"] = request_id
         error = None
     state.access_log.record(
-        request_id=request_id,
-        key_id=key_id,
-        route=f"{request.method} {ROUTE}/{{id}}",
-        model=None,
-        target=None,
-        status=response.status_code,
-        latency_ms=(state.relay.clock.now() - started) * 1000,
-        error=error,
+        RequestRecord(
+            request_id=request_id,
+            key_id=key_id,
+            route=f"{request.method} {ROUTE}/{{id}}",
+            status=response.status_code,
+            seconds=state.relay.clock.now() - started,
+            error=error,
+        )
     )
     return response
 

@@ -23,6 +23,7 @@ from llmrelay.errors import InvalidRequest, RelayError
 from llmrelay.server.body import read_body
 from llmrelay.server.errors import ErrorBody, error_response
 from llmrelay.server.handler import ServerState, request_id_of
+from llmrelay.telemetry.metrics import RequestRecord
 from llmrelay.token_count import TokenCount
 from llmrelay.types import ChatRequest
 from llmrelay.wire import anthropic_errors, anthropic_inbound, openai_errors, openai_inbound
@@ -116,12 +117,13 @@ def _log(
     error: str | None = None,
 ) -> None:
     state.access_log.record(
-        request_id=request_id,
-        key_id=key_id,
-        route=route,
-        model=model,
-        target=None,
-        status=status,
-        latency_ms=(state.relay.clock.now() - started) * 1000,
-        error=error,
+        RequestRecord(
+            request_id=request_id,
+            key_id=key_id,
+            route=route,
+            model=model,
+            status=status,
+            seconds=state.relay.clock.now() - started,
+            error=error,
+        )
     )

@@ -1,0 +1,261 @@
+"""Prometheus metrics (``prometheus-client``), correct with one worker process or several.
+
+One worker keeps the values in its own registry. With ``--workers N`` the serve command gives
+every run a private directory (``PROMETHEUS_MULTIPROC_DIR``, made before the workers start and
+removed when the server stops): each worker writes its values to memory-mapped files there and a
+scrape, whichever worker answers it, adds up every worker's files. Counters and histograms sum;
+of the circuit gauges, ``llmrelay_circuit_state`` is the worst state any live worker is in and
+``llmrelay_circuit_open`` how many live workers have that circuit open (a dead worker's gauges are
+dropped at the next scrape).
+
+Cost per call: the label children of a series are looked up once and kept (one dict lookup per
+call instead of a ``labels()`` per metric), and a stream's inter-token gaps arrive as bucket
+counts from :class:`~llmrelay.telemetry.metrics.StreamTimer`, added in one pass at the end.
+Label values are bounded: route and status class are fixed sets, alias and target come from the
+config (a requested name that resolves to nothing is ``""``), keys and teams from the key store,
+tags only where ``telemetry.tag_labels`` names them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from llmrelay.policies.breaker_state import State
+from llmrelay.telemetry.metrics import GAP_BUCKETS, Metrics, RequestRecord, StreamTimes
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_STATE = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+_DURATION = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_OVERHEAD = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+_TTFT = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
+_RATE = (1, 5, 10, 25, 50, 100, 200, 400, 800, 1600)
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
+CALL_LABELS = ("route", "alias", "target", "provider", "status_class")
+
+
+class PrometheusMetrics(Metrics):
+    enabled = True
+
+    def __init__(self, *, tag_labels: Sequence[str] = (), multiprocess_dir: str | None = None) -> None:
+        """``multiprocess_dir``: the shared directory of a multi-worker run (``None``: one process)."""
+        self._dir = multiprocess_dir
+        self.registry = None if multiprocess_dir else CollectorRegistry(auto_describe=True)
+        self._tag_labels = tuple(tag_labels)
+        r = self.registry
+        self._requests = Counter("llmrelay_requests", "Client calls finished", CALL_LABELS, registry=r)
+        self._duration = Histogram(
+            "llmrelay_request_duration_seconds",
+            "Client call latency, first byte in to last byte out (a stream: to its end)",
+            CALL_LABELS,
+            buckets=_DURATION,
+            registry=r,
+        )
+        self._overhead = Histogram(
+            "llmrelay_overhead_seconds",
+            "llmrelay's own time: total minus upstream attempts minus backoff (a stream: to first token)",
+            ("route", "alias", "stream"),
+            buckets=_OVERHEAD,
+            registry=r,
+        )
+        stream = ("alias", "target")
+        self._ttft = Histogram(
+            "llmrelay_time_to_first_token_seconds",
+            "Streams: request start to the first chunk",
+            stream,
+            buckets=_TTFT,
+            registry=r,
+        )
+        self._gap = Histogram(
+            "llmrelay_inter_token_gap_seconds",
+            "Streams: time between consecutive chunks",
+            stream,
+            buckets=GAP_BUCKETS,
+            registry=r,
+        )
+        self._rate = Histogram(
+            "llmrelay_output_tokens_per_second",
+            "Streams: output tokens over the time from first to last chunk",
+            stream,
+            buckets=_RATE,
+            registry=r,
+        )
+        self._upstream_errors = Counter(
+            "llmrelay_upstream_errors",
+            "Failed upstream attempts by canonical error type",
+            ("target", "provider", "error_type"),
+            registry=r,
+        )
+        self._retries = Counter("llmrelay_retries", "Attempts that retried a target", ("alias",), registry=r)
+        self._fallbacks = Counter("llmrelay_fallbacks", "Fallback aliases taken", ("alias",), registry=r)
+        self._circuit_state = Gauge(
+            "llmrelay_circuit_state",
+            "Circuit breaker state, worst over workers (0 closed, 1 half-open, 2 open)",
+            ("target",),
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self._circuit_open = Gauge(
+            "llmrelay_circuit_open",
+            "Worker processes in which this circuit is open",
+            ("target",),
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self._transitions = Counter(
+            "llmrelay_circuit_transitions",
+            "Circuit breaker state changes, by the state entered",
+            ("target", "to"),
+            registry=r,
+        )
+        money = ("alias", "key", "team", *self._tag_labels)
+        self._tokens = Counter(
+            "llmrelay_tokens", "Tokens by kind (input, cached_input, output)", (*money, "kind"), registry=r
+        )
+        self._cost = Counter("llmrelay_cost_usd", "Spend in USD at the targets' prices", money, registry=r)
+        Gauge(
+            "llmrelay_worker_processes",
+            "Live worker processes serving (and counting)",
+            multiprocess_mode="livesum",
+            registry=r,
+        ).set(1)
+        self._calls: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._overheads: dict[tuple[str, str, str], Any] = {}
+        self._spend: dict[tuple[str, ...], tuple[Any, Any, Any, Any]] = {}
+        self._streams: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+
+    # --- recording --------------------------------------------------------------------------------
+
+    def request(self, record: RequestRecord) -> None:
+        target, alias = record.target or "", record.alias
+        key = (record.route, alias, target, record.provider or "", f"{record.status // 100}xx")
+        series = self._calls.get(key)
+        if series is None:
+            series = self._calls[key] = (self._requests.labels(*key), self._duration.labels(*key))
+        series[0].inc()
+        series[1].observe(record.seconds)
+        if record.overhead is not None:
+            where = (record.route, alias, "true" if record.stream else "false")
+            overhead = self._overheads.get(where)
+            if overhead is None:
+                overhead = self._overheads[where] = self._overhead.labels(*where)
+            overhead.observe(record.overhead)
+        if record.retries:
+            self._retries.labels(alias).inc(record.retries)
+        if record.fallbacks:
+            self._fallbacks.labels(alias).inc(record.fallbacks)
+        if record.usage is not None:
+            self._count_spend(record)
+        if record.stream_times is not None:
+            self._time_stream(record, record.stream_times)
+
+    def upstream_error(self, target: str, provider: str, error_type: str) -> None:
+        self._upstream_errors.labels(target, provider, error_type).inc()
+
+    def circuit(self, target: str, old: State, new: State) -> None:
+        self._circuit_state.labels(target).set(_STATE[new])
+        self._circuit_open.labels(target).set(1.0 if new == "open" else 0.0)
+        if new != old:
+            self._transitions.labels(target, new).inc()
+
+    def _count_spend(self, record: RequestRecord) -> None:
+        tags = record.tags
+        key = (
+            record.alias,
+            record.key_id or "",
+            record.team or "",
+            *(tags.get(name, "") for name in self._tag_labels),
+        )
+        series = self._spend.get(key)
+        if series is None:
+            series = self._spend[key] = (
+                self._tokens.labels(*key, "input"),
+                self._tokens.labels(*key, "cached_input"),
+                self._tokens.labels(*key, "output"),
+                self._cost.labels(*key),
+            )
+        usage = record.usage
+        assert usage is not None
+        series[0].inc(usage.input_tokens)
+        series[1].inc(usage.cached_input_tokens)
+        series[2].inc(usage.output_tokens)
+        if record.cost:
+            series[3].inc(record.cost)
+
+    def _time_stream(self, record: RequestRecord, times: StreamTimes) -> None:
+        key = (record.alias, record.target or "")
+        series = self._streams.get(key)
+        if series is None:
+            series = self._streams[key] = (
+                self._ttft.labels(*key),
+                self._gap.labels(*key),
+                self._rate.labels(*key),
+            )
+        if record.ttft is not None:
+            series[0].observe(record.ttft)
+        _observe_counts(series[1], times.gap_counts, times.gap_sum)
+        spread = times.last - times.first
+        if record.usage is not None and record.usage.output_tokens and spread > 0:
+            series[2].observe(record.usage.output_tokens / spread)
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The text format of every series (all workers' with several)."""
+        if self.registry is not None:
+            return generate_latest(self.registry)
+        assert self._dir is not None
+        _forget_dead_workers(self._dir)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self._dir)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def snapshot(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every sample now (all workers' with several), for the alert evaluator."""
+        if self.registry is not None:
+            families = self.registry.collect()
+        else:
+            assert self._dir is not None
+            _forget_dead_workers(self._dir)
+            families = MultiProcessCollector(None, path=self._dir).collect()  # type: ignore[no-untyped-call]
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in families
+            for sample in family.samples
+        }
+
+    def close(self) -> None:
+        if self._dir is not None:
+            mark_process_dead(os.getpid(), self._dir)  # type: ignore[no-untyped-call]
+
+
+def _observe_counts(child: Any, counts: Sequence[int], total: float) -> None:
+    """Add pre-bucketed observations to a histogram child in one pass (``prometheus-client`` has
+    no bulk observe; its children keep one value per bucket, non-cumulative, and a sum)."""
+    buckets = child._buckets
+    for i, n in enumerate(counts):
+        if n:
+            buckets[i].inc(n)
+    child._sum.inc(total)
+
+
+def _forget_dead_workers(path: str) -> None:
+    """Drop the live gauges of worker processes that no longer exist (a crashed worker that the
+    supervisor replaced); counters and histograms keep their files: what they counted happened."""
+    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        found = _LIVE_FILE.search(name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+        except PermissionError:
+            pass

@@ -1,0 +1,185 @@
+"""The metrics seam: stream timing, attempt stats, breaker transitions and the Prometheus backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmrelay.clock import FakeClock
+from llmrelay.context import CallStats, Context
+from llmrelay.errors import ConnectionFailed, InvalidRequest
+from llmrelay.policies.breaker_state import BreakerState, CircuitBreakerConfig, State
+from llmrelay.service import Request, Result
+from llmrelay.telemetry.attempts import AttemptStats
+from llmrelay.telemetry.metrics import GAP_BUCKETS, Metrics, RequestRecord, StreamTimer
+from llmrelay.telemetry.prometheus import PrometheusMetrics
+from llmrelay.types import ChatChunk, ChatRequest, ChatResponse, Usage, text_message
+
+REQUEST = ChatRequest(model="m", messages=(text_message("user", "hi"),))
+OK = ChatResponse(id="ok", model="m", created=0, message=text_message("assistant", "ok"))
+CHUNK = ChatChunk(text="x")
+
+
+def samples(metrics: PrometheusMetrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for s in family.samples
+    }
+
+
+def test_stream_timer_buckets_gaps_like_prometheus_le() -> None:
+    clock = FakeClock()
+    timer = StreamTimer(clock.now)
+    assert timer.times() is None
+    timer.on_chunk(CHUNK)
+    for gap in (0.001, 0.003, 0.003, 5.0):  # 0.001 is on a bound: it belongs to that bucket
+        clock.advance(gap)
+        timer.on_chunk(CHUNK)
+    times = timer.times()
+    assert times is not None
+    assert times.first == 1_000.0 and times.last == pytest.approx(1_005.007)
+    assert times.gap_sum == pytest.approx(5.007)
+    expected = [0] * (len(GAP_BUCKETS) + 1)
+    expected[0], expected[GAP_BUCKETS.index(0.005)], expected[-1] = 1, 2, 1
+    assert list(times.gap_counts) == expected
+
+
+async def test_attempt_stats_times_attempts_and_counts_upstream_errors_by_type() -> None:
+    clock = FakeClock()
+    seen: list[tuple[str, str, str]] = []
+
+    class Recording(Metrics):
+        def upstream_error(self, target: str, provider: str, error_type: str) -> None:
+            seen.append((target, provider, error_type))
+
+    stats = AttemptStats(clock, Recording(), label="t1", provider="openai")
+    ctx = Context(clock=clock, stats=CallStats())
+
+    async def slow_ok(request: Request, ctx: Context) -> Result:
+        clock.advance(0.25)
+        return OK
+
+    async def refused(request: Request, ctx: Context) -> Result:
+        clock.advance(0.5)
+        raise ConnectionFailed("no")
+
+    assert await stats(REQUEST, ctx, slow_ok) is OK
+    with pytest.raises(ConnectionFailed):
+        await stats(REQUEST, ctx, refused)
+    assert ctx.stats is not None and ctx.stats.upstream_seconds == pytest.approx(0.75)
+    assert seen == [("t1", "openai", "ConnectionFailed")]
+
+
+def test_breaker_tells_every_transition() -> None:
+    clock = FakeClock()
+    moves: list[tuple[State, State]] = []
+    config = CircuitBreakerConfig(failures=2, cooldown=10)
+    state = BreakerState(config, clock, on_change=lambda old, new: moves.append((old, new)))
+    for _ in range(2):
+        assert state.allow()
+        state.failure()
+    clock.advance(10)
+    assert state.allow()  # half-open probe
+    state.success()
+    assert moves == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+
+
+def test_prometheus_counts_a_request_record_with_bounded_labels() -> None:
+    metrics = PrometheusMetrics(tag_labels=["feature"])
+    usage = Usage(input_tokens=10, output_tokens=4, cached_input_tokens=6)
+    record = RequestRecord(
+        request_id="r",
+        route="/v1/chat/completions",
+        status=200,
+        seconds=0.2,
+        alias="fast",
+        key_id="k1",
+        team="search",
+        tags={"feature": "chat", "secret_note": "never a label"},
+        target="t1",
+        provider="openai",
+        usage=usage,
+        cost=0.5,
+        attempts=3,
+        retries=1,
+        fallbacks=1,
+        overhead=0.0004,
+    )
+    metrics.request(record)
+    metrics.request(msgspec.structs.replace(record, status=429, usage=None, cost=None, overhead=None))
+    metrics.circuit("fast:t1", "closed", "closed")
+    metrics.circuit("fast:t1", "closed", "open")
+    m = samples(metrics)
+    call = {"route": "/v1/chat/completions", "alias": "fast", "target": "t1", "provider": "openai"}
+    assert m[("llmrelay_requests_total", frozenset({**call, "status_class": "2xx"}.items()))] == 1
+    assert m[("llmrelay_requests_total", frozenset({**call, "status_class": "4xx"}.items()))] == 1
+    who = {"alias": "fast", "key": "k1", "team": "search", "feature": "chat"}
+    assert m[("llmrelay_tokens_total", frozenset({**who, "kind": "cached_input"}.items()))] == 6
+    assert m[("llmrelay_cost_usd_total", frozenset(who.items()))] == 0.5
+    assert m[("llmrelay_retries_total", frozenset({("alias", "fast")}))] == 2
+    assert m[("llmrelay_circuit_state", frozenset({("target", "fast:t1")}))] == 2
+    assert m[("llmrelay_circuit_transitions_total", frozenset({("target", "fast:t1"), ("to", "open")}))] == 1
+    assert not any("secret_note" in dict(labels) for _, labels in m)
+
+
+def test_a_dead_workers_live_gauges_leave_the_multiprocess_view(tmp_path: Path) -> None:
+    """Two processes count into one directory; once one has exited, its open circuit is gone."""
+    script = (
+        "from llmrelay.telemetry.prometheus import PrometheusMetrics\n"
+        f"m = PrometheusMetrics(multiprocess_dir={str(tmp_path)!r})\n"
+        "m.circuit('a:t', 'closed', 'open')\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    reader = (
+        "from llmrelay.telemetry.prometheus import PrometheusMetrics\n"
+        f"m = PrometheusMetrics(multiprocess_dir={str(tmp_path)!r})\n"
+        "print(m.exposition().decode())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", reader], env=env, check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(out)
+        for s in family.samples
+    }
+    assert values[("llmrelay_worker_processes", ())] == 1  # the reader only: the writer has exited
+    assert ("llmrelay_circuit_open", (("target", "a:t"),)) not in values
+    assert values[("llmrelay_circuit_transitions_total", (("target", "a:t"), ("to", "open")))] == 1
+
+
+def test_no_op_metrics_accept_everything() -> None:
+    metrics = Metrics()
+    metrics.request(RequestRecord(request_id="r", route="/x", status=200, seconds=0.0))
+    metrics.upstream_error("t", "p", InvalidRequest.__name__)
+    metrics.circuit("t", "closed", "open")
+    metrics.close()
+    assert metrics.enabled is False
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["team"], "tag_labels[0]"),
+        (["feature", "feature"], "tag_labels[1]"),
+        (["bad-name"], "tag_labels[0]"),
+    ],
+)
+def test_tag_labels_must_be_new_valid_label_names(labels: list[str], message: str) -> None:
+    from llmrelay.config import load_config
+    from llmrelay.errors import ConfigError
+
+    config = {
+        "telemetry": {"tag_labels": labels},
+        "models": [{"name": "m", "targets": [{"provider": "mock"}]}],
+    }
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(config)
