@@ -175,6 +175,11 @@ class ServerConfig(_Strict, frozen=True):
     max_header_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024
     body_timeout: _Positive = 30.0
     """Seconds a request body may take to arrive (a slow or trickling client gets a 408)."""
+    header_timeout: _Positive = 10.0
+    """Seconds a request's head (request line and headers) may take to arrive, from the first byte
+    of the head (from the connection's start for its first request). A client trickling headers
+    gets a 408; a connection that never sends a byte is closed. Headers are small: 10 s is far
+    beyond any real client, and short enough that slow-header connections cannot pile up."""
     tls: TLSConfig | None = None
     cors: CorsConfig | None = None
     jwt: JwtConfig | None = None

@@ -45,7 +45,7 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from llmrelay.server.header_limit import PROTOCOL
+    from llmrelay.server.header_limit import PROTOCOL, HeadConfig
 
     config = with_server_defaults(config)
     _configure_logging(config.server.log_level)
@@ -69,15 +69,20 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
         "date_header": False,
         **tls,
     }
+
+    def _with_head_timeout(head: HeadConfig) -> HeadConfig:
+        head.header_timeout = config.server.header_timeout
+        return head
+
     if workers > 1:
         factory = "llmrelay.server.run:app_from_environment"
         supervisor = Multiprocess(
-            uvicorn.Config(factory, factory=True, workers=workers, **common), sockets=[sock]
+            _with_head_timeout(HeadConfig(factory, factory=True, workers=workers, **common)), sockets=[sock]
         )
         with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does
             supervisor.run()
         return
-    server = uvicorn.Server(uvicorn.Config(app, **common))
+    server = uvicorn.Server(_with_head_timeout(HeadConfig(app, **common)))
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     if not server.started:
