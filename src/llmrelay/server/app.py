@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import metadata
 from types import SimpleNamespace
 
 from starlette.middleware.cors import CORSMiddleware
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp
 from llmrelay.config import CorsConfig
 from llmrelay.keys import KeyService
 from llmrelay.relay import Relay
+from llmrelay.server import openapi
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
@@ -68,8 +70,16 @@ def create_app(
         Route("GET", "/metrics", metrics.metrics),
         *admin.routes(),
     ]
+    routes.append(openapi.route(routes, version=_version()))
     app = App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
     return with_cors(app, config.server.cors)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("llmrelay")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
 
 
 def with_cors(app: ASGIApp, cors: CorsConfig | None) -> ASGIApp:

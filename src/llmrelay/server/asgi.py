@@ -49,6 +49,7 @@ class App:
         lifespan: Callable[[], AbstractAsyncContextManager[None]],
     ) -> None:
         self.state = state
+        self.routes = tuple(routes)
         self._lifespan = lifespan
         self._exact: dict[str, dict[str, Endpoint]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = []

@@ -153,6 +153,8 @@ class _Body(msgspec.Struct, frozen=True):
 
 
 _KNOWN = frozenset(_Body.__struct_fields__)
+MESSAGES_BODY: type[msgspec.Struct] = _Body
+"""The fields of a messages request body this codec reads (the server's ``/openapi.json`` is made from it)."""
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `([^`]+)`")
 

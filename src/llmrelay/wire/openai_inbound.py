@@ -179,6 +179,8 @@ class _InRequest(msgspec.Struct):
 
 
 _KNOWN = frozenset(_InRequest.__struct_fields__)
+CHAT_BODY: type[msgspec.Struct] = _InRequest
+"""The fields of a chat request body this codec reads (the server's ``/openapi.json`` is made from it)."""
 _T = TypeVar("_T")
 
 
