@@ -146,3 +146,32 @@ async def test_a_connection_that_never_sends_a_head_is_closed(tmp_path: Path) ->
         reader, writer = await asyncio.open_connection(host, int(port))
         assert await asyncio.wait_for(reader.read(), 10) == b""  # closed without a word
         writer.close()
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/healthz", 200), ("POST", CHAT, 408)])
+async def test_a_trickling_body_loses_its_connection_after_the_answer(
+    tmp_path: Path, method: str, path: str, status: int
+) -> None:
+    """An answer sent before the body is in (a route that reads none, or the 408) does not leave
+    the connection to the trickler: what is left of the body must arrive within body_timeout."""
+    config = {**MOCK, "server": {"body_timeout": 0.5}}
+    async with run_gateway(config, tmp_path) as gw:
+        host, port = gw.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n{{".encode())
+        answer = asyncio.ensure_future(reader.read())
+
+        async def trickle() -> None:
+            with contextlib.suppress(ConnectionError):
+                while not answer.done():
+                    writer.write(b" ")
+                    await writer.drain()
+                    await asyncio.wait({answer}, timeout=0.05)
+
+        sender = asyncio.ensure_future(trickle())
+        done, _ = await asyncio.wait({answer}, timeout=10)
+        answer.cancel()
+        await sender
+        writer.close()
+        assert done, "the server kept the connection while the body trickled in"
+        assert answer.result().startswith(f"HTTP/1.1 {status} ".encode())

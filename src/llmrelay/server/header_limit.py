@@ -1,5 +1,6 @@
-"""Limits on a request's head (request line and headers), inside uvicorn's httptools protocol:
-a size cap (431) and a time limit (408).
+"""Limits on what a client sends, inside uvicorn's httptools protocol: a size cap (431) and a
+time limit (408) on a request's head (request line and headers), and a time limit on a body that
+is still arriving after its answer was sent.
 
 Why here and not in the ASGI app: the app runs once the head is complete, too late. uvicorn's
 httptools protocol has no head limit (its ``h11_max_incomplete_event_size`` only binds h11), and
@@ -24,9 +25,15 @@ later head (``on_message_begin``) until that head is complete. When it fires on 
 client gets a 408 in its error shape (the same lingering close); a connection that has sent
 nothing is just closed, as uvicorn closes an idle keep-alive connection.
 
+A body the app did not wait for (a route that reads none, a 401 before reading, the 408 of
+``server.body_timeout``) kept its connection too: uvicorn goes on reading and dropping it, and
+each read cancels the keep-alive timer. Once the answer is complete, what is left of the body
+must arrive within ``body_timeout``, or the connection is closed (the answer has been sent; a
+client still trickling has nothing more to get).
+
 The cap travels in uvicorn's own ``h11_max_incomplete_event_size`` setting, the same limit for
-h11, the time limit in :class:`HeadConfig` (uvicorn's config with one more field, picklable, so it
-reaches worker processes too); the protocol is named by import string. Used by
+h11, the time limits in :class:`HeadConfig` (uvicorn's config with two more fields, picklable, so
+they reach worker processes too); the protocol is named by import string. Used by
 :mod:`llmrelay.server.run`; nothing else in the server knows about it.
 """
 
@@ -51,15 +58,17 @@ PROTOCOL = "llmrelay.server.header_limit:HeaderLimitProtocol"
 
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
 DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
 LINGER_SECONDS = 2.0
 _LINE_OVERHEAD = len(" HTTP/1.1\r\n") + 1  # request line around method and target
 _HEADER_OVERHEAD = len(": \r\n")
 
 
 class HeadConfig(Config):
-    """uvicorn's config and the head time limit (``server.header_timeout``)."""
+    """uvicorn's config and the time limits (``server.header_timeout``, ``server.body_timeout``)."""
 
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
 
 
 class HeaderLimitProtocol(HttpToolsProtocol):
@@ -76,10 +85,11 @@ class HeaderLimitProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_began_mid_read = False
         self._refused = False
-        self._head_timeout = (
-            config.header_timeout if isinstance(config, HeadConfig) else DEFAULT_HEADER_TIMEOUT
-        )
+        limits = config if isinstance(config, HeadConfig) else None
+        self._head_timeout = limits.header_timeout if limits else DEFAULT_HEADER_TIMEOUT
+        self._body_timeout = limits.body_timeout if limits else DEFAULT_BODY_TIMEOUT
         self._head_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
         self._in_message = False  # a byte of the current message has arrived
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -88,7 +98,27 @@ class HeaderLimitProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._disarm_drain_timer()
         super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._in_head and not self._refused and not self.transport.is_closing():
+            # Answered before the body was in: the rest has body_timeout to arrive.
+            self._drain_timer = self.loop.call_later(self._body_timeout, self._drain_timed_out)
+
+    def _drain_timed_out(self) -> None:
+        import sys
+
+        print("DRAIN", self.scope.get("path"), self.scope.get("method"), file=sys.stderr)
+        self._drain_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _disarm_drain_timer(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
 
     def on_message_begin(self) -> None:
         self._in_message = True
@@ -124,6 +154,7 @@ class HeaderLimitProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if self._refused:
             return
+        self._disarm_drain_timer()
         self._in_head = True
         self._in_message = False
         self._head_bytes = 0
@@ -139,6 +170,9 @@ class HeaderLimitProtocol(HttpToolsProtocol):
             self._head_timer = None
 
     def _head_timed_out(self) -> None:
+        import sys
+
+        print("HEADT", self._in_message, file=sys.stderr)
         self._head_timer = None
         if self._refused or self.transport.is_closing():
             return

@@ -70,19 +70,20 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
         **tls,
     }
 
-    def _with_head_timeout(head: HeadConfig) -> HeadConfig:
+    def _with_timeouts(head: HeadConfig) -> HeadConfig:
         head.header_timeout = config.server.header_timeout
+        head.body_timeout = config.server.body_timeout
         return head
 
     if workers > 1:
         factory = "llmrelay.server.run:app_from_environment"
         supervisor = Multiprocess(
-            _with_head_timeout(HeadConfig(factory, factory=True, workers=workers, **common)), sockets=[sock]
+            _with_timeouts(HeadConfig(factory, factory=True, workers=workers, **common)), sockets=[sock]
         )
         with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does
             supervisor.run()
         return
-    server = uvicorn.Server(_with_head_timeout(HeadConfig(app, **common)))
+    server = uvicorn.Server(_with_timeouts(HeadConfig(app, **common)))
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     if not server.started:
