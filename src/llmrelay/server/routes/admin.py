@@ -22,7 +22,7 @@ from llmrelay.server.asgi import Route
 from llmrelay.server.body import read_body
 from llmrelay.server.errors import error_response
 from llmrelay.server.handler import ServerState
-from llmrelay.wire.json_body import decode_json_object
+from llmrelay.wire.json_body import decode_json_object, validation_message
 from llmrelay.wire.openai_errors import encode_error
 
 
@@ -60,7 +60,7 @@ async def _decode(request: Request, state: ServerState, kind: type[T]) -> T:
     try:
         return msgspec.convert(raw, type=kind)
     except msgspec.ValidationError as err:
-        raise InvalidRequest(f"invalid request body: {err}") from err
+        raise InvalidRequest(f"invalid request body: {validation_message(err)}") from err
 
 
 async def create_key(request: Request, state: ServerState) -> dict[str, Any]:
