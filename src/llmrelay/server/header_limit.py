@@ -108,9 +108,7 @@ class HeaderLimitProtocol(HttpToolsProtocol):
             self._drain_timer = self.loop.call_later(self._body_timeout, self._drain_timed_out)
 
     def _drain_timed_out(self) -> None:
-        import sys
 
-        print("DRAIN", self.scope.get("path"), self.scope.get("method"), file=sys.stderr)
         self._drain_timer = None
         if not self.transport.is_closing():
             self.transport.close()
@@ -170,9 +168,7 @@ class HeaderLimitProtocol(HttpToolsProtocol):
             self._head_timer = None
 
     def _head_timed_out(self) -> None:
-        import sys
 
-        print("HEADT", self._in_message, file=sys.stderr)
         self._head_timer = None
         if self._refused or self.transport.is_closing():
             return
