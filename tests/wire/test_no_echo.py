@@ -13,6 +13,7 @@ from llmrelay.wire.openai_embeddings import decode_embedding_request
 from llmrelay.wire.openai_inbound import decode_chat_request
 
 SECRET = "4111 1111 1111 1111"
+QUOTED = SECRET + " ' - at `$.x`"  # msgspec quotes a value holding ' with " instead
 BODIES = [
     (decode_chat_request, {"model": "m", "messages": [{"role": SECRET, "content": "x"}]}),
     (decode_chat_request, {"model": "m", "messages": [{"role": "user", "content": [{"type": SECRET}]}]}),
@@ -29,6 +30,11 @@ BODIES = [
         {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": SECRET}]}]},
     ),
     (decode_embedding_request, {"model": "m", "input": "x", "encoding_format": SECRET}),
+    (decode_embedding_request, {"model": "m", "input": "x", "encoding_format": QUOTED}),
+    (
+        decode_messages_request,
+        {"model": "m", "max_tokens": 1, "messages": [{"role": QUOTED, "content": "x"}]},
+    ),
 ]
 
 
@@ -37,4 +43,11 @@ def test_an_invalid_value_is_named_by_its_place_not_echoed(decode: object, body:
     with pytest.raises(InvalidRequest) as caught:
         decode(json.dumps(body).encode())  # type: ignore[operator]
     assert SECRET not in caught.value.message
-    assert caught.value.param  # the caller still learns where
+    assert caught.value.param in (
+        "messages.0.role",
+        "messages[0].role",
+        "messages.0.content.0.type",
+        "messages[0].content[0].type",
+        "response_format.type",
+        "encoding_format",
+    )

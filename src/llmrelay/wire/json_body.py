@@ -28,7 +28,8 @@ import msgspec
 from llmrelay.errors import InvalidRequest
 
 MAX_DEPTH = 64
-_QUOTED_VALUE = re.compile(r"^(Invalid (?:enum )?value) '.*?'(?= - at `|$)", re.DOTALL)
+_QUOTED_VALUE = re.compile(r"^(Invalid (?:enum )?value) (['\"]).*\2(?= - at `[^`]*`$|$)", re.DOTALL)
+"""The value, in either quote, up to the *last* `` - at `path` `` (the value may hold that text)."""
 
 
 def decode_json_object(body: bytes) -> dict[str, Any]:
