@@ -207,6 +207,11 @@ class StaticKey(_Strict, frozen=True):
     tier: str | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
     expires_at: float | None = None
+    scopes: list[str] = msgspec.field(default_factory=list)
+    """``admin`` or ``admin:read`` (see README, "Virtual keys")."""
+    routes: list[str] = msgspec.field(default_factory=list)
+    ips: list[str] = msgspec.field(default_factory=list)
+    max_tokens: Annotated[int, Meta(ge=1)] | None = None
 
 
 class Config(_Strict, frozen=True):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from llmrelay.errors import ConfigError
+from llmrelay.errors import ConfigError, InvalidRequest
 from llmrelay.routing.patterns import WILDCARD, is_pattern
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def check(config: Config) -> None:
             " (e.g. `{name: demo, targets: [{provider: mock}]}`, see examples/llmrelay.yaml)"
         )
     _check_secrets(config)
+    _check_key_scopes(config)
     _check_state_url(config.state.url)
     names = [m.name for m in config.models]
     for i, model in enumerate(config.models):
@@ -144,3 +145,19 @@ def _check_state_url(url: str | None) -> None:
         raise ConfigError(f"a sqlite state URL needs a file at `$.state.url`: {use}")
     if scheme != "memory" or not sep:
         raise ConfigError(f"unsupported scheme {scheme!r} at `$.state.url`: {use}")
+
+
+def _check_key_scopes(config: Config) -> None:
+    """A static key's scopes, routes and networks are the ones :mod:`llmrelay.keys.scopes` knows."""
+    from llmrelay.keys.scopes import checked_ips, checked_routes, checked_scopes
+
+    for i, key in enumerate(config.keys):
+        for field, check_field in (
+            ("scopes", checked_scopes),
+            ("routes", checked_routes),
+            ("ips", checked_ips),
+        ):
+            try:
+                check_field(getattr(key, field))
+            except InvalidRequest as err:
+                raise ConfigError(f"{err.message} - at `$.keys[{i}].{field}`") from None

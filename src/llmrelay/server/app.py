@@ -1,7 +1,8 @@
 """``create_app(relay)``: the ASGI application, built from a relay and nothing global.
 
-The lifespan opens the relay (provider connection pools) and the key store, and closes them on
-shutdown after uvicorn has drained in-flight requests and streams. Routes only decode, call the
+The lifespan opens the relay (provider connection pools) and the key store (with the audit log,
+where a config that differs from the last one seen is recorded), and closes them on shutdown
+after uvicorn has drained in-flight requests and streams. Routes only decode, call the
 pipeline and encode (see :mod:`llmrelay.server.handler`).
 """
 
@@ -16,6 +17,7 @@ from types import SimpleNamespace
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from llmrelay.audit import record_config
 from llmrelay.config import CorsConfig
 from llmrelay.keys import KeyService
 from llmrelay.relay import Relay
@@ -51,6 +53,7 @@ def create_app(
             if jwt is not None:
                 await jwt.load()
             await key_service.open()
+            await record_config(key_service.audit, config, at=relay.clock.wall())
             # Everything built so far (config, price data, codecs, pools) lives as long as the
             # process: out of the collector's sight, full collections stop walking it every time.
             gc.freeze()

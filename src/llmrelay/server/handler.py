@@ -32,7 +32,7 @@ from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutti
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
 from llmrelay.streams import ChatStream
-from llmrelay.types import Usage
+from llmrelay.types import ChatRequest, Usage
 
 COST_HEADER = "x-llmrelay-cost"
 """USD for this request as a plain decimal; on a stream, an SSE comment line before the end."""
@@ -88,11 +88,14 @@ async def handle(request: Request, face: Face) -> Response:
 
     guard: DisconnectGuard | None = None
     try:
-        principal = await state.auth.principal(request.headers)
+        principal = await state.auth.principal(request.headers, client=client_host(request), route=face.route)
         body = await read_body(request, state.config.server)
         canonical = face.decode(body)
         model = canonical.model
         principal.check_model(model, state.relay.model_names)
+        if principal.max_tokens is not None and isinstance(canonical, ChatRequest):
+            capped = principal.max_tokens_for(canonical.max_tokens)
+            canonical = msgspec.structs.replace(canonical, max_tokens=capped)
         ctx = _context(state, request, principal, request_id, model)
         guard = DisconnectGuard(request.receive)
         result = await state.relay.send(canonical, ctx)
@@ -169,6 +172,11 @@ def _uncancel() -> None:
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()
+
+
+def client_host(request: Request) -> str | None:
+    """The TCP peer's address (proxy headers are not trusted: ``proxy_headers`` is off)."""
+    return request.client.host if request.client else None
 
 
 def _request_id(request: Request) -> str:

@@ -135,6 +135,9 @@ def operations() -> dict[tuple[str, str], Operation]:
         ("DELETE", "/admin/keys/{key_id}"): Operation(
             "Revoke a virtual key", "admin", answer=_obj(id=_STR, revoked={"type": "boolean"})
         ),
+        ("GET", "/admin/audit"): Operation(
+            "Audit log of key and config changes, newest first", "admin", answer=_list(_AUDIT_ENTRY)
+        ),
     }
 
 
