@@ -82,6 +82,10 @@ def test_secrets_never_show() -> None:
             "fallbacks",
         ),
         ({"models": [BASE["models"][0], BASE["models"][0]]}, "duplicate model name"),
+        ({**BASE, "keys": [{"key": "sk-k-0123456789", "scopes": ["root"]}]}, "$.keys[0].scopes"),
+        ({**BASE, "keys": [{"key": "sk-k-0123456789", "routes": ["/admin"]}]}, "$.keys[0].routes"),
+        ({**BASE, "keys": [{"key": "sk-k-0123456789", "ips": ["10.0.0.1/8"]}]}, "$.keys[0].ips"),
+        ({**BASE, "keys": [{"key": "sk-k-0123456789", "max_tokens": 0}]}, "$.keys[0].max_tokens"),
     ],
 )
 def test_invalid_config_names_the_path(raw: dict[str, object], fragment: str) -> None:

@@ -62,14 +62,16 @@ def audit_log_for(url: str) -> AuditLog:
 
 
 def config_digest(config: Config) -> str:
-    """SHA-256 of the config with secrets masked (two configs that differ only in a secret match)."""
+    """SHA-256 of the config with secrets masked (two configs that differ only in a secret match),
+    without the port and the worker count: ``llmrelay serve --port/--workers`` set those per run."""
 
     def mask(value: Any) -> Any:
         if isinstance(value, Secret):
             return "***"
         raise NotImplementedError(type(value))
 
-    return hashlib.sha256(msgspec.json.encode(config, enc_hook=mask, order="sorted")).hexdigest()
+    shown = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, port=1, workers=1))
+    return hashlib.sha256(msgspec.json.encode(shown, enc_hook=mask, order="sorted")).hexdigest()
 
 
 async def record_config(log: AuditLog, config: Config, *, at: float) -> AuditEntry | None:

@@ -63,7 +63,13 @@ def config(openai_url: str) -> dict[str, Any]:
         },
         "keys": [
             {"key": APP_KEY, "name": "app"},
-            {"key": SCOPED_KEY, "name": "scoped", "models": ["mock"]},
+            {
+                "key": SCOPED_KEY,
+                "name": "scoped",
+                "models": ["mock"],
+                "routes": ["/v1/chat/completions"],
+                "max_tokens": 64,
+            },
         ],
         "models": [
             {"name": "mock", "targets": [{"provider": "mock", "options": {"text": "fixed answer"}}]},
