@@ -361,3 +361,20 @@ def test_a_pattern_resolves_like_the_router_for_config_lookups() -> None:
     assert (found := config.model("openai/gpt-4o")) is not None and found.name == "openai/gpt-*"
     assert (found := config.model("openai/named")) is not None and found.timeout.total == 7
     assert config.model("claude") is None and config.model("openai/") is None
+
+
+def test_secrets_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hmac
+
+    from llmrelay import config as config_module
+
+    calls: list[tuple[bytes, bytes]] = []
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return hmac.compare_digest(a, b)
+
+    monkeypatch.setattr(config_module.hmac, "compare_digest", spy)
+    assert config_module.Secret("sk-é-1") == config_module.Secret("sk-é-1")
+    assert config_module.Secret("sk-a") != config_module.Secret("sk-ab")
+    assert len(calls) == 2

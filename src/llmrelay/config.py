@@ -13,6 +13,7 @@ A config that loads runs in both faces, the library and the server.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,7 +49,8 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        # Constant time, as every comparison of secrets in llmrelay (docs/architecture.md §8).
+        return isinstance(other, Secret) and hmac.compare_digest(other._value.encode(), self._value.encode())
 
     def __hash__(self) -> int:
         return hash(self._value)
