@@ -369,10 +369,11 @@ def test_secrets_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> No
     from llmrelay import config as config_module
 
     calls: list[tuple[bytes, bytes]] = []
+    original = hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         calls.append((a, b))
-        return hmac.compare_digest(a, b)
+        return original(a, b)
 
     monkeypatch.setattr(config_module.hmac, "compare_digest", spy)
     assert config_module.Secret("sk-é-1") == config_module.Secret("sk-é-1")
