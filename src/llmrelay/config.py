@@ -49,7 +49,7 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        # Constant time, as every comparison of secrets in llmrelay (docs/architecture.md §8).
+        # Constant time, as every comparison of secrets in llmrelay (docs/architecture.md §9).
         return isinstance(other, Secret) and hmac.compare_digest(other._value.encode(), self._value.encode())
 
     def __hash__(self) -> int:
