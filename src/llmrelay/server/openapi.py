@@ -36,6 +36,9 @@ class Operation:
     anthropic: bool = False
     """Errors in Anthropic's shape (``/v1/messages``) instead of OpenAI's."""
     auth: bool = True
+    body_required: bool = True
+    query: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """Query parameters: (name, schema)."""
 
 
 def _obj(**props: Any) -> dict[str, Any]:
@@ -130,13 +133,24 @@ def operations() -> dict[tuple[str, str], Operation]:
         ),
         ("GET", "/admin/keys/{key_id}"): Operation("One virtual key", "admin", answer=_KEY),
         ("POST", "/admin/keys/{key_id}/rotate"): Operation(
-            "Issue a new secret; the old one stays valid for `grace_seconds`", "admin", Rotation, _NEW_KEY
+            "Issue a new secret; the old one stays valid for `grace_seconds`",
+            "admin",
+            Rotation,
+            _NEW_KEY,
+            body_required=False,
         ),
         ("DELETE", "/admin/keys/{key_id}"): Operation(
             "Revoke a virtual key", "admin", answer=_obj(id=_STR, revoked={"type": "boolean"})
         ),
         ("GET", "/admin/audit"): Operation(
-            "Audit log of key and config changes, newest first", "admin", answer=_list(_AUDIT_ENTRY)
+            "Audit log of key and config changes, newest first",
+            "admin",
+            answer=_list(_AUDIT_ENTRY),
+            query=(
+                ("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                ("before", {"type": "integer", "minimum": 1}),
+                ("action", _STR),
+            ),
         ),
     }
 
@@ -190,19 +204,19 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
         "responses": responses,
         "security": [{"bearer": []}, {"apiKey": []}] if op.auth else [],
     }
-    params = re.findall(r"\{(\w+)(?::path)?\}", route.path)
+    params = [
+        *(
+            {"name": p, "in": "path", "required": True, "schema": _STR}
+            for p in re.findall(r"\{(\w+)(?::path)?\}", route.path)
+        ),
+        *({"name": name, "in": "query", "schema": schema} for name, schema in op.query),
+    ]
     if params:
-        out["parameters"] = [{"name": p, "in": "path", "required": True, "schema": _STR} for p in params]
-    if route.path == "/admin/audit":
-        out["parameters"] = [
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-            {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "action", "in": "query", "schema": _STR},
-        ]
+        out["parameters"] = params
     if op.body is not None:
         ref = {"$ref": "#/components/schemas/" + _prefix(op.body) + op.body.__name__}
         out["requestBody"] = {
-            "required": route.path != "/admin/keys/{key_id}/rotate",
+            "required": op.body_required,
             "content": {_JSON: {"schema": ref}},
         }
     return out
