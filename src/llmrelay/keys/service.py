@@ -70,7 +70,11 @@ class KeyService:
 
     async def open(self) -> None:
         await self._store.open()
-        await self.audit.open()
+        try:
+            await self.audit.open()
+        except BaseException:
+            await self._store.aclose()
+            raise
 
     async def aclose(self) -> None:
         try:
