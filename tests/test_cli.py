@@ -87,3 +87,34 @@ def test_serve_refuses_a_state_url_it_cannot_use_in_one_line(tmp_path: Path) -> 
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert result.output.startswith("error: ") and "`$.state.url`" in result.output
     assert "listening" not in result.output
+
+
+def test_keys_create_with_scopes_and_an_audit_trail(tmp_path: Path) -> None:
+    import asyncio
+    import json
+
+    from llmrelay.audit import SqliteAuditLog
+
+    env = {"LLMRELAY_HOME": str(tmp_path)}
+    runner = CliRunner()
+    args = ["keys", "create", "--scope", "admin:read", "--route", "/v1/messages", "--ip", "10.0.0.0/8"]
+    created = runner.invoke(main, [*args, "--max-tokens", "64"], env=env)
+    assert created.exit_code == 0, created.output
+    key = json.loads(created.stdout)
+    assert key["scopes"] == ["admin:read"] and key["routes"] == ["/v1/messages"]
+    assert key["ips"] == ["10.0.0.0/8"] and key["max_tokens"] == 64
+    bad = runner.invoke(main, ["keys", "create", "--scope", "root"], env=env)
+    assert bad.exit_code == 1 and "unknown scope 'root'" in bad.output
+    runner.invoke(main, ["keys", "revoke", key["id"]], env=env)
+
+    async def entries() -> list[tuple[str, str]]:
+        log = SqliteAuditLog(tmp_path / "llmrelay.db")
+        await log.open()
+        try:
+            return [(e.action, e.actor) for e in await log.query(limit=10)]
+        finally:
+            await log.aclose()
+
+    found = asyncio.run(entries())
+    assert [a for a, _ in found] == ["key.revoke", "key.create"]
+    assert all(actor.startswith("cli:") for _, actor in found)

@@ -82,6 +82,10 @@ def test_secrets_never_show() -> None:
             "fallbacks",
         ),
         ({"models": [BASE["models"][0], BASE["models"][0]]}, "duplicate model name"),
+        ({**BASE, "keys": [{"key": "sk-k-0123456789", "scopes": ["root"]}]}, "$.keys[0].scopes"),
+        ({**BASE, "keys": [{"key": "sk-k-0123456789", "routes": ["/admin"]}]}, "$.keys[0].routes"),
+        ({**BASE, "keys": [{"key": "sk-k-0123456789", "ips": ["10.0.0.1/8"]}]}, "$.keys[0].ips"),
+        ({**BASE, "keys": [{"key": "sk-k-0123456789", "max_tokens": 0}]}, "$.keys[0].max_tokens"),
     ],
 )
 def test_invalid_config_names_the_path(raw: dict[str, object], fragment: str) -> None:
@@ -368,3 +372,21 @@ def test_a_pattern_resolves_like_the_router_for_config_lookups() -> None:
     assert (found := config.model("openai/gpt-4o")) is not None and found.name == "openai/gpt-*"
     assert (found := config.model("openai/named")) is not None and found.timeout.total == 7
     assert config.model("claude") is None and config.model("openai/") is None
+
+
+def test_secrets_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hmac
+
+    from llmrelay import config as config_module
+
+    calls: list[tuple[bytes, bytes]] = []
+    original = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(config_module.hmac, "compare_digest", spy)
+    assert config_module.Secret("sk-é-1") == config_module.Secret("sk-é-1")
+    assert config_module.Secret("sk-a") != config_module.Secret("sk-ab")
+    assert len(calls) == 2

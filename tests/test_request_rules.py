@@ -72,3 +72,13 @@ async def test_the_sdk_facade_applies_the_rules_before_any_call() -> None:
         with pytest.raises(InvalidRequest) as bad:
             relay.stream("demo", [{"role": "user", "content": "hi"}], extensions={"openai": {"n": 2}})
         assert bad.value.param == "n"
+
+
+def test_tool_names_that_are_not_identifiers_are_not_echoed() -> None:
+    """A name shaped like a function name helps the caller; anything else may be text put in the
+    wrong field (a card number, a prompt) and stays out of the error."""
+    odd = Tool(name="card 4111 1111 1111 1111", parameters={"type": "object"})
+    with pytest.raises(InvalidRequest) as bad:
+        validate(request(tools=(odd,), tool_choice=ToolChoice(mode="tool", name="jane@example.org x")))
+    assert "4111" not in bad.value.message and "jane@" not in bad.value.message
+    assert bad.value.param == "tool_choice"

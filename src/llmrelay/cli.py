@@ -166,6 +166,16 @@ def _pairs(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -
     return pairs
 
 
+def _cli_actor() -> str:
+    """Who the audit log names for a change made with this command: the OS user."""
+    import getpass
+
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return "cli:unknown"
+
+
 @keys.command("create")
 @_CONFIG_OPTION
 @click.option("--name", default=None)
@@ -185,6 +195,14 @@ def _pairs(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -
     callback=_positive_seconds,
     help="Seconds until the key expires, > 0 (default: never).",
 )
+@click.option("--scope", "scopes", multiple=True, help="admin or admin:read (the admin API), repeatable.")
+@click.option(
+    "--route", "routes", multiple=True, help="A model route the key may call (default: all), repeatable."
+)
+@click.option(
+    "--ip", "ips", multiple=True, help="A CIDR the caller must come from (default: anywhere), repeatable."
+)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Cap on max_tokens per request.")
 def keys_create(
     config_path: Path | None,
     name: str | None,
@@ -192,8 +210,13 @@ def keys_create(
     tier: str | None,
     metadata: dict[str, str],
     expires_in: float | None,
+    scopes: tuple[str, ...],
+    routes: tuple[str, ...],
+    ips: tuple[str, ...],
+    max_tokens: int | None,
 ) -> None:
-    """Create a key and print it (the secret is shown this once)."""
+    """Create a key and print it (the secret is shown this once). Scopes, routes, networks and
+    the token cap are described in the README ("Virtual keys")."""
     from llmrelay.keys.model import model_names
 
     aliases = model_names(models.split(","))
@@ -208,7 +231,16 @@ def keys_create(
                     f"warning: no model alias `{alias}` in the config; the key lists it anyway", err=True
                 )
         secret, key = await service.create(
-            name=name, models=aliases, tier=tier, metadata=metadata, expires_at=expires_at
+            name=name,
+            models=aliases,
+            tier=tier,
+            metadata=metadata,
+            expires_at=expires_at,
+            scopes=scopes,
+            routes=routes,
+            ips=ips,
+            max_tokens=max_tokens,
+            actor=_cli_actor(),
         )
         return {"key": secret, **key.public()}
 
@@ -240,7 +272,7 @@ def keys_rotate(config_path: Path | None, key_id: str, grace: float) -> None:
     """Issue a new secret for KEY_ID (a revoked or expired key cannot be rotated)."""
 
     async def rotate(service: KeyService, config: Config) -> dict[str, Any]:
-        secret, key = await service.rotate(key_id, grace_seconds=grace)
+        secret, key = await service.rotate(key_id, grace_seconds=grace, actor=_cli_actor())
         return {"key": secret, **key.public()}
 
     _echo_json(_with_keys(config_path, rotate))
@@ -259,7 +291,7 @@ def keys_revoke(config_path: Path | None, key_id: str) -> None:
     """
 
     async def revoke(service: KeyService, config: Config) -> dict[str, Any]:
-        return (await service.revoke(key_id)).public()
+        return (await service.revoke(key_id, actor=_cli_actor())).public()
 
     _echo_json(_with_keys(config_path, revoke))
 

@@ -14,6 +14,7 @@ A config that loads runs in both faces, the library and the server.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,7 +56,8 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        # Constant time, as every comparison of secrets in llmrelay (docs/architecture.md §9).
+        return isinstance(other, Secret) and hmac.compare_digest(other._value.encode(), self._value.encode())
 
     def __hash__(self) -> int:
         return hash(self._value)
@@ -248,6 +250,11 @@ class ServerConfig(_Strict, frozen=True):
     max_header_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024
     body_timeout: _Positive = 30.0
     """Seconds a request body may take to arrive (a slow or trickling client gets a 408)."""
+    header_timeout: _Positive = 10.0
+    """Seconds a request's head (request line and headers) may take to arrive, from the first byte
+    of the head (from the connection's start for its first request). A client trickling headers
+    gets a 408; a connection that never sends a byte is closed. Headers are small: 10 s is far
+    beyond any real client, and short enough that slow-header connections cannot pile up."""
     tls: TLSConfig | None = None
     cors: CorsConfig | None = None
     jwt: JwtConfig | None = None
@@ -330,6 +337,11 @@ class StaticKey(_Strict, frozen=True):
     tier: str | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
     expires_at: float | None = None
+    scopes: list[str] = msgspec.field(default_factory=list)
+    """``admin`` or ``admin:read`` (see README, "Virtual keys")."""
+    routes: list[str] = msgspec.field(default_factory=list)
+    ips: list[str] = msgspec.field(default_factory=list)
+    max_tokens: Annotated[int, Meta(ge=1)] | None = None
 
 
 class Config(_Strict, frozen=True):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from llmrelay.errors import ConfigError
+from llmrelay.errors import ConfigError, InvalidRequest
 from llmrelay.routing.patterns import WILDCARD, is_pattern
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def check(config: Config) -> None:
     _check_tag_labels(config.telemetry.tag_labels)
     if config.alerts is not None and not config.telemetry.metrics:
         raise ConfigError("`$.alerts` reads the metrics: remove `$.telemetry.metrics: false` or the alerts")
+    _check_key_scopes(config)
     _check_state_url(config.state.url)
     _check_budgets(config)
     if config.state.redis is not None:
@@ -251,3 +252,19 @@ def _check_tag_labels(labels: list[str]) -> None:
                 f"`$.telemetry.tag_labels[{i}]`: {label!r} is already a label of the token and cost"
                 f" metrics or listed twice; choose another key metadata name (not {', '.join(_OWN_LABELS)})"
             )
+
+
+def _check_key_scopes(config: Config) -> None:
+    """A static key's scopes, routes and networks are the ones :mod:`llmrelay.keys.scopes` knows."""
+    from llmrelay.keys.scopes import checked_ips, checked_routes, checked_scopes
+
+    for i, key in enumerate(config.keys):
+        for field, check_field in (
+            ("scopes", checked_scopes),
+            ("routes", checked_routes),
+            ("ips", checked_ips),
+        ):
+            try:
+                check_field(getattr(key, field))
+            except InvalidRequest as err:
+                raise ConfigError(f"{err.message} - at `$.keys[{i}].{field}`") from None

@@ -9,7 +9,9 @@ honour) live in :mod:`llmrelay.wire.foreign_params` instead, because a fallback 
 - ``tool_choice`` that forces a tool (``required``, or a named tool) needs ``tools``, and a named
   tool must be one of them. Providers disagree on what they do otherwise (OpenAI rejects it,
   others call nothing or the first tool), and the mock would answer with a tool that was never
-  offered; one clear error is better than any of those.
+  offered; one clear error is better than any of those. The error names the tools only when
+  their names are shaped like function names (OpenAI's ``^[A-Za-z0-9_-]{1,64}$``, dots allowed):
+  anything else may be text put in the wrong field, and errors never echo that.
 - ``n`` (OpenAI's number of choices) is rejected above 1, on every alias: the canonical response
   holds one message, so llmrelay answers with one choice; passing ``n`` to an OpenAI upstream would
   bill ``n`` answers and return one. ``n: 1`` (the default) is accepted. The caller sends ``n``
@@ -18,8 +20,12 @@ honour) live in :mod:`llmrelay.wire.foreign_params` instead, because a fallback 
 
 from __future__ import annotations
 
+import re
+
 from llmrelay.errors import InvalidRequest
 from llmrelay.types import ChatRequest
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def validate(request: ChatRequest) -> ChatRequest:
@@ -34,16 +40,21 @@ def _check_tool_choice(request: ChatRequest) -> None:
     if choice is None or choice.mode in ("auto", "none"):
         return
     names = [tool.name for tool in request.tools]
-    forced = f"tool {choice.name!r}" if choice.mode == "tool" else "a tool call"
+    forced = f"tool {_shown(choice.name)}" if choice.mode == "tool" else "a tool call"
     if not names:
         raise InvalidRequest(
             f"`tool_choice` forces {forced}, but the request has no tools", param="tool_choice"
         )
     if choice.mode == "tool" and choice.name not in names:
         raise InvalidRequest(
-            f"`tool_choice` names tool {choice.name!r}, which is not in `tools` ({', '.join(names)})",
+            f"`tool_choice` names tool {_shown(choice.name)}, which is not in `tools`"
+            f" ({', '.join(n if _IDENTIFIER.match(n) else '…' for n in names)})",
             param="tool_choice",
         )
+
+
+def _shown(name: str | None) -> str:
+    return repr(name) if name is not None and _IDENTIFIER.match(name) else "(not shown: not a function name)"
 
 
 def _check_n(request: ChatRequest) -> None:

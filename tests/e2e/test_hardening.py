@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import ssl
@@ -103,3 +104,74 @@ async def test_cors_is_off_by_default_and_answers_configured_origins(tmp_path: P
             assert r.status == 200 and r.headers["access-control-allow-origin"] == "https://app.example"
         async with s.options(gw.url + CHAT, headers={**preflight, "origin": "https://evil.example"}) as r:
             assert r.status == 400 and "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_head_that_trickles_in_is_408_and_the_connection_closed(tmp_path: Path, workers: int) -> None:
+    config = {**MOCK, "server": {"header_timeout": 0.5}}
+    async with run_gateway(config, tmp_path, extra_args=("--workers", str(workers))) as gw:
+        host, port = gw.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        stop = asyncio.Event()
+
+        async def trickle() -> None:  # one header byte every 50 ms, forever: each read is news
+            try:
+                writer.write(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\n")
+                while not stop.is_set():
+                    writer.write(b"x-slow: a\r\n")
+                    await writer.drain()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.05)
+            except ConnectionError:
+                pass
+
+        task = asyncio.create_task(trickle())
+        answer = await asyncio.wait_for(reader.read(), 10)  # the server closes: read() ends
+        stop.set()
+        await task
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert json.loads(body)["type"] == "error"  # Anthropic's shape on /v1/messages
+        async with aiohttp.ClientSession() as s, s.post(gw.url + CHAT, json=HELLO) as r:
+            assert r.status == 200
+    line = next(line for line in gw.access_lines() if line["status"] == 408)
+    assert line["error"] == "request_timeout" and line["route"] == "/v1/messages"
+
+
+async def test_a_connection_that_never_sends_a_head_is_closed(tmp_path: Path) -> None:
+    config = {**MOCK, "server": {"header_timeout": 0.5}}
+    async with run_gateway(config, tmp_path) as gw:
+        host, port = gw.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed without a word
+        writer.close()
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/healthz", 200), ("POST", CHAT, 408)])
+async def test_a_trickling_body_loses_its_connection_after_the_answer(
+    tmp_path: Path, method: str, path: str, status: int
+) -> None:
+    """An answer sent before the body is in (a route that reads none, or the 408) does not leave
+    the connection to the trickler: what is left of the body must arrive within body_timeout."""
+    config = {**MOCK, "server": {"body_timeout": 0.5}}
+    async with run_gateway(config, tmp_path) as gw:
+        host, port = gw.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n{{".encode())
+        answer = asyncio.ensure_future(reader.read())
+
+        async def trickle() -> None:
+            with contextlib.suppress(ConnectionError):
+                while not answer.done():
+                    writer.write(b" ")
+                    await writer.drain()
+                    await asyncio.wait({answer}, timeout=0.05)
+
+        sender = asyncio.ensure_future(trickle())
+        done, _ = await asyncio.wait({answer}, timeout=10)
+        answer.cancel()
+        await sender
+        writer.close()
+        assert done, "the server kept the connection while the body trickled in"
+        assert answer.result().startswith(f"HTTP/1.1 {status} ".encode())

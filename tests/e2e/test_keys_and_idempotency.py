@@ -86,8 +86,12 @@ async def test_a_negative_grace_is_a_400(gateway: Gateway) -> None:
     assert shown["display"] == created["display"]  # not rotated
 
 
-async def test_admin_api_needs_the_master_key(gateway: Gateway) -> None:
+async def test_admin_api_needs_the_master_key_or_an_admin_scope(gateway: Gateway) -> None:
     status, body = await admin(gateway, "GET", "/admin/keys", headers={"authorization": f"Bearer {APP_KEY}"})
+    assert status == 403 and body["error"]["code"] == "insufficient_scope"  # a valid key, no admin scope
+    status, body = await admin(
+        gateway, "GET", "/admin/keys", headers={"authorization": "Bearer sk-relay-nope"}
+    )
     assert status == 401 and body["error"]["type"] == "authentication_error"
 
 

@@ -50,6 +50,12 @@ class VirtualKey(msgspec.Struct, frozen=True, kw_only=True):
     models: tuple[str, ...] = ()
     tier: str | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    scopes: tuple[str, ...] = ()
+    """``admin`` / ``admin:read`` (:mod:`llmrelay.keys.scopes`); records made before scopes
+    existed decode with none, so no store migration is needed (records are JSON)."""
+    routes: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    max_tokens: int | None = None
     created_at: float
     expires_at: float | None = None
     revoked_at: float | None = None
@@ -70,6 +76,10 @@ class VirtualKey(msgspec.Struct, frozen=True, kw_only=True):
             "models": list(self.models),
             "tier": self.tier,
             "metadata": self.metadata,
+            "scopes": list(self.scopes),
+            "routes": list(self.routes),
+            "ips": list(self.ips),
+            "max_tokens": self.max_tokens,
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "revoked_at": self.revoked_at,

@@ -8,6 +8,9 @@ busy key costs one dict lookup per request. The trade-off: a key revoked through
 that was reading the store at that moment. Static keys from config are hashed once at start and
 never stored.
 
+Every change is appended to the audit log (:mod:`llmrelay.audit`) with the actor the caller
+names (``master``, an admin key's id, ``cli:<user>``).
+
 Rotate and revoke are read, decide (:mod:`llmrelay.keys.lifecycle`), compare-and-set: when two
 race, the one that loses reads the winner's record and decides again, so a revocation is never
 lost to a concurrent rotation.
@@ -18,12 +21,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
 
+from llmrelay.audit import AuditLog, MemoryAuditLog, audit_log_for
 from llmrelay.clock import Clock
 from llmrelay.config import Config, StaticKey
 from llmrelay.errors import AuthenticationError, ConfigError, Conflict, InvalidRequest, NotFound
 from llmrelay.keys.auth_cache import AuthCache
 from llmrelay.keys.lifecycle import INVALID, check, revoked, rotated
 from llmrelay.keys.model import VirtualKey, display_prefix, hash_secret, model_names, new_secret
+from llmrelay.keys.scopes import checked_ips, checked_routes, checked_scopes
 from llmrelay.keys.store import KeyStore, MemoryKeyStore, SqliteKeyStore
 from llmrelay.stores.postgres import is_postgres
 from llmrelay.stores.sqlite import sqlite_path
@@ -43,8 +48,10 @@ class KeyService:
         tiers: Collection[str] | None = None,
         cache_ttl: float = 5.0,
         cache_size: int = 10_000,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
+        self.audit: AuditLog = audit or MemoryAuditLog()
         self._clock = clock
         self._tiers = tiers
         self._cache = AuthCache(ttl=cache_ttl, size=cache_size)
@@ -68,13 +75,21 @@ class KeyService:
             raise ConfigError(
                 f"virtual keys cannot be stored at {url.partition(':')[0]}:// (use sqlite or postgresql)"
             )
-        return cls(store, clock, static=config.keys, tiers=frozenset(config.tiers))
+        return cls(store, clock, static=config.keys, tiers=frozenset(config.tiers), audit=audit_log_for(url))
 
     async def open(self) -> None:
         await self._store.open()
+        try:
+            await self.audit.open()
+        except BaseException:
+            await self._store.aclose()
+            raise
 
     async def aclose(self) -> None:
-        await self._store.aclose()
+        try:
+            await self.audit.aclose()
+        finally:
+            await self._store.aclose()
 
     async def ping(self) -> bool:
         try:
@@ -110,15 +125,23 @@ class KeyService:
         tier: str | None = None,
         metadata: Mapping[str, str] | None = None,
         expires_at: float | None = None,
+        scopes: Sequence[str] = (),
+        routes: Sequence[str] = (),
+        ips: Sequence[str] = (),
+        max_tokens: int | None = None,
+        actor: str = "unknown",
     ) -> tuple[str, VirtualKey]:
         """A new key; the secret is returned here and never again. Model names are trimmed;
-        ``expires_at`` must be in the future (a key born expired is a mistake, not a key)."""
+        ``expires_at`` must be in the future (a key born expired is a mistake, not a key); scopes,
+        routes and networks must be known and well formed (:mod:`llmrelay.keys.scopes`)."""
         now = self._clock.wall()
         if expires_at is not None and not expires_at > now:
             raise InvalidRequest("expires_at must be in the future", param="expires_at")
         if tier is not None and self._tiers is not None and tier not in self._tiers:
             known = ", ".join(sorted(self._tiers)) or "none configured"
             raise InvalidRequest(f"unknown tier {tier!r} (known: {known})", param="tier")
+        if max_tokens is not None and max_tokens < 1:
+            raise InvalidRequest("max_tokens must be at least 1", param="max_tokens")
         secret = new_secret()
         key = VirtualKey(
             id="key_" + secrets.token_hex(8),
@@ -128,11 +151,24 @@ class KeyService:
             models=model_names(models),
             tier=tier,
             metadata=dict(metadata or {}),
+            scopes=checked_scopes(scopes),
+            routes=checked_routes(routes),
+            ips=checked_ips(ips),
+            max_tokens=max_tokens,
             created_at=now,
             expires_at=expires_at,
         )
         await self._store.insert(key)
+        details = {
+            k: v for k, v in key.public().items() if k not in ("id", "display", "created_at", "revoked_at")
+        }
+        await self._audit(actor, "key.create", key.id, details)
         return secret, key
+
+    async def _audit(self, actor: str, action: str, key_id: str, details: dict[str, object]) -> None:
+        await self.audit.record(
+            at=self._clock.wall(), actor=actor, action=action, target=key_id, details=details
+        )
 
     async def list(self) -> list[VirtualKey]:
         return await self._store.list()
@@ -140,18 +176,23 @@ class KeyService:
     async def get(self, key_id: str) -> VirtualKey | None:
         return await self._store.get(key_id)
 
-    async def rotate(self, key_id: str, *, grace_seconds: float) -> tuple[str, VirtualKey]:
+    async def rotate(
+        self, key_id: str, *, grace_seconds: float, actor: str = "unknown"
+    ) -> tuple[str, VirtualKey]:
         """A new secret for the key; the current one stays valid for ``grace_seconds``.
         :class:`Conflict` (``key_revoked`` / ``key_expired``) for a key whose secret could never work."""
         secret = new_secret()
         key = await self._update(
             key_id, lambda k: rotated(k, secret, now=self._clock.wall(), grace_seconds=grace_seconds)
         )
+        await self._audit(actor, "key.rotate", key_id, {"grace_seconds": grace_seconds})
         return secret, key
 
-    async def revoke(self, key_id: str) -> VirtualKey:
+    async def revoke(self, key_id: str, *, actor: str = "unknown") -> VirtualKey:
         """Revoke the key (again is fine: the first revocation time stays)."""
-        return await self._update(key_id, lambda k: revoked(k, now=self._clock.wall()))
+        key = await self._update(key_id, lambda k: revoked(k, now=self._clock.wall()))
+        await self._audit(actor, "key.revoke", key_id, {})
+        return key
 
     async def _update(self, key_id: str, change: Callable[[VirtualKey], VirtualKey]) -> VirtualKey:
         """Read, change, compare-and-set; on a lost race read again and decide again."""
@@ -183,6 +224,10 @@ def _static_record(index: int, key: StaticKey, clock: Clock) -> VirtualKey:
         models=tuple(key.models),
         tier=key.tier,
         metadata=dict(key.metadata),
+        scopes=tuple(key.scopes),
+        routes=tuple(key.routes),
+        ips=tuple(key.ips),
+        max_tokens=key.max_tokens,
         created_at=clock.wall(),
         expires_at=key.expires_at,
     )

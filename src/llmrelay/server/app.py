@@ -1,29 +1,33 @@
 """``create_app(relay)``: the ASGI application, built from a relay and nothing global.
 
-The lifespan opens the relay (provider connection pools), the key store and the ledger writer,
-starts the alert evaluator (``alerts:``) and the dashboard's sessions and metric sampler (``/ui``,
-with a master key), and closes them on shutdown after uvicorn has drained in-flight requests and
-streams (the ledger writes what it still buffers then). Routes only decode, call the pipeline and
-encode (see :mod:`llmrelay.server.handler`); ``/metrics`` shows the relay's Prometheus backend
-when it has one (:func:`llmrelay.server.run.server_relay`).
+The lifespan opens the relay (provider connection pools), the key store (with the audit log,
+where a config that differs from the last one seen is recorded) and the ledger writer, starts the
+alert evaluator (``alerts:``) and the dashboard's sessions and metric sampler (``/ui``, with a
+master key), and closes them on shutdown after uvicorn has drained in-flight requests and streams
+(the ledger writes what it still buffers then). Routes only decode, call the pipeline and encode
+(see :mod:`llmrelay.server.handler`); ``/metrics`` shows the relay's Prometheus backend when it
+has one (:func:`llmrelay.server.run.server_relay`).
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from importlib import metadata
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from llmrelay.audit import record_config
 from llmrelay.clock import Clock
 from llmrelay.config import Config, CorsConfig
 from llmrelay.keys import KeyService
 from llmrelay.ledger import LedgerWriter, open_ledger
 from llmrelay.relay import Relay
+from llmrelay.server import openapi
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.asgi import App, Route
 from llmrelay.server.auth import Authenticator
@@ -77,34 +81,33 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        async with relay:
+        # Everything opened is closed in reverse order, also when a later step of the start fails
+        # (an open store's thread would otherwise keep the failed process from exiting).
+        async with AsyncExitStack() as opened:
+            await opened.enter_async_context(relay)
             if jwt is not None:
                 await jwt.load()
             await key_service.open()
+            opened.push_async_callback(key_service.aclose)
+            await record_config(key_service.audit, config, at=relay.clock.wall())
             if ledger is not None:
                 await ledger.open()
+                # After uvicorn drained the requests: every row they recorded is buffered by now.
+                opened.push_async_callback(ledger.aclose)
+            opened.callback(relay.metrics.close)
             alerts = _alerts(relay, state.metrics)
             if alerts is not None:
                 await alerts.start()
+                opened.push_async_callback(alerts.aclose)
             if state.ui is not None:
                 await state.ui.sessions.open()
+                opened.push_async_callback(state.ui.sessions.aclose)
                 state.ui.history.start()
+                opened.push_async_callback(state.ui.history.aclose)
             # Everything built so far (config, price data, codecs, pools) lives as long as the
             # process: out of the collector's sight, full collections stop walking it every time.
             gc.freeze()
-            try:
-                yield
-            finally:
-                if state.ui is not None:
-                    await state.ui.history.aclose()
-                    await state.ui.sessions.aclose()
-                if alerts is not None:
-                    await alerts.aclose()
-                relay.metrics.close()
-                # After uvicorn drained the requests: every row they recorded is buffered by now.
-                if ledger is not None:
-                    await ledger.aclose()
-                await key_service.aclose()
+            yield
 
     routes = [
         Route("POST", "/v1/chat/completions", openai.chat_completions),
@@ -125,6 +128,7 @@ def create_app(
         *admin.routes(),
         *ui_routes.routes(),
     ]
+    routes.append(openapi.route(routes, version=_version()))
     app = App(routes, state=SimpleNamespace(llmrelay=state), lifespan=lifespan)
     return with_cors(app, config.server.cors)
 
@@ -166,6 +170,13 @@ def _alerts(relay: Relay, metrics: PrometheusMetrics | None) -> Evaluator | None
 
     leases = open_kv(kv_url(config.state.url), relay.clock, namespace="alerts", max_entries=10_000)
     return Evaluator(config.alerts, metrics.snapshot, leases, relay.clock)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("llmrelay")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
 
 
 def with_cors(app: ASGIApp, cors: CorsConfig | None) -> ASGIApp:

@@ -49,6 +49,7 @@ class App:
         lifespan: Callable[[], AbstractAsyncContextManager[None]],
     ) -> None:
         self.state = state
+        self.routes = tuple(routes)
         self._lifespan = lifespan
         self._exact: dict[str, dict[str, Endpoint]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = []
@@ -96,6 +97,9 @@ class App:
                 response = _error(path, err, {"allow": allowed})
             else:
                 response = await endpoint(request)
+        except RelayError as err:  # a route that let one of ours through still answers its status
+            log.info("%s %s answered %d %s at the edge", scope["method"], path, err.status, err.code)
+            response = _error(path, err)
         except Exception:  # the outermost edge: log, answer 500, keep serving
             log.exception("unhandled error on %s %s", scope["method"], path)
             response = _error(path, RelayError("internal error in llmrelay"))

@@ -3,6 +3,12 @@
 The server never accepts provider keys from clients; it authenticates llmrelay virtual keys (and
 the master key, which is also allowed to call models). Without any key configured the server runs
 open, for local development; then every caller is the anonymous principal.
+
+A key's scopes (:mod:`llmrelay.keys.scopes`) are checked here: its source networks and routes on
+every call, the admin scopes on the admin API (where a key with ``admin`` stands in for the master
+key). Secrets are compared in constant time (``hmac.compare_digest``) here and in
+:mod:`llmrelay.keys.lifecycle`; virtual keys are found by the SHA-256 of the secret, so a lookup
+leaks nothing about a secret's characters either.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from starlette.datastructures import Headers
 from llmrelay.config import Secret
 from llmrelay.errors import AuthenticationError, NotFound, PermissionDenied
 from llmrelay.keys import KeyService, VirtualKey
+from llmrelay.keys.scopes import Network, capped, check_address, check_admin, check_route, networks
 from llmrelay.routing.patterns import ModelNames, allows, is_pattern
 from llmrelay.server.jwt_auth import JwtVerifier, looks_like_jwt
 
@@ -28,6 +35,13 @@ class Principal:
     tier: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     is_admin: bool = False
+    routes: tuple[str, ...] = ()
+    networks: tuple[Network, ...] = ()
+    max_tokens: int | None = None
+
+    def max_tokens_for(self, asked: int | None) -> int | None:
+        """The ``max_tokens`` this caller's request runs with (403 above the key's cap)."""
+        return capped(asked, self.max_tokens)
 
     def usable(self, names: ModelNames) -> list[str]:
         """The configured names (aliases and patterns) this caller may use, in config order, then
@@ -85,7 +99,9 @@ class Authenticator:
         self._required = required
         self._jwt = jwt
 
-    async def principal(self, headers: Headers) -> Principal:
+    async def principal(self, headers: Headers, *, client: str | None, route: str | None) -> Principal:
+        """The caller of ``route`` from ``client`` (an IP address), scopes checked (``route``
+        ``None``: a route every key may call, such as its own ``/v1/key/info``)."""
         presented = presented_key(headers)
         if presented is None:
             if self._required:
@@ -99,16 +115,38 @@ class Authenticator:
             return ANONYMOUS
         if self._jwt is not None and looks_like_jwt(presented):
             return await self._jwt.principal(presented)
-        return _principal(await self._keys.authenticate(presented))
+        principal = _principal(await self._keys.authenticate(presented))
+        check_address(principal.networks, client)
+        if route is not None:
+            check_route(principal.routes, "/v1/models" if route.startswith("/v1/models") else route)
+        return principal
 
-    async def admin(self, headers: Headers) -> None:
-        """Admin routes need the master key, and are closed when none is configured."""
-        if self._master is None:
-            raise PermissionDenied("the admin API is disabled: set server.master_key to enable it")
+    async def admin(self, headers: Headers, *, client: str | None, write: bool) -> str:
+        """Who may use the admin API (``write``: a route that changes something): the master key,
+        or a virtual key with the ``admin`` scope (``admin:read`` for reads). Returns the actor
+        the audit log names. Without a master key, only admin-scoped keys get in."""
         presented = presented_key(headers)
-        if presented is None or not hmac.compare_digest(presented.encode(), self._master):
-            raise AuthenticationError("the admin API needs the master key")
+        if presented is None:
+            if self._master is None:
+                raise PermissionDenied(
+                    "the admin API is disabled: set server.master_key, or use a key with the admin scope"
+                )
+            raise AuthenticationError("the admin API needs the master key or a key with the admin scope")
+        if self._master is not None and hmac.compare_digest(presented.encode(), self._master):
+            return MASTER.id
+        key = await self._keys.authenticate(presented)
+        check_address(networks(key.ips), client)
+        check_admin(key.scopes, write=write)
+        return key.id
 
 
 def _principal(key: VirtualKey) -> Principal:
-    return Principal(id=key.id, models=tuple(key.models), tier=key.tier, metadata=dict(key.metadata))
+    return Principal(
+        id=key.id,
+        models=tuple(key.models),
+        tier=key.tier,
+        metadata=dict(key.metadata),
+        routes=key.routes,
+        networks=networks(key.ips) if key.ips else (),
+        max_tokens=key.max_tokens,
+    )

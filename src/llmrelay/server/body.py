@@ -4,17 +4,20 @@ The cap is enforced twice: on ``Content-Length`` up front (cheap rejection witho
 while reading (chunked uploads and lying headers). A body over the cap raises
 :class:`PayloadTooLarge` and is never held in memory whole. The whole body must arrive within
 ``timeout`` seconds (``server.body_timeout``): a client trickling its body a byte at a time cannot
-keep a request, its buffers and its connection open for long; it gets a 408.
+keep a request, its buffers and its connection open for long; it gets a 408. A client that goes
+away mid-body ends the request as ``client_closed`` (499 in the access log; nobody reads the
+answer), not as an unhandled error.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from llmrelay.config import ServerConfig
 from llmrelay.errors import InvalidRequest, PayloadTooLarge
+from llmrelay.server.disconnect import CLIENT_CLOSED
 
 
 async def read_body(request: Request, server: ServerConfig) -> bytes:
@@ -23,6 +26,12 @@ async def read_body(request: Request, server: ServerConfig) -> bytes:
     try:
         async with asyncio.timeout(timeout):
             return await _read(request, cap)
+    except ClientDisconnect:
+        raise InvalidRequest(
+            "the client closed the connection before its body arrived",
+            status=CLIENT_CLOSED,
+            code="client_closed",
+        ) from None
     except TimeoutError:
         raise InvalidRequest(
             f"the request body did not arrive within {timeout:g}s (server.body_timeout)",

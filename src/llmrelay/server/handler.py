@@ -149,11 +149,14 @@ async def handle(request: Request, face: Face) -> Response:
     guard: DisconnectGuard | None = None
     stats: CallStats | None = None
     try:
-        principal = await state.auth.principal(request.headers)
+        principal = await state.auth.principal(request.headers, client=client_host(request), route=face.route)
         body = await read_body(request, state.config.server)
         canonical = face.decode(body)
         model = canonical.model
         principal.check_model(model, relay.model_names)
+        if principal.max_tokens is not None and isinstance(canonical, ChatRequest):
+            capped = principal.max_tokens_for(canonical.max_tokens)
+            canonical = msgspec.structs.replace(canonical, max_tokens=capped)
         ctx = _context(state, request, principal, request_id, canonical)
         stats = ctx.stats
         guard = DisconnectGuard(request.receive)
@@ -283,6 +286,11 @@ def _uncancel() -> None:
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()
+
+
+def client_host(request: Request) -> str | None:
+    """The TCP peer's address (proxy headers are not trusted: ``proxy_headers`` is off)."""
+    return request.client.host if request.client else None
 
 
 def request_id_of(request: Request) -> str:

@@ -65,7 +65,7 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from llmrelay.server.header_limit import PROTOCOL
+    from llmrelay.server.header_limit import PROTOCOL, HeadConfig
 
     config = with_server_defaults(config)
     check_workers(config, workers)
@@ -90,10 +90,16 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
         "date_header": False,
         **tls,
     }
+
+    def _with_timeouts(head: HeadConfig) -> HeadConfig:
+        head.header_timeout = config.server.header_timeout
+        head.body_timeout = config.server.body_timeout
+        return head
+
     if workers > 1:
         factory = "llmrelay.server.run:app_from_environment"
         supervisor = Multiprocess(
-            uvicorn.Config(factory, factory=True, workers=workers, **common), sockets=[sock]
+            _with_timeouts(HeadConfig(factory, factory=True, workers=workers, **common)), sockets=[sock]
         )
         # The workers' metrics meet in a directory private to this run, gone when it ends.
         previous = os.environ.get(MULTIPROC_ENV)
@@ -108,7 +114,7 @@ def serve(config: Config, *, workers: int = 1, announce: Callable[[str], None] |
                 else:
                     os.environ[MULTIPROC_ENV] = previous
         return
-    server = uvicorn.Server(uvicorn.Config(app, **common))
+    server = uvicorn.Server(_with_timeouts(HeadConfig(app, **common)))
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     if not server.started:

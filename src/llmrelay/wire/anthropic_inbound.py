@@ -49,7 +49,7 @@ from llmrelay.types import (
 from llmrelay.wire.anthropic import STOP_REASONS_OUT, encode_usage, message_id
 from llmrelay.wire.anthropic_blocks import encode_reasoning
 from llmrelay.wire.call_ids import split, with_signature
-from llmrelay.wire.json_body import decode_json_object
+from llmrelay.wire.json_body import decode_json_object, validation_message
 from llmrelay.wire.reasoning import decode_anthropic_thinking
 
 
@@ -153,6 +153,8 @@ class _Body(msgspec.Struct, frozen=True):
 
 
 _KNOWN = frozenset(_Body.__struct_fields__)
+MESSAGES_BODY: type[msgspec.Struct] = _Body
+"""The fields of a messages request body this codec reads (the server's ``/openapi.json`` is made from it)."""
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `([^`]+)`")
 
@@ -168,7 +170,8 @@ def decode_messages_object(raw: dict[str, Any]) -> ChatRequest:
     try:
         request = msgspec.convert(raw, _Body)
     except msgspec.ValidationError as err:
-        raise InvalidRequest(str(err), param=_param(str(err))) from err
+        text = validation_message(err)
+        raise InvalidRequest(text, param=_param(text)) from err
     extras = {k: v for k, v in raw.items() if k not in _KNOWN}
     reasoning = decode_anthropic_thinking(extras.get("thinking"))
     if reasoning is not None:

@@ -12,10 +12,15 @@ the server would answer with a 500. Two failures need care beyond ``DecodeError`
   default of .NET's ``System.Text.Json``. A chat request's envelope takes 5 levels down to a tool's
   ``parameters`` and each nested object schema 2 more, so ~29 nested schema levels fit (OpenAI's
   strict structured outputs allow far fewer).
+
+:func:`validation_message` is what every decoder says about a body of the wrong shape: msgspec's
+message without the rejected value (``Invalid enum value '…'`` quotes it), which may be a secret
+or personal data put in the wrong field; the path still tells the caller where.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -23,6 +28,8 @@ import msgspec
 from llmrelay.errors import InvalidRequest
 
 MAX_DEPTH = 64
+_QUOTED_VALUE = re.compile(r"^(Invalid (?:enum )?value) (['\"]).*\2(?= - at `[^`]*`$|$)", re.DOTALL)
+"""The value, in either quote, up to the *last* `` - at `path` `` (the value may hold that text)."""
 
 
 def decode_json_object(body: bytes) -> dict[str, Any]:
@@ -68,3 +75,8 @@ def _deeper_than(value: dict[str, Any], limit: int) -> bool:
 
 def _too_deep() -> InvalidRequest:
     return InvalidRequest(f"request body is nested too deeply (more than {MAX_DEPTH} levels)")
+
+
+def validation_message(err: msgspec.ValidationError) -> str:
+    """msgspec's message for ``err`` without the caller's value (see the module docstring)."""
+    return _QUOTED_VALUE.sub(r"\1", str(err))

@@ -117,6 +117,8 @@ class _InEmbeddingRequest(msgspec.Struct):
 
 
 _KNOWN = frozenset(_InEmbeddingRequest.__struct_fields__)
+EMBEDDINGS_BODY: type[msgspec.Struct] = _InEmbeddingRequest
+"""The fields of an embeddings body this codec reads (``/openapi.json`` is made from it)."""
 
 
 def decode_embedding_request(body: bytes) -> EmbeddingRequest:

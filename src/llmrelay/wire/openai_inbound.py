@@ -45,6 +45,7 @@ from llmrelay.types import (
 )
 from llmrelay.wire.call_ids import split, with_signature
 from llmrelay.wire.json_body import decode_json_object as decode_json_object  # re-exported
+from llmrelay.wire.json_body import validation_message
 from llmrelay.wire.openai import encode_tool_call, encode_usage
 from llmrelay.wire.reasoning import decode_effort
 
@@ -179,6 +180,8 @@ class _InRequest(msgspec.Struct):
 
 
 _KNOWN = frozenset(_InRequest.__struct_fields__)
+CHAT_BODY: type[msgspec.Struct] = _InRequest
+"""The fields of a chat request body this codec reads (the server's ``/openapi.json`` is made from it)."""
 _T = TypeVar("_T")
 
 
@@ -251,7 +254,7 @@ def convert_inbound(value: Any, kind: type[_T], *, root: str) -> _T:
     try:
         return msgspec.convert(value, kind)
     except msgspec.ValidationError as err:
-        text = str(err)
+        text = validation_message(err)
         at = _AT.search(text)
         path = root + (at.group("path") if at else "")
         missing = _MISSING.search(text)

@@ -153,6 +153,8 @@ class _InRequest(msgspec.Struct):
 
 
 _KNOWN = frozenset(_InRequest.__struct_fields__)
+RESPONSES_BODY: type[msgspec.Struct] = _InRequest
+"""The request body's type, for the server's OpenAPI description."""
 _IGNORED = frozenset(
     {"include", "truncation", "service_tier", "safety_identifier", "prompt_cache_key", "stream_options"}
 )

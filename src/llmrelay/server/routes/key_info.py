@@ -17,14 +17,14 @@ from starlette.responses import Response
 from llmrelay.context import Context
 from llmrelay.errors import RelayError
 from llmrelay.server.errors import error_response
-from llmrelay.server.handler import ServerState
+from llmrelay.server.handler import ServerState, client_host
 from llmrelay.wire.openai_errors import encode_error
 
 
 async def key_info(request: Request) -> Response:
     state: ServerState = request.app.state.llmrelay
     try:
-        principal = await state.auth.principal(request.headers)
+        principal = await state.auth.principal(request.headers, client=client_host(request), route=None)
         ctx = Context(
             clock=state.relay.clock,
             principal=principal.id,

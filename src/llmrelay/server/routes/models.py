@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from llmrelay.errors import RelayError
 from llmrelay.server.errors import error_response
-from llmrelay.server.handler import ServerState
+from llmrelay.server.handler import ServerState, client_host
 from llmrelay.wire.openai_errors import encode_error
 
 
@@ -19,7 +19,9 @@ def _model(alias: str) -> dict[str, object]:
 async def list_models(request: Request) -> Response:
     state: ServerState = request.app.state.llmrelay
     try:
-        principal = await state.auth.principal(request.headers)
+        principal = await state.auth.principal(
+            request.headers, client=client_host(request), route="/v1/models"
+        )
     except RelayError as err:
         return error_response(err, encode_error, headers={})
     aliases = principal.usable(state.relay.model_names)
@@ -31,7 +33,9 @@ async def get_model(request: Request) -> Response:
     state: ServerState = request.app.state.llmrelay
     alias = request.path_params["model"]
     try:
-        principal = await state.auth.principal(request.headers)
+        principal = await state.auth.principal(
+            request.headers, client=client_host(request), route="/v1/models"
+        )
         principal.check_model(alias, state.relay.model_names)
     except RelayError as err:
         return error_response(err, encode_error, headers={})

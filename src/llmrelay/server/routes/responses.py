@@ -24,7 +24,7 @@ from starlette.responses import Response
 from llmrelay.context import Context, new_request_id
 from llmrelay.errors import RelayError
 from llmrelay.server.errors import error_response
-from llmrelay.server.handler import Face, ServerState, handle, request_id_of
+from llmrelay.server.handler import Face, ServerState, client_host, handle, request_id_of
 from llmrelay.server.response_store import ResponseStore, StoredResponse, not_found
 from llmrelay.service import Request as CanonicalRequest
 from llmrelay.service import Result
@@ -193,7 +193,7 @@ async def _by_id(
     request_id = request_id_of(request)
     key_id: str | None = None
     try:
-        principal = await state.auth.principal(request.headers)
+        principal = await state.auth.principal(request.headers, client=client_host(request), route=ROUTE)
         key_id = principal.id
         response_id = request.path_params["response_id"]
         body = await act(state.responses, principal.id, response_id)

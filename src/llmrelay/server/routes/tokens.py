@@ -22,7 +22,7 @@ from llmrelay.context import Context
 from llmrelay.errors import InvalidRequest, RelayError
 from llmrelay.server.body import read_body
 from llmrelay.server.errors import ErrorBody, error_response
-from llmrelay.server.handler import ServerState, request_id_of
+from llmrelay.server.handler import ServerState, client_host, request_id_of
 from llmrelay.telemetry.metrics import RequestRecord
 from llmrelay.token_count import TokenCount
 from llmrelay.types import ChatRequest
@@ -89,7 +89,7 @@ async def _count(
     key_id: str | None = None
     model: str | None = None
     try:
-        principal = await state.auth.principal(request.headers)
+        principal = await state.auth.principal(request.headers, client=client_host(request), route=route)
         key_id = principal.id
         canonical = decode(await read_body(request, state.config.server))
         model = canonical.model

@@ -17,14 +17,14 @@ from llmrelay.errors import InvalidRequest, NotFound, RelayError
 from llmrelay.ledger import UsageQuery
 from llmrelay.ledger.report import parse_time, report, to_csv
 from llmrelay.server.errors import error_response
-from llmrelay.server.handler import ServerState
+from llmrelay.server.handler import ServerState, client_host
 from llmrelay.wire.openai_errors import encode_error
 
 
 async def usage(request: Request) -> Response:
     state: ServerState = request.app.state.llmrelay
     try:
-        await state.auth.admin(request.headers)
+        await state.auth.admin(request.headers, client=client_host(request), write=False)
         if state.ledger is None:
             raise NotFound("the usage ledger is off (`ledger.enabled: false`)", code="ledger_disabled")
         params = request.query_params
