@@ -17,7 +17,9 @@ import msgspec
 from msgspec import Meta
 
 Scope = Literal["key", "team", "shared"]
-CheckName = Literal["numbers", "dates", "units", "entities", "negation", "antonyms", "question", "roles"]
+CheckName = Literal[
+    "numbers", "dates", "units", "entities", "negation", "antonyms", "question", "roles", "coordination"
+]
 ALL_CHECKS: tuple[CheckName, ...] = (
     "numbers",
     "dates",
@@ -27,6 +29,7 @@ ALL_CHECKS: tuple[CheckName, ...] = (
     "antonyms",
     "question",
     "roles",
+    "coordination",
 )
 
 
