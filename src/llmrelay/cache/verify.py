@@ -6,11 +6,15 @@ answers. A candidate above the similarity threshold is served only if every chec
 check is a pure function ``(cached, asked) -> reason | None`` over the two final user messages;
 the reason names what differs (logged at debug, counted by the evaluation).
 
-Checks (``CHECKS``): ``numbers`` (digits and number words), ``dates`` (months, weekdays, relative
-days), ``units`` (measures and currencies), ``entities`` (capitalised names and acronyms),
-``negation`` (an odd number of negators on one side only), ``antonyms`` (a word on one side, its
-opposite on the other), ``question`` (a different specific question word: why / when / where /
-who / how many ...), ``roles`` (the same words in swapped roles: from X to Y / from Y to X).
+Checks (``CHECKS``): ``numbers`` (digits and number words; not ``one``, mostly a pronoun in
+questions), ``dates`` (months, weekdays, relative days), ``units`` (measures and currencies),
+``entities`` (a capitalised name or acronym on one side that the other does not mention in any case
+or inflection; a sentence's opening capital is no name), ``negation`` (an odd number of negators on
+one side only; "why or why not" negates nothing), ``antonyms`` (a word on one side, its opposite on
+the other), ``question`` (the leading question asks for another kind of answer: why / when / where /
+who / how many ..., or a yes/no question against a why or when), ``roles`` (the same words in
+swapped roles: from X to Y / from Y to X), ``coordination`` (both of "X and Y" on one side, only
+one of them on the other).
 The set is configurable per alias, and a hook (``module:function``) may add one of the operator's
 own.
 """
@@ -160,6 +164,8 @@ _COMMON = _set(
 _QUESTION_WORDS = _set("what which who whom whose when where why how")
 _SPECIFIC = _set("why when where who whom whose")
 _HOW_SPECIFIC = _set("many much long old often far")
+_AUXILIARIES = _set("is are was were do does did can could should would will has have had")
+_EITHER = frozenset({"how", "yes/no", "where", "who"})
 
 
 def _words(text: str) -> list[str]:
@@ -267,15 +273,21 @@ def question(cached: str, asked: str) -> str | None:
 
     def leading(text: str) -> str | None:
         words = _lower(text)
+        if words and words[0] in _AUXILIARIES:
+            return "yes/no"
         for i, word in enumerate(words):
             if word in _QUESTION_WORDS:
                 if word == "how" and i + 1 < len(words) and words[i + 1] in _HOW_SPECIFIC:
                     return "how " + words[i + 1]
-                return word if word in _SPECIFIC else None
+                if word == "how" or word in _SPECIFIC:
+                    return word
+                return None
         return None
 
     one, two = leading(cached), leading(asked)
-    return f"question word differs ({one} / {two})" if one and two and one != two else None
+    if one is None or two is None or one == two or _EITHER.issuperset((one, two)):
+        return None
+    return f"question word differs ({one} / {two})"
 
 
 def roles(cached: str, asked: str) -> str | None:
