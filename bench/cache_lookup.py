@@ -69,7 +69,8 @@ async def measure(url: str, calls: int) -> dict[str, float]:
     clock = SystemClock()
     kv = open_kv(url, clock, namespace="b" + uuid.uuid4().hex[:12])
     await kv.open()
-    cache = Cache(kv, clock, settings_for=lambda _: AliasCache(CacheConfig(ttl=600)), cost=lambda *_: 0.001)
+    alias = AliasCache("m", CacheConfig(ttl=600))
+    cache = Cache(kv, clock, settings_for=lambda _: alias, aliases=[alias], cost=lambda *_: 0.001)
     requests = [msgspec.structs.replace(REQUEST, seed=n) for n in range(calls)]
 
     def ctx() -> Context:

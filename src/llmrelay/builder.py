@@ -112,6 +112,8 @@ class Pipeline:
     """The budget policy when ``budgets`` are configured (its ``status`` serves ``/v1/key/info``)."""
     flush: Callable[[], object] | None = None
     """Pushes out buffered spans (the OTLP exporter's); run when the relay closes."""
+    cache: Cache | None = None
+    """The cache policy when some alias caches (its stats and clear serve ``/admin/cache``)."""
 
 
 def build(
@@ -200,7 +202,9 @@ def build(
     # A cache hit counts as a request but takes no tokens and no budget.
     if tenancy is not None and limits is not None:
         request_scope.append(RequestLimit(tenancy, limits))
-    request_scope += _cache(config, router, clock, prices, stores)
+    cache = _cache(config, router, clock, prices, stores)
+    if cache is not None:
+        request_scope.append(cache)
     if tenancy is not None and limits is not None:
         request_scope.append(TokenLimit(tenancy, limits))
     budget = None
@@ -240,6 +244,7 @@ def build(
         total_for=total_for,
         budget=budget,
         flush=tracing.flush if tracing is not None else None,
+        cache=cache,
     )
 
 
@@ -337,14 +342,14 @@ def _content_log(config: Config, router: Router) -> list[Policy]:
 
 def _cache(
     config: Config, router: Router, clock: Clock, prices: Mapping[str, Price | None], stores: list[Resource]
-) -> list[Policy]:
+) -> Cache | None:
     """The ``cache`` policy and its store, only when some alias caches (others then cost a lookup).
 
     Its own namespace, so cache churn never evicts idempotency records; in memory unless
     ``state.cache.url`` names a shared store."""
     caching = [(i, m.name, m.cache) for i, m in enumerate(config.models) if m.cache is not None]
     if not caching:
-        return []
+        return None
     store = config.state.cache
     kv = open_kv(
         store.url or "memory://",
@@ -362,13 +367,15 @@ def _cache(
             where = f"$.models[{i}].cache.semantic"
             embedder = embedder or MiniLM(where=where)
             semantic = Semantic(cache.semantic, embedder, _verifier(cache.semantic, where), clock)
-        settings[name] = AliasCache(cache, semantic)
+        settings[name] = AliasCache(name, cache, semantic)
 
     def settings_for(name: str) -> AliasCache | None:
         found = router.names.resolve(name)
         return settings.get(found.alias) if found is not None else None
 
-    return [Cache(kv, clock, settings_for=settings_for, cost=partial(cost_at, prices))]
+    return Cache(
+        kv, clock, settings_for=settings_for, aliases=list(settings.values()), cost=partial(cost_at, prices)
+    )
 
 
 def _verifier(config: SemanticConfig, where: str) -> Verifier:

@@ -32,6 +32,7 @@ from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
 from llmrelay.context import Context
 from llmrelay.errors import InvalidRequest
+from llmrelay.policies.cache import Cache
 from llmrelay.pricing.cost import cost_at
 from llmrelay.request_rules import validate
 from llmrelay.routing.patterns import ModelNames
@@ -172,6 +173,11 @@ class Relay:
     def circuits(self) -> list[dict[str, Any]]:
         """Every target's circuit breaker state (``/admin/circuits``, metrics)."""
         return [breaker.snapshot() for breaker in self._pipeline.breakers]
+
+    @property
+    def cache(self) -> Cache | None:
+        """The response cache when some alias caches (``/admin/cache``, ``llmrelay cache``)."""
+        return self._pipeline.cache
 
     def total_timeout(self, model: str) -> float | None:
         """The configured ``timeout.total`` of the alias ``model`` resolves to (a dict lookup)."""

@@ -54,8 +54,10 @@ class Upstream:
 def cache(embedder: MiniLM, clock: FakeClock, *, checks: list[str] | None = None) -> Cache:
     config = SemanticConfig() if checks is None else msgspec.convert({"checks": checks}, SemanticConfig)
     verifier = Verifier([CHECKS[name] for name in config.checks])
-    alias = AliasCache(CacheConfig(ttl=600, semantic=config), Semantic(config, embedder, verifier, clock))
-    return Cache(MemoryKV(clock), clock, settings_for=lambda _: alias, cost=lambda *_: None)
+    alias = AliasCache(
+        "m", CacheConfig(ttl=600, semantic=config), Semantic(config, embedder, verifier, clock)
+    )
+    return Cache(MemoryKV(clock), clock, settings_for=lambda _: alias, aliases=[alias], cost=lambda *_: None)
 
 
 def ask(text: str, system: str = "Answer briefly.") -> ChatRequest:

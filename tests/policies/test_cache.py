@@ -77,15 +77,15 @@ class Upstream:
 
 
 def policy(kv: KV, clock: FakeClock, **settings: object) -> Cache:
-    config = msgspec.convert(settings, CacheConfig)
+    alias = AliasCache("m", msgspec.convert(settings, CacheConfig))
 
     def settings_for(name: str) -> AliasCache | None:
-        return AliasCache(config) if name != "uncached" else None
+        return alias if name != "uncached" else None
 
     def cost(target: str | None, usage: Usage) -> float | None:
         return (usage.input_tokens * PRICE.input + usage.output_tokens * PRICE.output) / 1e6
 
-    return Cache(kv, clock, settings_for=settings_for, cost=cost)
+    return Cache(kv, clock, settings_for=settings_for, aliases=[alias], cost=cost)
 
 
 def ctx(clock: FakeClock, principal: str = "key-a", **fields: object) -> Context:

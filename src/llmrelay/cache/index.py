@@ -107,6 +107,11 @@ class VectorIndex:
             found.append((1.0 - distance, label, ref))
         return found
 
+    def clear(self) -> None:
+        self._partitions.clear()
+        self._used.clear()
+        self._labels.clear()
+
     def touch(self, label: int) -> None:
         """``label`` was served: the most recently used now."""
         if label in self._used:

@@ -84,6 +84,10 @@ class Semantic:
         """Its answer has left the store (expired or evicted there)."""
         self._index.remove(candidate.label)
 
+    def clear(self) -> None:
+        """Forget every question (the alias's cache was cleared)."""
+        self._index.clear()
+
     def remember(self, probe: Probe, key: str, expires: float) -> None:
         if probe.vector is not None:
             self._index.add(probe.partition, probe.vector, Ref(key, probe.prompt, expires))

@@ -17,7 +17,9 @@ import msgspec
 from msgspec import Meta
 
 Scope = Literal["key", "team", "shared"]
-CheckName = Literal["numbers", "dates", "units", "entities", "negation", "antonyms", "question"]
+CheckName = Literal[
+    "numbers", "dates", "units", "entities", "negation", "antonyms", "question", "roles", "coordination"
+]
 ALL_CHECKS: tuple[CheckName, ...] = (
     "numbers",
     "dates",
@@ -26,6 +28,8 @@ ALL_CHECKS: tuple[CheckName, ...] = (
     "negation",
     "antonyms",
     "question",
+    "roles",
+    "coordination",
 )
 
 

@@ -6,11 +6,15 @@ answers. A candidate above the similarity threshold is served only if every chec
 check is a pure function ``(cached, asked) -> reason | None`` over the two final user messages;
 the reason names what differs (logged at debug, counted by the evaluation).
 
-Checks (``CHECKS``): ``numbers`` (digits and number words), ``dates`` (months, weekdays, relative
-days), ``units`` (measures and currencies), ``entities`` (capitalised names and acronyms),
-``negation`` (an odd number of negators on one side only), ``antonyms`` (a word on one side, its
-opposite on the other), ``question`` (a different specific question word: why / when / where /
-who / how many ...), ``roles`` (the same words in swapped roles: from X to Y / from Y to X).
+Checks (``CHECKS``): ``numbers`` (digits and number words; not ``one``, mostly a pronoun in
+questions), ``dates`` (months, weekdays, relative days), ``units`` (measures and currencies),
+``entities`` (a capitalised name or acronym on one side that the other does not mention in any case
+or inflection; a sentence's opening capital is no name), ``negation`` (an odd number of negators on
+one side only; "why or why not" negates nothing), ``antonyms`` (a word on one side, its opposite on
+the other), ``question`` (the leading question asks for another kind of answer: why / when / where /
+who / how many ..., or a yes/no question against a why or when), ``roles`` (the same words in
+swapped roles: from X to Y / from Y to X), ``coordination`` (both of "X and Y" on one side, only
+one of them on the other).
 The set is configurable per alias, and a hook (``module:function``) may add one of the operator's
 own.
 """
@@ -27,12 +31,16 @@ def _set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
+_SENTENCES = re.compile(r"[.?!:;]+\s+|\n")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*")
 _NUMBER_WORDS = _set(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+    "zero two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
     " sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred"
-    " thousand million billion trillion first second third fourth fifth half quarter dozen"
+    " thousand million billion trillion first second third fourth fifth half quarter dozen teens twenties"
+    " thirties forties fifties sixties seventies eighties nineties"
 )
+"""Not ``one``: in questions it is mostly the pronoun ("How can one learn ...?"); "one" against
+another number still differs, since the other side's number is missing here."""
 _DATES = _set(
     "january february march april may june july august september october november december jan feb"
     " mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday"
@@ -153,21 +161,11 @@ _COMMON = _set(
     " but my your our their his her its it this that these those there here please tell explain"
     " describe give list name any some all"
 )
-_SPECIFIC_QUESTIONS = (
-    "how many",
-    "how much",
-    "how long",
-    "how old",
-    "how often",
-    "how far",
-    "why",
-    "when",
-    "where",
-    "who",
-    "whom",
-    "whose",
-    "which",
-)
+_QUESTION_WORDS = _set("what which who whom whose when where why how")
+_SPECIFIC = _set("why when where who whom whose")
+_HOW_SPECIFIC = _set("many much long old often far")
+_AUXILIARIES = _set("is are was were do does did can could should would will has have had")
+_EITHER = frozenset({"how", "yes/no", "where", "who"})
 
 
 def _words(text: str) -> list[str]:
@@ -205,22 +203,57 @@ def units(cached: str, asked: str) -> str | None:
 
 
 def entities(cached: str, asked: str) -> str | None:
-    def of(text: str) -> set[str]:
+    """A name on one side that the other does not mention, in any case or inflection ("Snapchat"
+    / "snapchats", "India" / "Indians" match; "Obama" / "Trump" do not). A capitalised word that
+    opens a sentence is no name by its capital alone."""
+
+    def names(text: str) -> set[str]:
         found = set()
-        for word in _words(text):
-            lower = word.lower().replace("’", "'")
-            base = lower.split("'")[0]
-            capitalised = word[0].isupper() or (len(word) > 1 and word.isupper())
-            if capitalised and base not in _COMMON and lower not in _NEGATORS:
-                found.add(base)
+        for sentence in _SENTENCES.split(text):
+            found |= names_in(sentence)
         return found
 
-    return "named entities differ" if of(cached) != of(asked) else None
+    def names_in(sentence: str) -> set[str]:
+        found = set()
+        opening = True
+        for word in _words(sentence):
+            lower = word.lower().replace("’", "'")
+            base = lower.split("'")[0]
+            capitalised = (word[0].isupper() and not opening) or (len(word) > 1 and word.isupper())
+            if capitalised and base not in _COMMON and lower not in _NEGATORS:
+                found.add(base)
+            opening = False
+        return found
+
+    def mentions(text: str) -> set[str]:
+        return {w.split("'")[0] for w in _lower(text)}
+
+    for one, other in ((cached, asked), (asked, cached)):
+        words = mentions(other)
+        for name in names(one):
+            if not any(_related(name, word) for word in words):
+                return f"named entities differ ({name})"
+    return None
+
+
+def _related(name: str, word: str) -> bool:
+    """The same word, or one inflects the other (a prefix of at least 4 letters: "india" / "indians")."""
+    if name == word:
+        return True
+    short, long = sorted((name, word), key=len)
+    return len(short) >= 4 and long.startswith(short)
 
 
 def negation(cached: str, asked: str) -> str | None:
+    """``why or why not`` and ``... or not`` ask both ways: their ``not`` negates nothing."""
+
     def odd(text: str) -> bool:
-        return sum(w in _NEGATORS or w.endswith("n't") for w in _lower(text)) % 2 == 1
+        words = _lower(text)
+        negators = sum(
+            (w in _NEGATORS or w.endswith("n't")) and not (w == "not" and i and words[i - 1] in ("or", "why"))
+            for i, w in enumerate(words)
+        )
+        return negators % 2 == 1
 
     return "negation differs" if odd(cached) != odd(asked) else None
 
@@ -234,36 +267,81 @@ def antonyms(cached: str, asked: str) -> str | None:
 
 
 def question(cached: str, asked: str) -> str | None:
-    def of(text: str) -> set[str]:
-        joined = " " + " ".join(_lower(text)) + " "
-        return {q for q in _SPECIFIC_QUESTIONS if f" {q} " in joined}
+    """The question each side leads with (its first question word) asks for another kind of
+    answer: why / when / where / who / how many ...; ``what``, ``which`` and a plain ``how`` ask for
+    anything, and a later "... and why?" or "when" inside a clause is not the question asked."""
 
-    one, two = of(cached), of(asked)
-    return "question word differs" if one and two and one != two else None
+    def leading(text: str) -> str | None:
+        words = _lower(text)
+        if words and words[0] in _AUXILIARIES:
+            return "yes/no"
+        for i, word in enumerate(words):
+            if word in _QUESTION_WORDS:
+                if word == "how" and i + 1 < len(words) and words[i + 1] in _HOW_SPECIFIC:
+                    return "how " + words[i + 1]
+                if word == "how" or word in _SPECIFIC:
+                    return word
+                return None
+        return None
+
+    one, two = leading(cached), leading(asked)
+    if one is None or two is None or one == two or _EITHER.issuperset((one, two)):
+        return None
+    return f"question word differs ({one} / {two})"
 
 
 def roles(cached: str, asked: str) -> str | None:
     """The same words in swapped roles: "from Canada to India" vs "from India to Canada",
-    "convert benzene into toluene" vs "convert toluene into benzene": a relation word points at
-    one word on one side and at another on the other side, and both sides hold both words."""
+    "convert benzene into toluene" vs "convert toluene into benzene": the n-th use of a relation
+    word points at one word on one side and at another on the other side, and both sides hold
+    both words."""
 
-    def of(text: str) -> dict[str, str]:
-        words, found = _lower(text), dict[str, str]()
+    def of(text: str) -> dict[tuple[str, int], str]:
+        words, found, seen = _lower(text), dict[tuple[str, int], str](), dict[str, int]()
         for i, word in enumerate(words):
             if word in _RELATIONS:
                 j = i + 1
                 while j < len(words) and words[j] in _SKIPPED:
                     j += 1
                 if j < len(words) and words[j] not in _COMMON:
-                    found.setdefault(word, words[j])
+                    n = seen[word] = seen.get(word, 0) + 1
+                    found[(word, n)] = words[j]
         return found
 
     one, two = of(cached), of(asked)
     shared = set(_lower(cached)) & set(_lower(asked))
-    for relation, word in one.items():
-        other = two.get(relation)
+    for (relation, n), word in one.items():
+        other = two.get((relation, n))
         if other is not None and other != word and word in shared and other in shared:
             return f"roles differ ({relation} {word} / {relation} {other})"
+    return None
+
+
+def coordination(cached: str, asked: str) -> str | None:
+    """One side asks about both of "X and Y" (or "X or Y"), the other about one of them only:
+    "pros and cons" vs "pros", "men and women" vs "women", "best and worst" vs "worst"."""
+
+    def pairs(text: str) -> list[tuple[str, str]]:
+        found = []
+        for sentence in _SENTENCES.split(text):
+            words = _lower(sentence)
+            found += [
+                (words[i - 1], words[i + 1])
+                for i in range(1, len(words) - 1)
+                if words[i] in ("and", "or")
+                and words[i - 1] not in _COMMON
+                and words[i + 1] not in _COMMON
+                and not words[i - 1][0].isdigit()
+                and not words[i + 1][0].isdigit()
+            ]
+        return found
+
+    for one, other in ((cached, asked), (asked, cached)):
+        words = set(_lower(other))
+        for x, y in pairs(one):
+            has_x, has_y = (any(_related(w, word) for word in words) for w in (x, y))
+            if has_x != has_y:
+                return f"coordination differs ({x} / {y})"
     return None
 
 
@@ -276,6 +354,7 @@ CHECKS: dict[str, Check] = {
     "antonyms": antonyms,
     "question": question,
     "roles": roles,
+    "coordination": coordination,
 }
 
 

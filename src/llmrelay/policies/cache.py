@@ -20,24 +20,33 @@ the access log.
   raised as it is.
 * The store failing (Redis down) is a miss, logged and counted in :attr:`Cache.store_errors`;
   never a failed request.
+
+Operations: every outcome and what hits saved are counted per alias, in this process
+(:mod:`llmrelay.cache.stats`, ``GET /admin/cache``); :meth:`Cache.clear` makes an alias's (or every)
+entry unreachable in O(1) by a new generation token hashed into the keys
+(:mod:`llmrelay.cache.generations`); :meth:`Cache.store` keeps a given answer (``llmrelay cache
+warm``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
 from llmrelay.cache.control import parse_cache_control
 from llmrelay.cache.entry import Entry, decode_entry, encode_entry, replay, storable
+from llmrelay.cache.generations import Generations
 from llmrelay.cache.key import exact_key, tenant
 from llmrelay.cache.semantic import Probe, Semantic
 from llmrelay.cache.settings import CacheConfig
+from llmrelay.cache.stats import AliasStats
 from llmrelay.clock import Clock
 from llmrelay.context import Context
-from llmrelay.errors import RelayError
+from llmrelay.errors import NotFound, RelayError
 from llmrelay.service import Request, Result, Service
 from llmrelay.stores.base import KV
 from llmrelay.streams import ChatStream, StreamObserver
@@ -51,10 +60,13 @@ CostOf = Callable[[str | None, Usage], float | None]
 
 @dataclass(frozen=True, slots=True)
 class AliasCache:
-    """One alias's cache: its config, and its semantic half when ``semantic`` is configured."""
+    """One alias's cache: its name as configured, its config, its semantic half when ``semantic``
+    is configured, and its counters."""
 
+    name: str
     config: CacheConfig
     semantic: Semantic | None = None
+    stats: AliasStats = field(default_factory=AliasStats)
 
 
 class Cache:
@@ -64,13 +76,55 @@ class Cache:
         clock: Clock,
         *,
         settings_for: Callable[[str], AliasCache | None],
+        aliases: list[AliasCache],
         cost: CostOf,
     ) -> None:
         self._kv = kv
         self._clock = clock
         self._settings_for = settings_for
+        self._aliases = aliases
         self._cost = cost
+        self._generations = Generations(kv, clock)
         self.store_errors = 0
+
+    def stats(self) -> dict[str, Any]:
+        """Every caching alias's counters in this process (``GET /admin/cache``)."""
+        return {
+            "store_errors": self.store_errors,
+            "aliases": {alias.name: alias.stats.snapshot() for alias in self._aliases},
+        }
+
+    async def clear(self, model: str | None = None) -> str | None:
+        """Make every entry of ``model``'s alias (``None``: of every alias) unreachable; returns the
+        alias cleared. A store error propagates: the caller must know the clear did not happen."""
+        cleared = None if model is None else self.alias(model)
+        await self._generations.clear(None if cleared is None else cleared.name)
+        for alias in self._aliases if cleared is None else [cleared]:
+            if alias.semantic is not None:
+                alias.semantic.clear()
+        return None if cleared is None else cleared.name
+
+    async def store(self, request: ChatRequest, ctx: Context, answer: ChatResponse) -> bool:
+        """Keep ``answer`` for ``request`` as a miss would (``llmrelay cache warm``); ``False``
+        when the store refused it."""
+        alias = self.alias(request.model)
+        probe = None
+        scope = await self._scope(alias, ctx)
+        if alias.semantic is not None:
+            probe = await self._probe(alias.semantic, request, scope)
+        store = _Store(self, exact_key(request, scope), alias.config, alias.semantic, probe)
+        return await store.put(answer)
+
+    def alias(self, model: str) -> AliasCache:
+        """The cache of the alias serving ``model`` (a pattern's name too), else ``NotFound``."""
+        alias = self._settings_for(model)
+        if alias is None:
+            raise NotFound(f"the model `{model}` has no cache configured", param="model")
+        return alias
+
+    async def _scope(self, alias: AliasCache, ctx: Context) -> str:
+        """Who shares entries, within the alias's current generation (a clear starts a new one)."""
+        return f"{await self._generations.of(alias.name)}|{tenant(ctx, alias.config.scope)}"
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
         alias = self._settings_for(request.model)
@@ -78,10 +132,12 @@ class Cache:
             return await call_next(request, ctx)
         settings = alias.config
         directives = parse_cache_control(ctx.cache_control)
+        stats = alias.stats
         if directives.no_store:
             _note(ctx, "bypass")
+            stats.count("bypass")
             return await call_next(request, ctx)
-        scope = tenant(ctx, settings.scope)
+        scope = await self._scope(alias, ctx)
         key = exact_key(request, scope)
         entry = None if directives.no_cache else await self._get(key)
         fresh = settings.ttl if directives.max_age is None else min(settings.ttl, directives.max_age)
@@ -89,12 +145,12 @@ class Cache:
         if entry is not None:
             age = self._clock.wall() - entry.stored_at
             if age < fresh:
-                return self._serve(entry, request, ctx, "hit")
+                return self._serve(entry, request, ctx, stats, "hit")
         probe = None
         if alias.semantic is not None:
             probe = await self._probe(alias.semantic, request, scope)
             if probe is not None and not directives.no_cache:
-                similar = await self._similar(alias.semantic, probe, request, ctx, fresh)
+                similar = await self._similar(alias.semantic, probe, request, ctx, stats, fresh)
                 if similar is not None:
                     return similar
         try:
@@ -102,9 +158,11 @@ class Cache:
         except RelayError as err:
             if entry is not None and age < settings.ttl + settings.stale_if_error and _upstream_failed(err):
                 log.warning("serving a stale cached answer: %s", err.code)
-                return self._serve(entry, request, ctx, "stale")
+                return self._serve(entry, request, ctx, stats, "stale")
+            stats.count("miss")
             raise
         _note(ctx, "miss")
+        stats.count("miss")
         store = _Store(self, key, settings, alias.semantic, probe)
         if isinstance(result, ChatStream):
             result.observe(_Capture(store))
@@ -124,7 +182,13 @@ class Cache:
         return probe
 
     async def _similar(
-        self, semantic: Semantic, probe: Probe, request: Request, ctx: Context, fresh: float
+        self,
+        semantic: Semantic,
+        probe: Probe,
+        request: Request,
+        ctx: Context,
+        stats: AliasStats,
+        fresh: float,
     ) -> Result | None:
         for candidate in semantic.candidates(probe):
             entry = await self._get(candidate.key)
@@ -134,16 +198,20 @@ class Cache:
             if self._clock.wall() - entry.stored_at >= fresh:
                 continue
             semantic.served(candidate)
-            return self._serve(entry, request, ctx, f"semantic-hit; similarity={candidate.similarity:.2f}")
+            outcome = f"semantic-hit; similarity={candidate.similarity:.2f}"
+            return self._serve(entry, request, ctx, stats, outcome)
         return None
 
-    def _serve(self, entry: Entry, request: Request, ctx: Context, outcome: str) -> Result:
+    def _serve(self, entry: Entry, request: Request, ctx: Context, stats: AliasStats, outcome: str) -> Result:
         answer: ChatResponse | EmbeddingResponse | None = entry.embedding or entry.response
         if answer is None or isinstance(answer, ChatResponse) != isinstance(request, ChatRequest):
             raise RuntimeError("a cache entry of the wrong kind")  # the key hashes the request type
+        cost = self._cost(answer.target, answer.usage)
+        stats.count(outcome.partition(";")[0].replace("-", "_"))
+        stats.saved(answer.usage.total_tokens, cost)
         if ctx.stats is not None:
             ctx.stats.cache = outcome
-            ctx.stats.cost_saved = self._cost(answer.target, answer.usage)
+            ctx.stats.cost_saved = cost
         if isinstance(answer, ChatResponse) and isinstance(request, ChatRequest) and request.stream:
             return replay(answer)
         return msgspec.structs.replace(answer, replayed=True)
@@ -193,10 +261,11 @@ class _Store:
         self._semantic = semantic
         self._probe = probe
 
-    async def put(self, answer: ChatResponse | EmbeddingResponse) -> None:
+    async def put(self, answer: ChatResponse | EmbeddingResponse) -> bool:
         stored = await self._cache._put(self._key, answer, self._keep_for, self._probe)
         if stored and self._semantic is not None and self._probe is not None:
             self._semantic.remember(self._probe, self._key, self._cache._clock.wall() + self._ttl)
+        return stored
 
 
 class _Capture(StreamObserver):

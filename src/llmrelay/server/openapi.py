@@ -86,7 +86,7 @@ def _list(item: dict[str, Any]) -> dict[str, Any]:
 def operations() -> dict[tuple[str, str], Operation]:
     """Every route the server mounts, described (imports here: the admin module imports the
     handler, which this module must not import at load time)."""
-    from llmrelay.server.routes.admin import NewKey, Rotation
+    from llmrelay.server.routes.admin import CacheClear, NewKey, Rotation, WarmBatch
     from llmrelay.wire.anthropic_inbound import MESSAGES_BODY
     from llmrelay.wire.openai_embeddings import EMBEDDINGS_BODY
     from llmrelay.wire.openai_inbound import CHAT_BODY
@@ -188,6 +188,22 @@ def operations() -> dict[tuple[str, str], Operation]:
                 ("to", _STR),
                 ("format", {"enum": ["json", "csv"]}),
             ),
+        ),
+        ("GET", "/admin/cache"): Operation(
+            "Response cache counters per caching alias (this worker's)", "admin", answer={"type": "object"}
+        ),
+        ("POST", "/admin/cache/clear"): Operation(
+            "Clear one alias's cached answers (`model`), or every alias's without a body",
+            "admin",
+            CacheClear,
+            _obj(cleared=_STR),
+            body_required=False,
+        ),
+        ("POST", "/admin/cache/warm"): Operation(
+            "Store answers (or call the model for them) for up to 100 items",
+            "admin",
+            WarmBatch,
+            _obj(results={"type": "array"}),
         ),
         **_dashboard(),
         ("GET", "/admin/audit"): Operation(

@@ -9,10 +9,19 @@ work), ``DELETE /admin/keys/{id}`` revokes (at once in this process; other proce
 cache keys for up to 5 s). ``GET /admin/audit`` lists the audit log, newest first (``limit``
 1-1000, default 100; ``before`` an entry id, for the next page; ``action`` an exact action).
 Every change is audited with its actor: ``master`` or the admin key's id.
+
+The response cache: ``GET /admin/cache`` shows each caching alias's counters in the worker that
+answers (:mod:`llmrelay.cache.stats`); ``POST /admin/cache/clear`` (``{"model": alias}``, or no
+body for every alias) makes entries unreachable at once in this process and within a second in
+the others sharing the store (:mod:`llmrelay.cache.generations`); ``POST /admin/cache/warm``
+(``{"items": [...]}``, at most :data:`WARM_BATCH` lines of ``llmrelay cache warm``,
+:mod:`llmrelay.cache.warm`) answers each item's outcome or error in order.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +29,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from llmrelay.cache.warm import WarmItem, warm
 from llmrelay.errors import InvalidRequest, NotFound, RelayError
 from llmrelay.server.asgi import Route
 from llmrelay.server.body import read_body
@@ -43,6 +53,18 @@ class NewKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Rotation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
+
+
+WARM_BATCH = 100
+"""Items one ``POST /admin/cache/warm`` may carry (they run concurrently)."""
+
+
+class CacheClear(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    model: str | None = None
+
+
+class WarmBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    items: Annotated[list[WarmItem], msgspec.Meta(min_length=1, max_length=WARM_BATCH)]
 
 
 T = TypeVar("T")
@@ -133,8 +155,39 @@ async def list_audit(request: Request, state: ServerState, actor: str) -> dict[s
     return {"object": "list", "data": entries}
 
 
+async def cache_stats(request: Request, state: ServerState, actor: str) -> dict[str, Any]:
+    cache = state.relay.cache
+    stats = cache.stats() if cache is not None else {"store_errors": 0, "aliases": {}}
+    return {"object": "cache", "worker_pid": os.getpid(), **stats}
+
+
+async def cache_clear(request: Request, state: ServerState, actor: str) -> dict[str, Any]:
+    has_body = request.headers.get("content-length") not in (None, "0")
+    spec = await _decode(request, state, CacheClear) if has_body else CacheClear()
+    cache = state.relay.cache
+    if cache is None:
+        raise NotFound("no model alias has a cache configured", param="model")
+    cleared = await cache.clear(spec.model)
+    return {"cleared": cleared or "*"}
+
+
+async def cache_warm(request: Request, state: ServerState, actor: str) -> dict[str, Any]:
+    batch = await _decode(request, state, WarmBatch)
+
+    async def one(item: WarmItem) -> dict[str, Any]:
+        try:
+            return {"outcome": await warm(state.relay, item)}
+        except RelayError as err:
+            return {"error": {"code": err.code, "message": err.message, "status": err.status}}
+
+    return {"results": await asyncio.gather(*(one(item) for item in batch.items))}
+
+
 def routes() -> list[Route]:
     return [
+        Route("GET", "/admin/cache", _admin(cache_stats)),
+        Route("POST", "/admin/cache/clear", _admin(cache_clear)),
+        Route("POST", "/admin/cache/warm", _admin(cache_warm)),
         Route("GET", "/admin/circuits", _admin(list_circuits)),
         Route("POST", "/admin/keys", _admin(create_key)),
         Route("GET", "/admin/keys", _admin(list_keys)),
