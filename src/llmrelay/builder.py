@@ -3,7 +3,8 @@
 The one module that knows every policy and store: everything else receives what it needs. Policy
 order follows docs/architecture.md §4; a new policy is one line here::
 
-    request scope:  (trace_request) -> deadline -> validate_input -> redact_pii -> idempotency
+    request scope:  (trace_request) -> deadline -> validate_input -> redact_pii -> moderate_output
+                    -> idempotency
                     -> (content_log) -> request_limit -> cache -> token_limit -> budget
                     -> hold_for_targets -> (router)
     target scope:   retry -> validate_output -> circuit_breaker -> rate_limit -> attempt_stats
@@ -49,6 +50,7 @@ from llmrelay.policies.cache import AliasCache, Cache
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
+from llmrelay.policies.moderate_output import ModerateOutput, OutputHook
 from llmrelay.policies.rate_limit import HoldForTargets, TargetLimit
 from llmrelay.policies.redact_pii import RedactPii, build_redactor
 from llmrelay.policies.request_limit import RequestLimit
@@ -196,6 +198,7 @@ def build(
         Deadline(total_for),
         *_input_guards(config, router),
         *_pii(config, router),
+        *_moderation(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
         *_content_log(config, router),
     ]
@@ -322,6 +325,19 @@ def _pii(config: Config, router: Router) -> list[Policy]:
         if m.pii is not None
     }
     return [RedactPii(configs, redactors, alias_of=router.names.alias)]
+
+
+def _moderation(config: Config, router: Router) -> list[Policy]:
+    """The ``moderate_output`` policy, only when some alias configures ``moderation``."""
+    settings = {
+        m.name: (
+            m.moderation,
+            cast(OutputHook, load_hook(m.moderation.hook, where=f"$.models[{i}].moderation.hook")),
+        )
+        for i, m in enumerate(config.models)
+        if m.moderation is not None
+    }
+    return [ModerateOutput(settings, alias_of=router.names.alias)] if settings else []
 
 
 def _content_log(config: Config, router: Router) -> list[Policy]:

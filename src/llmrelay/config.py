@@ -30,6 +30,7 @@ from llmrelay.config_checks import check, check_tier_shapes
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
+from llmrelay.policies.moderate_output import OutputModeration
 from llmrelay.policies.redact_pii import PiiConfig
 from llmrelay.policies.retry import RetryConfig
 from llmrelay.policies.tenants import TierConfig
@@ -185,6 +186,8 @@ class ModelConfig(_Strict, frozen=True):
     pii: PiiConfig | None = None
     """Redact PII in prompts (restored in the answer) and answers: see ``redact_pii``."""
     validate_output: OutputValidation | None = None
+    moderation: OutputModeration | None = None
+    """A hook that judges every answer of this alias: see ``moderate_output``."""
     """Check answers to JSON-mode requests against what they asked for: see ``validate_output``."""
     cache: CacheConfig | None = None
     """Cache this alias's answers (``ttl``, ``scope``, ``stale_if_error``): see ``policies/cache``."""

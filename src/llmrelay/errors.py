@@ -29,6 +29,7 @@ failover and breaker accounting; the server turns any of these into the caller's
     ├── CircuitOpen                 503  the target's breaker is open
     ├── StreamInterrupted           502  a stream failed after its commit point (never retried)
     ├── InvalidOutput               502  the answer is not the JSON (or schema) the request asked for
+    ├── OutputBlocked               502  a streamed answer the output moderation hook blocked
     └── AllTargetsFailed            the status of the last failure; names every target tried
 
 Every error carries ``message`` (safe to show a caller: no secrets, no prompt text), ``status``,
@@ -198,6 +199,14 @@ class InvalidOutput(RelayError):
 
     status = 502
     code = "invalid_output"
+
+
+class OutputBlocked(RelayError):
+    """The output moderation hook blocked a streamed answer at its end
+    (:mod:`llmrelay.policies.moderate_output`); a unary one ends with ``content_filter`` instead."""
+
+    status = 502
+    code = "output_blocked"
 
 
 class StreamInterrupted(RelayError):
