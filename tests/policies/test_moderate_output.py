@@ -44,7 +44,9 @@ async def test_an_allowed_answer_and_other_aliases_pass_untouched() -> None:
     assert isinstance(other, ChatResponse) and other.text == "the launch code is 1234"
 
 
-async def test_a_blocked_unary_answer_has_no_text_and_says_content_filter(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_blocked_unary_answer_has_no_text_and_says_content_filter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level(logging.INFO, logger="llmrelay.moderate_output"):
         result = await policy()(ask(), CTX, Upstream("the launch code is 1234"))
     assert isinstance(result, ChatResponse)
