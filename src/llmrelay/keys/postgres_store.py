@@ -14,6 +14,7 @@ import msgspec
 from llmrelay.errors import Conflict
 from llmrelay.keys.model import VirtualKey
 from llmrelay.keys.store import next_version
+from llmrelay.stores.postgres import PgPool
 
 if TYPE_CHECKING:
     import asyncpg
@@ -21,29 +22,20 @@ if TYPE_CHECKING:
 
 class PostgresKeyStore:
     def __init__(self, url: str) -> None:
-        self._url = url
-        self._pool: asyncpg.Pool | None = None
+        self._pool = PgPool(url, what="key store", max_size=2)
 
     async def open(self) -> None:
-        if self._pool is None:
-            from llmrelay.stores.postgres import open_pool
-
-            self._pool = await open_pool(self._url, max_size=2)
+        await self._pool.open()
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        await self._pool.aclose()
+
+    async def ping(self) -> bool:
+        return await self._pool.ping()
 
     @property
     def _db(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise RuntimeError("key store used before open()")
-        return self._pool
-
-    async def ping(self) -> bool:
-        await self._db.fetchval("SELECT 1")
-        return True
+        return self._pool.db
 
     async def by_hash(self, digest: str) -> VirtualKey | None:
         return await self._one(

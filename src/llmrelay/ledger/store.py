@@ -19,6 +19,7 @@ import msgspec
 from llmrelay.errors import ConfigError
 from llmrelay.ledger.entry import LedgerEntry, UsageQuery, UsageRow
 from llmrelay.ledger.query import usage_row, usage_sql
+from llmrelay.stores.postgres import PgPool
 from llmrelay.stores.sqlite_thread import SqliteThread, immediate
 
 if TYPE_CHECKING:
@@ -171,29 +172,20 @@ class PostgresLedger:
     """Table ``ledger`` (migration 2): batches go in with ``COPY``, one round trip each."""
 
     def __init__(self, url: str) -> None:
-        self._url = url
-        self._pool: asyncpg.Pool | None = None
+        self._pool = PgPool(url, what="ledger", max_size=2)
 
     async def open(self) -> None:
-        if self._pool is None:
-            from llmrelay.stores.postgres import open_pool
-
-            self._pool = await open_pool(self._url, max_size=2)
+        await self._pool.open()
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        await self._pool.aclose()
+
+    async def ping(self) -> bool:
+        return await self._pool.ping()
 
     @property
     def _db(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise RuntimeError("ledger used before open()")
-        return self._pool
-
-    async def ping(self) -> bool:
-        await self._db.fetchval("SELECT 1")
-        return True
+        return self._pool.db
 
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
         async with self._db.acquire() as conn:

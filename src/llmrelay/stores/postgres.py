@@ -58,6 +58,39 @@ async def open_pool(url: str, *, max_size: int = 4, settings: dict[str, str] | N
     return pool
 
 
+class PgPool:
+    """One store's small pool: opened (and migrated) once, closed once, pinged for readiness.
+    The keys, ledger and budget stores each hold one instead of repeating this."""
+
+    def __init__(
+        self, url: str, *, what: str, max_size: int = 2, settings: dict[str, str] | None = None
+    ) -> None:
+        self._url = url
+        self._what = what
+        self._max_size = max_size
+        self._settings = settings
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        if self._pool is None:
+            self._pool = await open_pool(self._url, max_size=self._max_size, settings=self._settings)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self._what} used before open()")
+        return self._pool
+
+    async def ping(self) -> bool:
+        await self.db.fetchval("SELECT 1")
+        return True
+
+
 async def migrate(url: str) -> list[int]:
     """Apply pending migrations at ``url`` now (``llmrelay db migrate``); the versions applied."""
     from llmrelay.stores.pg_migrations import apply_migrations
