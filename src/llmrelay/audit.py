@@ -12,7 +12,9 @@ SQLite (``audit_log`` table, beside the keys) or in memory for ``memory://`` sta
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -123,6 +125,10 @@ class MemoryAuditLog:
         return found[:limit]
 
 
+_BUSY_RETRIES = 6
+"""Attempts of one audit write while the state file is locked (about 0.3 s in all)."""
+
+
 class SqliteAuditLog:
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -157,10 +163,19 @@ class SqliteAuditLog:
     async def record(
         self, *, at: float, actor: str, action: str, target: str | None, details: dict[str, Any]
     ) -> AuditEntry:
-        cursor = await self._conn.execute(
-            "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
-            (at, actor, action, target, msgspec.json.encode(details)),
-        )
+        row = (at, actor, action, target, msgspec.json.encode(details))
+        for attempt in range(_BUSY_RETRIES):
+            try:
+                cursor = await self._conn.execute(
+                    "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)", row
+                )
+                break
+            except sqlite3.OperationalError as err:
+                # SQLite can refuse a write at once, busy timeout or not (another connection's
+                # snapshot moved on): an audit entry is worth a short retry, never a lost record.
+                if "locked" not in str(err) or attempt == _BUSY_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.01 * 2**attempt)
         assert cursor.lastrowid is not None
         return AuditEntry(
             id=cursor.lastrowid, at=at, actor=actor, action=action, target=target, details=details

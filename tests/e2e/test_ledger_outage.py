@@ -62,6 +62,11 @@ async def test_rows_buffered_through_an_outage_are_written_once_it_ends(tmp_path
             statuses = await asyncio.gather(*(ask(s, gw.url, f"during-{i:02}") for i in range(20)))
             assert statuses == [200] * 20  # served while the database is unreachable
             assert await rows(schema, "during-") == []
+            for _ in range(200):  # polling the log while the database stays away, bounded to 20 s
+                if "buffering and retrying" in gw.log():
+                    break
+                await asyncio.sleep(0.1)
+            assert "buffering and retrying" in gw.log()  # the outage is reported, not waited out silently
             await proxy.start()
             expected = [f"during-{i:02}" for i in range(20)]
             for _ in range(200):  # polling the database, bounded to 20 s
@@ -69,7 +74,6 @@ async def test_rows_buffered_through_an_outage_are_written_once_it_ends(tmp_path
                     break
                 await asyncio.sleep(0.1)
             assert await rows(schema, "during-") == expected
-            assert "buffering and retrying" in gw.log()
         await proxy.cut()
 
 

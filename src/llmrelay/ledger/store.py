@@ -168,6 +168,10 @@ class SqliteLedger:
         return [usage_row(row) for row in rows]
 
 
+_ACQUIRE_TIMEOUT = 5.0
+"""Seconds a batch waits for a pooled connection before it counts as a failed write."""
+
+
 class PostgresLedger:
     """Table ``ledger`` (migration 2): batches go in with ``COPY``, one round trip each."""
 
@@ -188,7 +192,9 @@ class PostgresLedger:
         return self._pool.db
 
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
-        async with self._db.acquire() as conn:
+        # A bounded wait for a connection: while PostgreSQL is unreachable the pool would wait for
+        # its reconnects forever, and the writer would neither log the outage nor back off.
+        async with self._db.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
             await conn.copy_records_to_table("ledger", columns=_COLUMNS, records=[_row(e) for e in entries])
 
     async def usage(self, query: UsageQuery) -> list[UsageRow]:
