@@ -68,3 +68,7 @@ async def test_a_hit_is_a_request_but_takes_no_tokens_and_no_budget(gateway: Gat
     assert requests[1] < requests[0]  # but it counted as a request
     line = [entry for entry in gateway.access_lines() if entry.get("cache") == "hit"][-1]
     assert line["cost_saved_usd"] > 0
+    async with aiohttp.ClientSession() as session, session.get(gateway.url + "/metrics") as resp:
+        exposition = await resp.text()
+    assert 'llmrelay_cache_lookups_total{alias="mock",outcome="hit"} 1.0' in exposition
+    assert 'llmrelay_cache_saved_usd_total{alias="mock"}' in exposition

@@ -183,3 +183,25 @@ def test_tag_labels_must_be_new_valid_label_names(labels: list[str], message: st
     }
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_config(config)
+
+
+def test_cache_outcomes_savings_and_limit_rejections_are_counted_from_the_record() -> None:
+    metrics = PrometheusMetrics()
+    base = RequestRecord(request_id="r", route="/v1/chat/completions", status=200, seconds=0.01, alias="faq")
+    metrics.request(msgspec.structs.replace(base, cache="miss"))
+    metrics.request(msgspec.structs.replace(base, cache="hit", cost_saved=0.25))
+    metrics.request(msgspec.structs.replace(base, cache="semantic-hit; similarity=0.97", cost_saved=0.5))
+    refused = msgspec.structs.replace(base, status=429, key_id="k1", tier="free")
+    metrics.request(msgspec.structs.replace(refused, error="rate_limit_exceeded"))
+    metrics.request(msgspec.structs.replace(refused, error="budget_exceeded"))
+    metrics.request(msgspec.structs.replace(refused, status=400, error="invalid_request"))  # not a refusal
+    m = samples(metrics)
+    for outcome in ("miss", "hit", "semantic-hit"):  # a similarity never becomes a label value
+        assert m[("llmrelay_cache_lookups_total", frozenset({("alias", "faq"), ("outcome", outcome)}))] == 1
+    assert m[("llmrelay_cache_saved_usd_total", frozenset({("alias", "faq")}))] == 0.75
+    who = {"alias": "faq", "key": "k1", "tier": "free"}
+    for reason in ("rate_limit_exceeded", "budget_exceeded"):
+        assert m[("llmrelay_rejections_total", frozenset({**who, "reason": reason}.items()))] == 1
+    assert not any(
+        name == "llmrelay_rejections_total" and ("reason", "invalid_request") in labels for name, labels in m
+    )

@@ -128,6 +128,7 @@ async def handle(request: Request, face: Face) -> Response:
             key_id=principal.id if principal else None,
             user=metadata.get("user"),
             team=metadata.get("team"),
+            tier=principal.tier if principal is not None else None,
             tags=ctx.tags if ctx is not None else metadata,
             attempts=stats.attempts if stats else 0,
             fallbacks=stats.fallbacks if stats else 0,

@@ -57,6 +57,7 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     key_id: str | None = None
     user: str | None = None
     team: str | None = None
+    tier: str | None = None
     tags: Mapping[str, str] = msgspec.field(default_factory=dict)
     target: str | None = None
     provider: str | None = None

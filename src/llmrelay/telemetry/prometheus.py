@@ -40,6 +40,12 @@ _LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
 CALL_LABELS = ("route", "alias", "target", "provider", "status_class")
 
 
+_REJECTIONS = frozenset(
+    {"rate_limit_exceeded", "request_too_large_for_limit", "target_rate_limited", "budget_exceeded"}
+)
+"""Error codes of llmrelay's own refusals (and upstream 429s passed on as ``rate_limit_exceeded``)."""
+
+
 class PrometheusMetrics(Metrics):
     enabled = True
 
@@ -119,6 +125,24 @@ class PrometheusMetrics(Metrics):
             "llmrelay_tokens", "Tokens by kind (input, cached_input, output)", (*money, "kind"), registry=r
         )
         self._cost = Counter("llmrelay_cost_usd", "Spend in USD at the targets' prices", money, registry=r)
+        self._cache = Counter(
+            "llmrelay_cache_lookups",
+            "Cache outcomes (hit, semantic-hit, miss, stale, bypass)",
+            ("alias", "outcome"),
+            registry=r,
+        )
+        self._cache_saved = Counter(
+            "llmrelay_cache_saved_usd",
+            "Spend cache hits did not make, at the targets' prices",
+            ("alias",),
+            registry=r,
+        )
+        self._rejections = Counter(
+            "llmrelay_rejections",
+            "Calls refused by a tenant or upstream rate limit or a budget (429), by reason (the error code)",
+            ("alias", "key", "tier", "reason"),
+            registry=r,
+        )
         Gauge(
             "llmrelay_worker_processes",
             "Live worker processes serving (and counting)",
@@ -152,6 +176,13 @@ class PrometheusMetrics(Metrics):
             self._fallbacks.labels(alias).inc(record.fallbacks)
         if record.usage is not None:
             self._count_spend(record)
+        if record.cache is not None:
+            # `semantic-hit; similarity=0.93` counts as `semantic-hit`: a bounded label value
+            self._cache.labels(alias, record.cache.partition(";")[0]).inc()
+            if record.cost_saved:
+                self._cache_saved.labels(alias).inc(record.cost_saved)
+        if record.status == 429 and record.error in _REJECTIONS:
+            self._rejections.labels(alias, record.key_id or "", record.tier or "", record.error).inc()
         if record.stream_times is not None:
             self._time_stream(record, record.stream_times)
 
