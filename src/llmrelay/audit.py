@@ -24,7 +24,7 @@ import msgspec
 from llmrelay.config import Config, KeySource, Secret
 from llmrelay.errors import ConfigError
 from llmrelay.stores.postgres import is_postgres
-from llmrelay.stores.sqlite import connect, sqlite_path
+from llmrelay.stores.sqlite import SqliteConnection, sqlite_path
 
 CONFIG_CHANGED = "config.changed"
 
@@ -125,40 +125,32 @@ class MemoryAuditLog:
         return found[:limit]
 
 
+async def _create_table(db: aiosqlite.Connection) -> None:
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT,"
+        " details BLOB NOT NULL)"
+    )
+    await db.execute("CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log (action, id)")
+
+
 _BUSY_RETRIES = 6
 """Attempts of one audit write while the state file is locked (about 0.3 s in all)."""
 
 
 class SqliteAuditLog:
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: aiosqlite.Connection | None = None
+        self._store = SqliteConnection(path, what="audit log", setup=_create_table)
 
     async def open(self) -> None:
-        if self._db is None:
-            db = await connect(self._path)
-            try:
-                await db.execute(
-                    "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                    " at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT,"
-                    " details BLOB NOT NULL)"
-                )
-                await db.execute("CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log (action, id)")
-            except BaseException:
-                await db.close()
-                raise
-            self._db = db
+        await self._store.open()
 
     async def aclose(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        await self._store.aclose()
 
     @property
     def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("audit log used before open()")
-        return self._db
+        return self._store.db
 
     async def record(
         self, *, at: float, actor: str, action: str, target: str | None, details: dict[str, Any]

@@ -16,7 +16,7 @@ import msgspec
 
 from llmrelay.errors import Conflict
 from llmrelay.keys.model import VirtualKey
-from llmrelay.stores.sqlite import connect
+from llmrelay.stores.sqlite import SqliteConnection
 
 
 class KeyStore(Protocol):
@@ -63,33 +63,20 @@ def next_version(current: VirtualKey, new: VirtualKey) -> VirtualKey:
 
 class SqliteKeyStore:
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: aiosqlite.Connection | None = None
+        self._store = SqliteConnection(path, what="key store", setup=_migrate)
 
     async def open(self) -> None:
-        if self._db is None:
-            db = await connect(self._path)
-            try:
-                await _migrate(db)
-            except BaseException:
-                await db.close()
-                raise
-            self._db = db
+        await self._store.open()
 
     async def aclose(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        await self._store.aclose()
+
+    async def ping(self) -> bool:
+        return await self._store.ping()
 
     @property
     def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("key store used before open()")
-        return self._db
-
-    async def ping(self) -> bool:
-        await self._conn.execute("SELECT 1")
-        return True
+        return self._store.db
 
     async def by_hash(self, digest: str) -> VirtualKey | None:
         return await self._one(

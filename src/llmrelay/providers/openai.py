@@ -118,26 +118,12 @@ class OpenAIProvider:
         headers = with_trace({"x-client-request-id": ctx.request_id}, ctx)
         path = self._path("/chat/completions", model)
         if not request.stream:
-            reply = await self._upstream.post(path, body, headers=headers, key=key)
-            if reply.status >= 300:
-                raise self._error(reply.status, reply.headers, reply.body)
+            answer = await self._post(path, body, headers, key)
             return decode_chat_response(
-                reply.body, provider=self.name, model=model, created=int(self._clock.wall())
+                answer, provider=self.name, model=model, created=int(self._clock.wall())
             )
         decoder = ChatStreamDecoder(provider=self.name)
-        stream = await ChatStream.open(
-            self._chunks(path, body, headers, decoder, key, terminal="[DONE]"),
-            id="",
-            model=model,
-            created=int(self._clock.wall()),
-            provider=self.name,
-        )
-        # The first chunk has been read, so the upstream's identity is known by now.
-        stream.id = decoder.id
-        stream.model = decoder.model or model
-        if decoder.created is not None:
-            stream.created = decoder.created
-        return stream
+        return await self._open_stream(path, body, headers, decoder, key, model=model, terminal="[DONE]")
 
     async def _responses(
         self, request: ChatRequest, ctx: Context, key: str | None
@@ -148,18 +134,39 @@ class OpenAIProvider:
         headers = with_trace({"x-client-request-id": ctx.request_id}, ctx)
         path = self._path("/responses", model)
         if not request.stream:
-            reply = await self._upstream.post(path, body, headers=headers, key=key)
-            if reply.status >= 300:
-                raise self._error(reply.status, reply.headers, reply.body)
-            return decode_upstream_response(reply.body, provider=self.name, created=int(self._clock.wall()))
+            answer = await self._post(path, body, headers, key)
+            return decode_upstream_response(answer, provider=self.name, created=int(self._clock.wall()))
         decoder = ResponsesEventDecoder(provider=self.name)
+        return await self._open_stream(
+            path, body, headers, decoder, key, model=model, terminal="response.completed"
+        )
+
+    async def _post(self, path: str, body: bytes, headers: Mapping[str, str], key: str | None) -> bytes:
+        """A unary call's body; an error status raised as the canonical error."""
+        reply = await self._upstream.post(path, body, headers=headers, key=key)
+        if reply.status >= 300:
+            raise self._error(reply.status, reply.headers, reply.body)
+        return reply.body
+
+    async def _open_stream(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        decoder: ChatStreamDecoder | ResponsesEventDecoder,
+        key: str | None,
+        *,
+        model: str,
+        terminal: str,
+    ) -> ChatStream:
         stream = await ChatStream.open(
-            self._chunks(path, body, headers, decoder, key, terminal="response.completed"),
+            self._chunks(path, body, headers, decoder, key, terminal=terminal),
             id="",
             model=model,
             created=int(self._clock.wall()),
             provider=self.name,
         )
+        # The first chunk has been read, so the upstream's identity is known by now.
         stream.id = decoder.id
         stream.model = decoder.model or model
         if decoder.created is not None:
@@ -199,15 +206,9 @@ class OpenAIProvider:
     async def _embed(self, request: EmbeddingRequest, ctx: Context, key: str | None) -> EmbeddingResponse:
         model = self.model or request.model
         body = encode_embedding_request(request, model=model, encoding_format=self.options.embedding_format)
-        reply = await self._upstream.post(
-            self._path("/embeddings", model),
-            msgspec.json.encode(body),
-            headers=with_trace({"x-client-request-id": ctx.request_id}, ctx),
-            key=key,
-        )
-        if reply.status >= 300:
-            raise self._error(reply.status, reply.headers, reply.body)
-        return decode_embedding_response(reply.body, provider=self.name, model=model)
+        headers = with_trace({"x-client-request-id": ctx.request_id}, ctx)
+        answer = await self._post(self._path("/embeddings", model), msgspec.json.encode(body), headers, key)
+        return decode_embedding_response(answer, provider=self.name, model=model)
 
     def _error(self, status: int, headers: dict[str, str], body: bytes) -> RelayError:
         return decode_error(

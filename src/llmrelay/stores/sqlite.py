@@ -19,6 +19,7 @@ the bound. ``count(*)`` would cost a few milliseconds at 200,000 rows: once per 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -47,6 +48,44 @@ async def connect(path: Path) -> aiosqlite.Connection:
         await db.close()
         raise
     return db
+
+
+class SqliteConnection:
+    """One store's aiosqlite connection: opened (and its tables set up) once, closed once, also
+    when the setup fails, pinged for readiness. The key store and the audit log each hold one."""
+
+    def __init__(
+        self, path: Path, *, what: str, setup: Callable[[aiosqlite.Connection], Awaitable[None]]
+    ) -> None:
+        self._path = path
+        self._what = what
+        self._setup = setup
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        if self._db is None:
+            db = await connect(self._path)
+            try:
+                await self._setup(db)
+            except BaseException:
+                await db.close()
+                raise
+            self._db = db
+
+    async def aclose(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError(f"{self._what} used before open()")
+        return self._db
+
+    async def ping(self) -> bool:
+        await self.db.execute("SELECT 1")
+        return True
 
 
 class SqliteKV:
