@@ -12,9 +12,7 @@ SQLite (``audit_log`` table, beside the keys) or in memory for ``memory://`` sta
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -134,10 +132,6 @@ async def _create_table(db: aiosqlite.Connection) -> None:
     await db.execute("CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log (action, id)")
 
 
-_BUSY_RETRIES = 6
-"""Attempts of one audit write while the state file is locked (about 0.3 s in all)."""
-
-
 class SqliteAuditLog:
     def __init__(self, path: Path) -> None:
         self._store = SqliteConnection(path, what="audit log", setup=_create_table)
@@ -155,19 +149,10 @@ class SqliteAuditLog:
     async def record(
         self, *, at: float, actor: str, action: str, target: str | None, details: dict[str, Any]
     ) -> AuditEntry:
-        row = (at, actor, action, target, msgspec.json.encode(details))
-        for attempt in range(_BUSY_RETRIES):
-            try:
-                cursor = await self._conn.execute(
-                    "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)", row
-                )
-                break
-            except sqlite3.OperationalError as err:
-                # SQLite can refuse a write at once, busy timeout or not (another connection's
-                # snapshot moved on): an audit entry is worth a short retry, never a lost record.
-                if "locked" not in str(err) or attempt == _BUSY_RETRIES - 1:
-                    raise
-                await asyncio.sleep(0.01 * 2**attempt)
+        cursor = await self._conn.execute(
+            "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
+            (at, actor, action, target, msgspec.json.encode(details)),
+        )
         assert cursor.lastrowid is not None
         return AuditEntry(
             id=cursor.lastrowid, at=at, actor=actor, action=action, target=target, details=details
@@ -183,8 +168,7 @@ class SqliteAuditLog:
             args.append(action)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
-        async with self._conn.execute(sql, args) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._conn.execute_fetchall(sql, args)
         return [
             AuditEntry(
                 id=r[0], at=r[1], actor=r[2], action=r[3], target=r[4], details=msgspec.json.decode(r[5])

@@ -223,7 +223,7 @@ async def test_ten_thousand_hostile_requests(tmp_path: Path) -> None:
     server_errors = [a for a in answers if a.status >= 500]
     # The one 5xx allowed: 504 for a caller that asked for a deadline (x-llmrelay-timeout) too short.
     server_errors = [a for a in server_errors if not (a.status == 504 and _asked_deadline(a.probe))]
-    assert not server_errors, _describe(server_errors[:5])
+    assert not server_errors, _describe(server_errors[:5]) + _unhandled(log)
     assert after == 200 and during == [200] * 10
     for route in corpus.MODEL_PATHS:  # the fuzz reached the pipeline, not only the front door
         assert sum(a.status == 200 and a.probe.path == route for a in answers) >= 20, route
@@ -270,6 +270,13 @@ def _describe(answers: list[Answer]) -> str:
         f"{(a.probe.body or a.probe.raw)[:200]!r} -> {a.body[:300]!r}"
         for a in answers
     )
+
+
+def _unhandled(log: bytes) -> str:
+    """The gateway's own account of its 5xx: the lines from each unhandled error on."""
+    lines = log.decode(errors="replace").splitlines()
+    starts = [i for i, line in enumerate(lines) if "unhandled error" in line]
+    return "".join("\n" + "\n".join(lines[i : i + 40]) for i in starts[:3])
 
 
 def _slow(answers: list[Answer]) -> str:

@@ -87,8 +87,8 @@ class SqliteKeyStore:
         return await self._one("SELECT record FROM virtual_keys WHERE id = ?", (key_id,))
 
     async def list(self) -> list[VirtualKey]:
-        async with self._conn.execute("SELECT record FROM virtual_keys ORDER BY rowid") as cursor:
-            return [_decode(row[0]) for row in await cursor.fetchall()]
+        rows = await self._conn.execute_fetchall("SELECT record FROM virtual_keys ORDER BY rowid")
+        return [_decode(row[0]) for row in rows]
 
     async def insert(self, key: VirtualKey) -> None:
         try:
@@ -117,9 +117,8 @@ class SqliteKeyStore:
         return stored if cursor.rowcount == 1 else None
 
     async def _one(self, sql: str, args: tuple[str, ...]) -> VirtualKey | None:
-        async with self._conn.execute(sql, args) as cursor:
-            row = await cursor.fetchone()
-        return _decode(row[0]) if row else None
+        rows = list(await self._conn.execute_fetchall(sql, args))
+        return _decode(rows[0][0]) if rows else None
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
@@ -132,8 +131,7 @@ async def _migrate(db: aiosqlite.Connection) -> None:
             " previous_hash TEXT, record BLOB NOT NULL, version INTEGER NOT NULL DEFAULT 0)"
         )
         await db.execute("CREATE INDEX IF NOT EXISTS virtual_keys_previous ON virtual_keys (previous_hash)")
-        async with db.execute("PRAGMA table_info(virtual_keys)") as cursor:
-            columns = {row[1] for row in await cursor.fetchall()}
+        columns = {row[1] for row in await db.execute_fetchall("PRAGMA table_info(virtual_keys)")}
         if "version" not in columns:
             await db.execute("ALTER TABLE virtual_keys ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
         await db.execute("COMMIT")

@@ -1,8 +1,13 @@
 """Embedded SQLite state: the zero-setup default for KV records and virtual keys.
 
 One ``aiosqlite`` connection per store (its own thread, so the event loop never blocks), WAL mode
-so readers do not wait on the writer. Several worker processes may share the file: SQLite
-serialises their writes. Each KV namespace is its own table (``kv_<namespace>``).
+so readers do not wait on the writer. Many coroutines share that connection, so every read runs
+to its end in one call (``execute_fetchall``), never a cursor held across an ``await``: a write
+that ran on the connection between such a cursor's steps would run inside the read's snapshot,
+and SQLite refuses it at once, busy timeout or not, once another connection has written since.
+
+Several worker processes may share the file: SQLite serialises their writes. Each KV namespace is
+its own table (``kv_<namespace>``).
 
 Expired rows are invisible at once (every read checks ``expires``; a claim replaces an expired row
 in the same statement) and deleted later, in bounded batches: at most ``purge_batch`` rows, found
@@ -135,12 +140,13 @@ class SqliteKV:
         return True
 
     async def get(self, key: str) -> bytes | None:
-        async with self.db.execute(
-            f"SELECT value FROM {self._table} WHERE key = ? AND (expires IS NULL OR expires > ?)",
-            (key, self._clock.wall()),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return bytes(row[0]) if row else None
+        rows = list(
+            await self.db.execute_fetchall(
+                f"SELECT value FROM {self._table} WHERE key = ? AND (expires IS NULL OR expires > ?)",
+                (key, self._clock.wall()),
+            )
+        )
+        return bytes(rows[0][0]) if rows else None
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         await self._maintain()
@@ -186,9 +192,8 @@ class SqliteKV:
     async def _evict_excess(self, cap: int) -> bool:
         t, batch = self._table, self._purge_batch
         # count(*) walks the smallest index: fine once per purge_every, never per write.
-        async with self.db.execute(f"SELECT count(*) FROM {t}") as cursor:
-            row = await cursor.fetchone()
-        excess = min(batch, (row[0] if row else 0) - cap)
+        rows = list(await self.db.execute_fetchall(f"SELECT count(*) FROM {t}"))
+        excess = min(batch, (rows[0][0] if rows else 0) - cap)
         if excess <= 0:
             return False
         cursor = await self.db.execute(
