@@ -34,7 +34,8 @@ client still trickling has nothing more to get).
 The cap travels in uvicorn's own ``h11_max_incomplete_event_size`` setting, the same limit for
 h11, the time limits in :class:`HeadConfig` (uvicorn's config with two more fields, picklable, so
 they reach worker processes too); the protocol is named by import string. Used by
-:mod:`llmrelay.server.run`; nothing else in the server knows about it.
+:mod:`llmrelay.server.run`; nothing else in the server knows about it. It also gives each
+request's answer a :class:`~llmrelay.server.head_write.HeadWriter` (head and body in one write).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from llmrelay.context import new_request_id
 from llmrelay.errors import InvalidRequest
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.asgi import error_body_for
+from llmrelay.server.head_write import HeadWriter
 from llmrelay.telemetry.metrics import RequestRecord
 
 PROTOCOL = "llmrelay.server.header_limit:HeaderLimitProtocol"
@@ -95,6 +97,7 @@ class HeaderLimitProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._writer = HeadWriter(transport, self.loop)
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -144,7 +147,12 @@ class HeaderLimitProtocol(HttpToolsProtocol):
         if head_size(self.parser.get_method(), self.url, self.headers) > self._cap:
             self._refuse(too_large(self._cap))
             return
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous and self.cycle is not None:
+            # The new request's answer writes its head with its first body bytes (head_write).
+            self._writer.expect_head()
+            self.cycle.transport = self._writer  # type: ignore[assignment]  # write, close, is_closing
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:

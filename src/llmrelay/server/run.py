@@ -150,6 +150,10 @@ def _configure_logging(level: str = "info") -> None:
     """Everything under the ``llmrelay`` logger goes to stderr, one line per record: the access
     log (``llmrelay.access``, at info) as JSON objects, the rest (retries, breakers, errors) as
     messages. ``level`` is ``server.log_level``; ``warning`` keeps only problems."""
+    # The logging HOWTO's "Optimization" switches: no line prints a caller's file and line, a
+    # thread or a process, so a record need not look them up (a quarter of the access log's cost).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logger = logging.getLogger("llmrelay")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
