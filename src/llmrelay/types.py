@@ -286,3 +286,20 @@ class EmbeddingResponse(_Frozen, frozen=True):
 def text_message(role: Role, text: str) -> Message:
     """Shorthand for a message holding one text part."""
     return Message(role=role, content=(TextPart(text=text),))
+
+
+def request_texts(request: ChatRequest | EmbeddingRequest) -> list[str]:
+    """The text a request sends: an embedding request's inputs, or every message's text, tool
+    results and tool-call arguments (what input guards and PII redaction look at)."""
+    if isinstance(request, EmbeddingRequest):
+        return list(request.input)
+    out: list[str] = []
+    for message in request.messages:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                out.append(part.text)
+            elif isinstance(part, ToolResultPart):
+                out.append(part.content)
+            elif isinstance(part, ToolCallPart):
+                out.append(part.arguments)
+    return out

@@ -42,6 +42,7 @@ from llmrelay.types import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    request_texts,
 )
 
 log = logging.getLogger("llmrelay.pii")
@@ -99,7 +100,7 @@ class RedactPii:
             return await call_next(request, ctx)
         redactor = self._redactors[alias]
         if not config.enforce:
-            found = Counter(span.label for text in _texts(request) for span in redactor.spans(text))
+            found = Counter(span.label for text in request_texts(request) for span in redactor.spans(text))
             if found:
                 kinds = ", ".join(f"{n} {label}" for label, n in sorted(found.items()))
                 log.info("shadow: pii redaction would replace %s in request %s", kinds, ctx.request_id)
@@ -116,21 +117,6 @@ class RedactPii:
         if isinstance(result, ChatStream):
             result.rewrite(PiiRewriter(vault, masker))
         return result
-
-
-def _texts(request: Request) -> list[str]:
-    if isinstance(request, EmbeddingRequest):
-        return list(request.input)
-    out = []
-    for message in request.messages:
-        for part in message.content:
-            if isinstance(part, TextPart):
-                out.append(part.text)
-            elif isinstance(part, ToolResultPart):
-                out.append(part.content)
-            elif isinstance(part, ToolCallPart):
-                out.append(part.arguments)
-    return out
 
 
 def _redacted(request: Request, vault: Vault) -> Request:

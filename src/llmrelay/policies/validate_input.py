@@ -31,7 +31,7 @@ from llmrelay.context import Context
 from llmrelay.errors import ConfigError, InvalidRequest
 from llmrelay.json_schemas import SchemaCache
 from llmrelay.service import Request, Result, Service
-from llmrelay.types import ChatRequest, EmbeddingRequest, ImagePart, TextPart, ToolCallPart, ToolResultPart
+from llmrelay.types import ChatRequest, EmbeddingRequest, ImagePart, request_texts
 
 log = logging.getLogger("llmrelay.guards")
 
@@ -77,20 +77,17 @@ def violation(request: Request, guards: InputGuards) -> tuple[str, str] | None:
 
 
 def _texts(request: Request) -> list[str]:
-    if isinstance(request, EmbeddingRequest):
-        return list(request.input)
-    out: list[str] = []
-    for message in request.messages:
-        for part in message.content:
-            if isinstance(part, TextPart):
-                out.append(part.text)
-            elif isinstance(part, ToolResultPart):
-                out.append(part.content)
-            elif isinstance(part, ToolCallPart):
-                out.append(part.arguments)
-            elif isinstance(part, ImagePart) and not part.url.startswith("data:"):
-                out.append(part.url)
-    return out
+    """What the text checks read: :func:`~llmrelay.types.request_texts` and image URLs that are
+    not inline data."""
+    texts = request_texts(request)
+    if isinstance(request, ChatRequest):
+        texts += [
+            part.url
+            for message in request.messages
+            for part in message.content
+            if isinstance(part, ImagePart) and not part.url.startswith("data:")
+        ]
+    return texts
 
 
 def load_hook(path: str, *, where: str) -> Hook:
