@@ -14,9 +14,8 @@ leaks nothing about a secret's characters either.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from starlette.datastructures import Headers
 
 from llmrelay.config import Secret
 from llmrelay.errors import AuthenticationError, NotFound, PermissionDenied
@@ -76,7 +75,7 @@ ANONYMOUS = Principal(id="anonymous")
 MASTER = Principal(id="master", is_admin=True)
 
 
-def presented_key(headers: Headers) -> str | None:
+def presented_key(headers: Mapping[str, str]) -> str | None:
     auth = headers.get("authorization")
     if auth:
         scheme, _, token = auth.partition(" ")
@@ -99,7 +98,9 @@ class Authenticator:
         self._required = required
         self._jwt = jwt
 
-    async def principal(self, headers: Headers, *, client: str | None, route: str | None) -> Principal:
+    async def principal(
+        self, headers: Mapping[str, str], *, client: str | None, route: str | None
+    ) -> Principal:
         """The caller of ``route`` from ``client`` (an IP address), scopes checked (``route``
         ``None``: a route every key may call, such as its own ``/v1/key/info``)."""
         presented = presented_key(headers)
@@ -121,7 +122,7 @@ class Authenticator:
             check_route(principal.routes, "/v1/models" if route.startswith("/v1/models") else route)
         return principal
 
-    async def admin(self, headers: Headers, *, client: str | None, write: bool) -> str:
+    async def admin(self, headers: Mapping[str, str], *, client: str | None, write: bool) -> str:
         """Who may use the admin API (``write``: a route that changes something): the master key,
         or a virtual key with the ``admin`` scope (``admin:read`` for reads). Returns the actor
         the audit log names. Without a master key, only admin-scoped keys get in."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from llmrelay.server.auth import Authenticator, Principal
 from llmrelay.server.body import read_body
 from llmrelay.server.disconnect import CLIENT_CLOSED, DisconnectGuard
 from llmrelay.server.errors import ErrorBody, error_response
+from llmrelay.server.headers import header_map
 from llmrelay.server.ratelimit_headers import add_rate_headers
 from llmrelay.server.response_store import ResponseStore
 from llmrelay.server.streaming import FrameEncoder, Outcome, SSEResponse, shutting_down
@@ -102,7 +103,8 @@ async def handle(request: Request, face: Face) -> Response:
     relay = state.relay
     clock = relay.clock
     started = clock.now()
-    request_id = request_id_of(request)
+    sent = header_map(request)
+    request_id = request_id_of(sent)
     headers = {"x-request-id": request_id}
     principal: Principal | None = None
     model: str | None = None
@@ -150,7 +152,7 @@ async def handle(request: Request, face: Face) -> Response:
     guard: DisconnectGuard | None = None
     stats: CallStats | None = None
     try:
-        principal = await state.auth.principal(request.headers, client=client_host(request), route=face.route)
+        principal = await state.auth.principal(sent, client=client_host(request), route=face.route)
         body = await read_body(request, state.config.server)
         canonical = face.decode(body)
         model = canonical.model
@@ -158,7 +160,7 @@ async def handle(request: Request, face: Face) -> Response:
         if principal.max_tokens is not None and isinstance(canonical, ChatRequest):
             capped = principal.max_tokens_for(canonical.max_tokens)
             canonical = msgspec.structs.replace(canonical, max_tokens=capped)
-        ctx = _context(state, request, principal, request_id, canonical)
+        ctx = _context(state, sent, principal, request_id, canonical)
         stats = ctx.stats
         guard = DisconnectGuard(request.receive)
         if face.prepare is not None:
@@ -294,19 +296,24 @@ def client_host(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def request_id_of(request: Request) -> str:
+def request_id_of(headers: Mapping[str, str]) -> str:
     """The caller's ``x-request-id`` when it is a sane one, else a new id."""
-    given = request.headers.get("x-request-id")
+    given = headers.get("x-request-id")
     return given if given and _REQUEST_ID.match(given) else new_request_id()
 
 
 def _context(
-    state: ServerState, request: Request, principal: Principal, request_id: str, canonical: CanonicalRequest
+    state: ServerState,
+    sent: Mapping[str, str],
+    principal: Principal,
+    request_id: str,
+    canonical: CanonicalRequest,
 ) -> Context:
+    """The call's context from the request's headers (``sent``) and the caller's key."""
     alias = canonical.model
     tags = principal.metadata
     metadata = canonical.extension("openai").get("metadata") if isinstance(canonical, ChatRequest) else None
-    header = request.headers.get(TAGS_HEADER)
+    header = sent.get(TAGS_HEADER)
     if header is not None or metadata is not None:
         # The key's metadata wins: a caller cannot re-attribute what its operator set.
         tags = {**request_tags(header, metadata), **principal.metadata}
@@ -320,12 +327,12 @@ def _context(
         tags=tags,
         stats=CallStats(),
     )
-    parent = request.headers.get("traceparent")
+    parent = sent.get("traceparent")
     found = _TRACEPARENT.match(parent) if parent is not None else None
     if found is not None and found[1] != "0" * 32 and found[2] != "0" * 16:
         # Passed upstream as it came, or the parent of this call's span when tracing is on.
         ctx = ctx.replace(traceparent=parent, trace_id=found[1])
-    timeout = request.headers.get("x-llmrelay-timeout")
+    timeout = sent.get("x-llmrelay-timeout")
     if timeout is not None:
         try:
             seconds = float(timeout)
@@ -339,12 +346,12 @@ def _context(
         # A caller may shorten the deadline, never extend it past the operator's `timeout.total`.
         total = state.relay.total_timeout(alias)
         ctx = ctx.with_timeout(seconds if total is None else min(seconds, total))
-    key = request.headers.get("idempotency-key")
+    key = sent.get("idempotency-key")
     if key is not None:
         if not 0 < len(key) <= 255:
             raise InvalidRequest("Idempotency-Key must be 1-255 characters", param="idempotency-key")
         ctx = ctx.replace(idempotency_key=f"{principal.id}:{key}")
-    cache_control = request.headers.get("cache-control")
+    cache_control = sent.get("cache-control")
     if cache_control is not None:
         ctx = ctx.replace(cache_control=cache_control)
     return ctx

@@ -190,7 +190,7 @@ async def _by_id(
     """``GET`` / ``DELETE /v1/responses/{id}``: the caller's own responses only (404 otherwise)."""
     state: ServerState = request.app.state.llmrelay
     started = state.relay.clock.now()
-    request_id = request_id_of(request)
+    request_id = request_id_of(request.headers)
     key_id: str | None = None
     try:
         principal = await state.auth.principal(request.headers, client=client_host(request), route=ROUTE)

@@ -84,7 +84,7 @@ async def _count(
     state: ServerState = request.app.state.llmrelay
     clock = state.relay.clock
     started = clock.now()
-    request_id = request_id_of(request)
+    request_id = request_id_of(request.headers)
     headers = {"x-request-id": request_id}
     key_id: str | None = None
     model: str | None = None
