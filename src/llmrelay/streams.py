@@ -15,10 +15,10 @@ point do not wrap it in another generator; they attach to it:
   ended, failed or was closed early. An observer that raises is logged once and detached; the
   caller's stream goes on.
 * :meth:`limit_until` (an absolute deadline) and :meth:`limit_idle` (the longest wait for the next
-  upstream read) contribute deadlines. The stream keeps **one timer** for the earliest of them,
-  armed when a wait begins and rearmed only when it fires early, instead of a timeout scope per
-  chunk. An expiry cancels the wait (closing the upstream connection) and raises the error the
-  limit was registered with (:class:`~llmrelay.errors.DeadlineExceeded`,
+  upstream read) contribute deadlines. The stream keeps **one timer** for the earliest of them
+  (:mod:`llmrelay.stream_limits`), armed when a wait begins and rearmed only when it fires early,
+  instead of a timeout scope per chunk. An expiry cancels the wait (closing the upstream
+  connection) and raises the error the limit was registered with (:class:`~llmrelay.errors.DeadlineExceeded`,
   :class:`~llmrelay.errors.StreamTimeout`), which are timeouts, not interruptions.
 
 Example, a policy that counts output tokens at the end::
@@ -59,15 +59,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Protocol
 
-from llmrelay.clock import Clock, TimerHandle
+from llmrelay.clock import Clock
 from llmrelay.errors import RelayError, StreamInterrupted
 from llmrelay.stream_aggregate import Aggregate
+from llmrelay.stream_limits import Batch as Batch
+from llmrelay.stream_limits import ErrorFactory as ErrorFactory
+from llmrelay.stream_limits import StreamLimits
 from llmrelay.types import ChatChunk, ChatResponse
 
 log = logging.getLogger("llmrelay.streams")
 
-Batch = Sequence[ChatChunk]
-ErrorFactory = Callable[[], RelayError]
 EndCheck = Callable[[ChatResponse], RelayError | None]
 
 
@@ -126,18 +127,7 @@ class ChatStream:
         self._end_checks: list[EndCheck] = []
         self._rewriters: list[ChunkRewriter] = []
         self._tail_pending = False  # the source ended; the rewriters' flushed chunks are being read
-        # The one timer: the earliest of the registered limits, on ``_clock``.
-        self._clock: Clock | None = None
-        self._until: float | None = None
-        self._until_error: ErrorFactory | None = None
-        self._idle: float | None = None
-        self._idle_error: ErrorFactory | None = None
-        self._timer: TimerHandle | None = None
-        self._timer_at = 0.0
-        self._waiter: asyncio.Task[object] | None = None
-        self._waiting_since = 0.0
-        self._expired: ErrorFactory | None = None
-        self._cancels_before = 0
+        self._limits: StreamLimits | None = None  # the one timer, once a limit is registered
 
     @classmethod
     async def open(
@@ -215,15 +205,16 @@ class ChatStream:
 
     def limit_until(self, at: float, clock: Clock, error: ErrorFactory) -> None:
         """Fail with ``error()`` if the stream is still being read at ``at`` (on ``clock``)."""
-        self._clock = clock
-        if self._until is None or at < self._until:
-            self._until, self._until_error = at, error
+        self._limits_on(clock).until(at, error)
 
     def limit_idle(self, seconds: float, clock: Clock, error: ErrorFactory) -> None:
         """Fail with ``error()`` when one wait for the upstream's next read exceeds ``seconds``."""
-        self._clock = clock
-        if self._idle is None or seconds < self._idle:
-            self._idle, self._idle_error = seconds, error
+        self._limits_on(clock).idle(seconds, error)
+
+    def _limits_on(self, clock: Clock) -> StreamLimits:
+        if self._limits is None:
+            self._limits = StreamLimits(clock)
+        return self._limits
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -285,7 +276,9 @@ class ChatStream:
             return await self._end_normally()
         except RelayError as err:
             self._exhausted = True
-            if self._expired is not None or isinstance(err, StreamInterrupted):
+            if (self._limits is not None and self._limits.expired is not None) or isinstance(
+                err, StreamInterrupted
+            ):
                 await self._finish(err)
                 raise
             interrupted = StreamInterrupted(
@@ -301,7 +294,8 @@ class ChatStream:
         return True
 
     async def _read(self) -> Batch:
-        batch = await self._wait() if self._clock is not None else await anext(self._source)
+        limits = self._limits
+        batch = await limits.wait(self._source) if limits is not None else await anext(self._source)
         for rewriter in self._rewriters:
             batch = rewriter.rewrite(batch)
         return batch
@@ -336,65 +330,6 @@ class ChatStream:
                 return failure
         return None
 
-    async def _wait(self) -> Batch:
-        """One wait on the source under the stream's limits (the only place the timer acts)."""
-        clock = self._clock
-        assert clock is not None
-        now = clock.now()
-        if self._until is not None and now >= self._until:
-            assert self._until_error is not None
-            self._expired = self._until_error
-            raise self._until_error()
-        due = self._until if self._until is not None else now + (self._idle or 0.0)
-        if self._idle is not None:
-            due = min(due, now + self._idle)
-        if self._timer is None or due < self._timer_at:
-            self._arm(clock, due - now, due)
-        task = asyncio.current_task()
-        self._waiter, self._waiting_since = task, now
-        try:
-            return await anext(self._source)
-        except asyncio.CancelledError:
-            expired = self._expired
-            if expired is not None and task is not None and task.uncancel() <= self._cancels_before:
-                raise expired() from None
-            raise
-        finally:
-            self._waiter = None
-
-    def _arm(self, clock: Clock, delay: float, at: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer, self._timer_at = clock.call_later(delay, self._on_timer), at
-
-    def _on_timer(self) -> None:
-        """The timer fired: expire the wait if a limit has passed, else rearm for the next due time."""
-        self._timer = None
-        waiter, clock = self._waiter, self._clock
-        if waiter is None or clock is None or self._expired is not None:
-            return  # not waiting now: the next wait checks the limits and arms again
-        now = clock.now()
-        due: float | None = None
-        if self._until is not None:
-            if now >= self._until:
-                self._expire(waiter, self._until_error)
-                return
-            due = self._until
-        if self._idle is not None:
-            idle_due = self._waiting_since + self._idle
-            if now >= idle_due:
-                self._expire(waiter, self._idle_error)
-                return
-            due = idle_due if due is None else min(due, idle_due)
-        if due is not None:
-            self._arm(clock, due - now, due)
-
-    def _expire(self, waiter: asyncio.Task[object], error: ErrorFactory | None) -> None:
-        assert error is not None
-        self._expired = error
-        self._cancels_before = waiter.cancelling()
-        waiter.cancel()
-
     # --- ending ----------------------------------------------------------------------------------
 
     async def _finish(self, error: BaseException | None) -> None:
@@ -402,9 +337,8 @@ class ChatStream:
         if self._finished:
             return
         self._finished = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._limits is not None:
+            self._limits.stop()
         try:
             await _close(self._source)
         finally:
