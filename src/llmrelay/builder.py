@@ -202,14 +202,16 @@ def build(
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
         *_content_log(config, router),
     ]
-    # A cache hit counts as a request but takes no tokens and no budget.
-    if tenancy is not None and limits is not None:
-        request_scope.append(RequestLimit(tenancy, limits))
+    # A cache hit counts as a request but takes no tokens and no budget. An alias without a
+    # cache has its tokens taken with its request (one store call); TokenLimit serves the others.
     cache = _cache(config, router, clock, prices, stores)
+    cached = cache.covers if cache is not None else _never
+    if tenancy is not None and limits is not None:
+        request_scope.append(RequestLimit(tenancy, limits, cached=cached))
     if cache is not None:
         request_scope.append(cache)
-    if tenancy is not None and limits is not None:
-        request_scope.append(TokenLimit(tenancy, limits))
+        if tenancy is not None and limits is not None:
+            request_scope.append(TokenLimit(tenancy, limits, cached=cached))
     budget = None
     if config.budgets:
 
@@ -249,6 +251,10 @@ def build(
         flush=tracing.flush if tracing is not None else None,
         cache=cache,
     )
+
+
+def _never(model: str) -> bool:
+    return False
 
 
 def _tenancy(config: Config, router: Router) -> Tenancy:

@@ -116,6 +116,23 @@ async def test_concurrency_slots(stores: tuple[RateLimits, RateLimits]) -> None:
     assert (await a.take([], slots=[("s", 2)], lease="three", ttl=60))[0].allowed
 
 
+async def test_leave_gives_back_slots_and_reconciles_tokens_in_one_call(
+    stores: tuple[RateLimits, RateLimits],
+) -> None:
+    a, b = stores
+    tpm = Rate(1000, 3600)
+    taken = await a.take([Take("lt", 900, tpm)], slots=[("ls", 1)], lease="one", ttl=60)
+    assert [d.allowed for d in taken] == [True, True]
+    assert not (await b.take([], slots=[("ls", 1)], lease="two", ttl=60))[0].allowed
+    await b.leave(["ls"], "one", adjust=[Take("lt", -600, tpm)])  # used 300 of the 900
+    await b.settle()
+    assert (await a.take([], slots=[("ls", 1)], lease="two", ttl=60))[0].allowed
+    assert (await a.peek([Take("lt", 0, tpm)]))[0].remaining == 700
+    await a.leave([], "", adjust=[Take("lt", 100, tpm)])  # tokens only: no slot held
+    await a.settle()
+    assert (await b.peek([Take("lt", 0, tpm)]))[0].remaining == 600
+
+
 async def test_leases_expire(stores: tuple[RateLimits, RateLimits]) -> None:
     a, _ = stores
     assert (await a.take([], slots=[("e", 1)], lease="crashed", ttl=0.1))[0].allowed

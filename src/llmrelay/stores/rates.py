@@ -148,8 +148,9 @@ class RateLimits(Protocol):
         """What :meth:`take` would say, charging nothing (``/v1/key/info``)."""
         ...
 
-    async def leave(self, keys: Sequence[str], lease: str) -> None:
-        """Give back the slots ``lease`` holds in ``keys`` (maybe in the background, as adjust)."""
+    async def leave(self, keys: Sequence[str], lease: str, *, adjust: Sequence[Take] = ()) -> None:
+        """Give back the slots ``lease`` holds in ``keys`` and charge (or refund) ``adjust`` as
+        :meth:`adjust` does: the end of a request in one call (maybe in the background)."""
         ...
 
     async def settle(self) -> None:

@@ -74,6 +74,9 @@ class MemoryRateLimits:
         return decisions
 
     async def adjust(self, takes: Sequence[Take]) -> None:
+        self._charge(takes)
+
+    def _charge(self, takes: Sequence[Take]) -> None:
         now = self._clock.now()
         for take in takes:
             self._tats[take.key] = adjusted(self._tats.get(take.key, 0.0), now, take.units, take.rate)
@@ -83,7 +86,9 @@ class MemoryRateLimits:
         now = self._clock.now()
         return [decide(self._tats.get(t.key, 0.0), now, t.units, t.rate)[1] for t in takes]
 
-    async def leave(self, keys: Sequence[str], lease: str) -> None:
+    async def leave(self, keys: Sequence[str], lease: str, *, adjust: Sequence[Take] = ()) -> None:
+        if adjust:
+            self._charge(adjust)
         for key in keys:
             held = self._leases.get(key)
             if held is not None:

@@ -16,8 +16,8 @@ logs a warning at most every 10 s; ``closed`` refuses it with
 a reconnect included, and a call that runs out drops the connection), so an outage costs each
 request at most that, never a hang. The cap is not shorter because a replica under a burst
 delays its own event loop: a healthy Redis must not look down then. Refunds, late charges and
-lease releases are sent in the background, so they never delay an answer; those that fail are
-dropped (the counters and leases expire by themselves).
+lease releases (one script call at a request's end) are sent in the background, so they never
+delay an answer; those that fail are dropped (the counters and leases expire by themselves).
 """
 
 from __future__ import annotations
@@ -47,13 +47,18 @@ local nslots = tonumber(ARGV[2])
 local lease = ARGV[3]
 local ttl = tonumber(ARGV[4])
 local eps = 1e-9
+local charge = mode == 'adjust' or mode == 'leave'
 local out = {string.format('%.17g', now), '1'}
 local ok = true
 for i = 1, nslots do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  local count = redis.call('ZCARD', KEYS[i])
-  if count >= tonumber(ARGV[4 + i]) then ok = false end
-  out[#out + 1] = tostring(count)
+  if mode == 'leave' then
+    redis.call('ZREM', KEYS[i], lease)
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+    local count = redis.call('ZCARD', KEYS[i])
+    if count >= tonumber(ARGV[4 + i]) then ok = false end
+    out[#out + 1] = tostring(count)
+  end
 end
 local news = {}
 local base_arg = 4 + nslots
@@ -68,7 +73,7 @@ for i = nslots + 1, #KEYS do
   local base = tat
   if base < now then base = now end
   local new
-  if mode == 'adjust' then
+  if charge then
     if units >= 0 then new = base + units * interval else new = tat + units * interval end
     if new < now then new = now end
   else
@@ -77,10 +82,12 @@ for i = nslots + 1, #KEYS do
   end
   news[i] = new
 end
-if mode ~= 'peek' and (ok or mode == 'adjust') then
-  for i = 1, nslots do
-    redis.call('ZADD', KEYS[i], now + ttl, lease)
-    redis.call('PEXPIRE', KEYS[i], math.ceil(ttl * 1000) + 1000)
+if mode ~= 'peek' and (ok or charge) then
+  if mode == 'take' then
+    for i = 1, nslots do
+      redis.call('ZADD', KEYS[i], now + ttl, lease)
+      redis.call('PEXPIRE', KEYS[i], math.ceil(ttl * 1000) + 1000)
+    end
   end
   for i = nslots + 1, #KEYS do
     local ms = math.ceil((news[i] - now) * 1000) + 1
@@ -143,17 +150,10 @@ class RedisRateLimits:
         # In the background: a refund or a late charge never delays an answer.
         self._later(self._run("adjust", takes))
 
-    async def leave(self, keys: Sequence[str], lease: str) -> None:
-        self._later(self._leave(keys, lease))
-
-    async def _leave(self, keys: Sequence[str], lease: str) -> None:
-        connection = self._live()
-        try:
-            await self._capped(
-                asyncio.gather(*(connection.call("ZREM", self._prefix + key, lease) for key in keys))
-            )
-        except _FAILURES as err:
-            self._warn(err)  # the lease expires by itself
+    async def leave(self, keys: Sequence[str], lease: str, *, adjust: Sequence[Take] = ()) -> None:
+        # One script call for the slots and the tokens, in the background as adjust is.
+        if keys or adjust:
+            self._later(self._run("leave", adjust, [(key, 0) for key in keys], lease))
 
     def _later(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(work)
@@ -180,13 +180,15 @@ class RedisRateLimits:
         try:
             seen = await self._call(keys, args)
         except _FAILURES as err:
-            if mode == "adjust":
-                self._warn(err)  # refunds and late charges are best effort; counters expire
+            if mode in ("adjust", "leave"):
+                self._warn(err)  # best effort: counters and leases expire by themselves
                 return []
             self._failed(err)
             return [Decision(True, limit, limit - 1, 0.0) for _, limit in slots] + [
                 Decision(True, t.rate.limit, int(t.rate.limit), 0.0) for t in takes
             ]
+        if mode in ("adjust", "leave"):
+            return []
         now, ok = float(seen[0]), seen[1] == b"1"
         decisions = []
         for count, (_, limit) in zip(seen[2:], slots, strict=False):
