@@ -26,8 +26,8 @@ import asyncio
 import hashlib
 import logging
 import math
-from collections.abc import Awaitable, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -36,7 +36,6 @@ from llmrelay.stores.rates import Decision, LimitStoreDown, OnError, Take, decid
 from llmrelay.stores.resp import Connection, RedisDown, Reply, ReplyError
 
 log = logging.getLogger("llmrelay.rate_limits")
-T = TypeVar("T")
 
 
 _SCRIPT = """
@@ -122,7 +121,9 @@ class RedisRateLimits:
 
     async def open(self) -> None:
         if self._connection is None:
-            self._connection = Connection(self._url, connect_timeout=self._timeout / 2)
+            self._connection = Connection(
+                self._url, connect_timeout=self._timeout / 2, call_timeout=self._timeout
+            )
 
     async def aclose(self) -> None:
         await self.settle()
@@ -131,7 +132,7 @@ class RedisRateLimits:
             connection.close()
 
     async def ping(self) -> bool:
-        return await self._capped(self._live().call("PING")) == b"PONG"
+        return await self._live().call("PING") == b"PONG"
 
     async def take(
         self,
@@ -148,22 +149,54 @@ class RedisRateLimits:
 
     async def adjust(self, takes: Sequence[Take]) -> None:
         # In the background: a refund or a late charge never delays an answer.
-        self._later(self._run("adjust", takes))
+        self._later("adjust", takes)
 
     async def leave(self, keys: Sequence[str], lease: str, *, adjust: Sequence[Take] = ()) -> None:
         # One script call for the slots and the tokens, in the background as adjust is.
         if keys or adjust:
-            self._later(self._run("leave", adjust, [(key, 0) for key in keys], lease))
+            self._later("leave", adjust, [(key, 0) for key in keys], lease)
 
-    def _later(self, work: Coroutine[Any, Any, object]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def _later(
+        self, mode: str, takes: Sequence[Take], slots: Sequence[tuple[str, int]] = (), lease: str = ""
+    ) -> None:
+        """Send a call nobody waits for: straight onto the connection when it is up (no task),
+        else (connecting, or the script must be loaded again) through a task that does that."""
+        keys, args = self._command(mode, takes, slots, lease, 0.0)
+        sent = self._live().send("EVALSHA", _SHA, len(keys), *keys, *args)
+        if sent is None:
+            self._track(asyncio.ensure_future(self._run(mode, takes, slots, lease)))
+            return
+        self._track(sent)
+
+        def done(future: asyncio.Future[Reply]) -> None:
+            error = future.exception()
+            if error is not None:
+                self._warn(error)  # best effort: counters and leases expire by themselves
+            elif isinstance(future.result(), ReplyError):  # NOSCRIPT: a restarted or flushed Redis
+                self._track(asyncio.ensure_future(self._run(mode, takes, slots, lease)))
+
+        sent.add_done_callback(done)
+
+    def _track(self, work: asyncio.Future[Any]) -> None:
+        self._pending.add(work)
+        work.add_done_callback(self._pending.discard)
 
     async def settle(self) -> None:
         """Wait for the refunds and releases still being sent (tests; :meth:`aclose` does it)."""
         while self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def _command(
+        self, mode: str, takes: Sequence[Take], slots: Sequence[tuple[str, int]], lease: str, ttl: float
+    ) -> tuple[list[str], list[Any]]:
+        """The script's keys and arguments for a call."""
+        prefix = self._prefix
+        args: list[Any] = [mode, len(slots), lease, ttl, *(limit for _, limit in slots)]
+        for take in takes:
+            rate = take.rate
+            args += (take.units, rate.limit, rate.period)
+        keys = [prefix + key for key, _ in slots] + [prefix + t.key for t in takes]
+        return keys, args
 
     async def _run(
         self,
@@ -173,10 +206,7 @@ class RedisRateLimits:
         lease: str = "",
         ttl: float = 0.0,
     ) -> list[Decision]:
-        args: list[Any] = [mode, len(slots), lease, ttl, *(limit for _, limit in slots)]
-        for take in takes:
-            args += (take.units, take.rate.limit, take.rate.period)
-        keys = [self._prefix + key for key, _ in slots] + [self._prefix + t.key for t in takes]
+        keys, args = self._command(mode, takes, slots, lease, ttl)
         try:
             seen = await self._call(keys, args)
         except _FAILURES as err:
@@ -205,7 +235,7 @@ class RedisRateLimits:
         return decisions
 
     async def _call(self, keys: list[str], args: list[Any]) -> list[bytes]:
-        reply = await self._capped(self._evalsha(self._live(), keys, args))
+        reply = await self._evalsha(self._live(), keys, args)
         if not isinstance(reply, list):
             raise RedisDown(f"unexpected answer to the limit script: {type(reply).__name__}")
         return reply
@@ -216,15 +246,6 @@ class RedisRateLimits:
             await connection.call("SCRIPT", "LOAD", _SCRIPT)  # a restarted or flushed Redis
             reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
         return reply
-
-    async def _capped(self, work: Awaitable[T]) -> T:
-        """``work`` within ``timeout`` (a reconnect included); past it the connection is reset."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await work
-        except TimeoutError:
-            self._live().reset()
-            raise
 
     def _live(self) -> Connection:
         if self._connection is None:
