@@ -153,7 +153,7 @@ def build(
             # A pattern's pass-through target: built without a model, the router sends one per name.
             template = _pass_through(model, target)
             built = target if template is None else msgspec.structs.replace(target, model=None)
-            provider = create_provider(built, model.timeout, clock, where=where)
+            provider = create_provider(built, model.timeout, clock, where=where, limits=limits)
             breaker_label = f"{model.name}:{target.label}"
             breaker = CircuitBreaker(
                 model.circuit_breaker,
@@ -228,7 +228,7 @@ def build(
         )
         stores.append(budget.store)
         request_scope.append(budget)  # after token limits: spend is reserved once tokens are
-    if any(t.rpm or t.tpm for m in config.models for t in m.targets):
+    if any(t.rpm or t.tpm or t.limits_keys for m in config.models for t in m.targets):
         holds = {m.name: None if hold_until_deadline else m.upstream_hold for m in config.models}
 
         def hold_for(name: str) -> float | None:
