@@ -93,6 +93,7 @@ if mode ~= 'peek' and (ok or charge) then
     redis.call('SET', KEYS[i], string.format('%.17g', news[i]), 'PX', ms)
   end
 end
+if charge then return 1 end
 if not ok then out[2] = '0' end
 return out
 """
@@ -172,7 +173,7 @@ class RedisRateLimits:
             error = future.exception()
             if error is not None:
                 self._warn(error)  # best effort: counters and leases expire by themselves
-            elif isinstance(future.result(), ReplyError):  # NOSCRIPT: a restarted or flushed Redis
+            elif _no_script(future.result()):  # a restarted or flushed Redis: load it again
                 self._track(asyncio.ensure_future(self._run(mode, takes, slots, lease)))
 
         sent.add_done_callback(done)
@@ -208,6 +209,9 @@ class RedisRateLimits:
     ) -> list[Decision]:
         keys, args = self._command(mode, takes, slots, lease, ttl)
         try:
+            if mode in ("adjust", "leave"):  # answered with a plain 1
+                await self._evalsha(self._live(), keys, args)
+                return []
             seen = await self._call(keys, args)
         except _FAILURES as err:
             if mode in ("adjust", "leave"):
@@ -217,8 +221,6 @@ class RedisRateLimits:
             return [Decision(True, limit, limit - 1, 0.0) for _, limit in slots] + [
                 Decision(True, t.rate.limit, int(t.rate.limit), 0.0) for t in takes
             ]
-        if mode in ("adjust", "leave"):
-            return []
         now, ok = float(seen[0]), seen[1] == b"1"
         decisions = []
         for count, (_, limit) in zip(seen[2:], slots, strict=False):
@@ -242,7 +244,7 @@ class RedisRateLimits:
 
     async def _evalsha(self, connection: Connection, keys: list[str], args: list[Any]) -> Reply:
         reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
-        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+        if _no_script(reply):
             await connection.call("SCRIPT", "LOAD", _SCRIPT)  # a restarted or flushed Redis
             reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
         return reply
@@ -268,3 +270,8 @@ class RedisRateLimits:
 
 
 _FAILURES = (RedisDown, ReplyError, OSError, TimeoutError)
+
+
+def _no_script(reply: Reply) -> bool:
+    """Redis does not know the script (restarted or flushed since it was loaded)."""
+    return isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")

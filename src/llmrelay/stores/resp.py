@@ -58,28 +58,28 @@ def encode(*args: bytes | str | int | float) -> bytes:
     return b"".join(parts)
 
 
+_BULK, _ARRAY, _SIMPLE, _ERROR, _INTEGER = b"$*+-:"
+
+
 def parse(buf: bytes | bytearray, pos: int = 0) -> tuple[Reply, int] | None:
-    """One reply from ``buf`` at ``pos`` and the position after it; ``None`` if incomplete."""
+    """One reply from ``buf`` at ``pos`` and the position after it; ``None`` if incomplete.
+    Bulk strings and arrays (what the limit script returns) are looked at first."""
     end = buf.find(b"\r\n", pos)
     if end < 0:
         return None
-    kind, line = buf[pos : pos + 1], buf[pos + 1 : end]
-    pos = end + 2
-    if kind == b"+":
-        return bytes(line), pos
-    if kind == b"-":
-        return ReplyError(bytes(line).decode(errors="replace")), pos
-    if kind == b":":
-        return int(line), pos
-    if kind == b"$":
-        size = int(line)
+    kind = buf[pos]
+    if kind == _BULK:
+        size = int(buf[pos + 1 : end])
+        pos = end + 2
         if size < 0:
             return None, pos
-        if len(buf) < pos + size + 2:
+        stop = pos + size
+        if len(buf) < stop + 2:
             return None
-        return bytes(buf[pos : pos + size]), pos + size + 2
-    if kind == b"*":
-        count = int(line)
+        return bytes(buf[pos:stop]), stop + 2
+    if kind == _ARRAY:
+        count = int(buf[pos + 1 : end])
+        pos = end + 2
         if count < 0:
             return None, pos
         items: list[Any] = []
@@ -87,10 +87,17 @@ def parse(buf: bytes | bytearray, pos: int = 0) -> tuple[Reply, int] | None:
             found = parse(buf, pos)
             if found is None:
                 return None
-            item, pos = found
-            items.append(item)
+            items.append(found[0])
+            pos = found[1]
         return items, pos
-    raise RedisDown(f"unexpected reply type {bytes(kind)!r}")
+    line = bytes(buf[pos + 1 : end])
+    if kind == _SIMPLE:
+        return line, end + 2
+    if kind == _ERROR:
+        return ReplyError(line.decode(errors="replace")), end + 2
+    if kind == _INTEGER:
+        return int(line), end + 2
+    raise RedisDown(f"unexpected reply type {bytes([kind])!r}")
 
 
 class _Protocol(asyncio.Protocol):
