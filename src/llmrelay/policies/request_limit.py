@@ -27,7 +27,8 @@ import os
 from collections.abc import Callable, Sequence
 
 from llmrelay.context import Context
-from llmrelay.policies.tenants import Queue, Tenancy, record, refusal
+from llmrelay.policies.queue import Queue
+from llmrelay.policies.tenants import Tenancy, record, refusal
 from llmrelay.policies.token_limit import adjustment, estimate
 from llmrelay.service import Request, Result, Service
 from llmrelay.stores.rates import RateLimits, Take
@@ -42,7 +43,7 @@ class RequestLimit:
         self._tenancy = tenancy
         self._store = store
         self._cached = cached
-        self._queue = Queue()
+        self._queue = Queue(store)
         self._leases = os.urandom(8).hex() + ":"
         self._count = itertools.count()
 
@@ -67,7 +68,7 @@ class RequestLimit:
         if applied.queue:
             decisions = await self._queue.admit(
                 (slots[0][0] if slots else every[0].key),
-                lambda: store.take(every, slots=slots, lease=lease, ttl=ttl),
+                lambda line: store.take(every, slots=slots, lease=lease, ttl=ttl, line=line),
                 queue=applied.queue,
                 ctx=ctx,
             )

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from llmrelay.context import Context
-from llmrelay.policies.tenants import Queue, Tenancy, record, refusal
+from llmrelay.policies.queue import Queue
+from llmrelay.policies.tenants import Tenancy, record, refusal
 from llmrelay.pricing.tokens import estimate_input_tokens, output_bound
 from llmrelay.service import Request, Result, Service
 from llmrelay.stores.rates import RateLimits, Take
@@ -33,7 +34,7 @@ class TokenLimit:
         self._tenancy = tenancy
         self._store = store
         self._cached = cached
-        self._queue = Queue()
+        self._queue = Queue(store)
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
         if not self._cached(request.model):
@@ -45,7 +46,7 @@ class TokenLimit:
         store = self._store
         if applied.queue:
             decisions = await self._queue.admit(
-                takes[0].key, lambda: store.take(takes), queue=applied.queue, ctx=ctx
+                takes[0].key, lambda line: store.take(takes, line=line), queue=applied.queue, ctx=ctx
             )
         else:
             decisions = await store.take(takes)

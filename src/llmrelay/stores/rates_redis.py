@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 
 from llmrelay.clock import Clock
-from llmrelay.stores.rates import Decision, LimitStoreDown, OnError, Take, decide
+from llmrelay.stores.rates import LINE_GRACE, Decision, LimitStoreDown, Line, OnError, Take, behind, decide
 from llmrelay.stores.resp import Connection, RedisDown, Reply, ReplyError
 
 log = logging.getLogger("llmrelay.rate_limits")
@@ -45,23 +45,34 @@ local mode = ARGV[1]
 local nslots = tonumber(ARGV[2])
 local lease = ARGV[3]
 local ttl = tonumber(ARGV[4])
+local member = ARGV[5]
 local eps = 1e-9
 local charge = mode == 'adjust' or mode == 'leave'
 local out = {string.format('%.17g', now), '1'}
 local ok = true
+local last = #KEYS
+local line = nil
+local ahead = false
+if member ~= '' then
+  line = KEYS[last]
+  last = last - 1
+  redis.call('ZREMRANGEBYSCORE', line, '-inf', now - tonumber(ARGV[6]))
+  local head = redis.call('ZRANGE', line, 0, 0)[1]
+  if head and head ~= member then ahead = true end
+end
 for i = 1, nslots do
   if mode == 'leave' then
     redis.call('ZREM', KEYS[i], lease)
   else
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
     local count = redis.call('ZCARD', KEYS[i])
-    if count >= tonumber(ARGV[4 + i]) then ok = false end
+    if count >= tonumber(ARGV[6 + i]) then ok = false end
     out[#out + 1] = tostring(count)
   end
 end
 local news = {}
-local base_arg = 4 + nslots
-for i = nslots + 1, #KEYS do
+local base_arg = 6 + nslots
+for i = nslots + 1, last do
   local j = base_arg + 3 * (i - nslots - 1)
   local units = tonumber(ARGV[j + 1])
   local limit = tonumber(ARGV[j + 2])
@@ -81,20 +92,28 @@ for i = nslots + 1, #KEYS do
   end
   news[i] = new
 end
-if mode ~= 'peek' and (ok or charge) then
+if mode ~= 'peek' and ((ok and not ahead) or charge) then
   if mode == 'take' then
     for i = 1, nslots do
       redis.call('ZADD', KEYS[i], now + ttl, lease)
       redis.call('PEXPIRE', KEYS[i], math.ceil(ttl * 1000) + 1000)
     end
   end
-  for i = nslots + 1, #KEYS do
+  for i = nslots + 1, last do
     local ms = math.ceil((news[i] - now) * 1000) + 1
     redis.call('SET', KEYS[i], string.format('%.17g', news[i]), 'PX', ms)
   end
 end
 if charge then return 1 end
-if not ok then out[2] = '0' end
+if line then
+  if ok and not ahead then
+    redis.call('ZREM', line, member)
+  else
+    redis.call('ZADD', line, 'NX', now, member)
+    redis.call('PEXPIRE', line, math.ceil(tonumber(ARGV[6]) * 1000) + 1000)
+  end
+end
+if ahead then out[2] = 'q' elseif not ok then out[2] = '0' end
 return out
 """
 
@@ -142,8 +161,9 @@ class RedisRateLimits:
         slots: Sequence[tuple[str, int]] = (),
         lease: str = "",
         ttl: float = 0.0,
+        line: Line | None = None,
     ) -> list[Decision]:
-        return await self._run("take", takes, slots, lease, ttl)
+        return await self._run("take", takes, slots, lease, ttl, line)
 
     async def peek(self, takes: Sequence[Take]) -> list[Decision]:
         return await self._run("peek", takes)
@@ -188,15 +208,24 @@ class RedisRateLimits:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
     def _command(
-        self, mode: str, takes: Sequence[Take], slots: Sequence[tuple[str, int]], lease: str, ttl: float
+        self,
+        mode: str,
+        takes: Sequence[Take],
+        slots: Sequence[tuple[str, int]],
+        lease: str,
+        ttl: float,
+        line: Line | None = None,
     ) -> tuple[list[str], list[Any]]:
         """The script's keys and arguments for a call."""
         prefix = self._prefix
-        args: list[Any] = [mode, len(slots), lease, ttl, *(limit for _, limit in slots)]
+        member, wait = ("", 0) if line is None else (line.member, line.wait + LINE_GRACE)
+        args: list[Any] = [mode, len(slots), lease, ttl, member, wait, *(limit for _, limit in slots)]
         for take in takes:
             rate = take.rate
             args += (take.units, rate.limit, rate.period)
         keys = [prefix + key for key, _ in slots] + [prefix + t.key for t in takes]
+        if line is not None:
+            keys.append(prefix + line.key)
         return keys, args
 
     async def _run(
@@ -206,8 +235,9 @@ class RedisRateLimits:
         slots: Sequence[tuple[str, int]] = (),
         lease: str = "",
         ttl: float = 0.0,
+        line: Line | None = None,
     ) -> list[Decision]:
-        keys, args = self._command(mode, takes, slots, lease, ttl)
+        keys, args = self._command(mode, takes, slots, lease, ttl, line)
         try:
             if mode in ("adjust", "leave"):  # answered with a plain 1
                 await self._evalsha(self._live(), keys, args)
@@ -221,7 +251,7 @@ class RedisRateLimits:
             return [Decision(True, limit, limit - 1, 0.0) for _, limit in slots] + [
                 Decision(True, t.rate.limit, int(t.rate.limit), 0.0) for t in takes
             ]
-        now, ok = float(seen[0]), seen[1] == b"1"
+        now, ok, ahead = float(seen[0]), seen[1] == b"1", seen[1] == b"q"
         decisions = []
         for count, (_, limit) in zip(seen[2:], slots, strict=False):
             free = int(count) < limit
@@ -229,6 +259,8 @@ class RedisRateLimits:
             decisions.append(Decision(free, limit, max(0, left), 0.0, 0.0 if free else 1.0))
         tats = seen[2 + len(slots) :]
         decisions += [decide(float(tat), now, t.units, t.rate)[1] for t, tat in zip(takes, tats, strict=True)]
+        if ahead:
+            return behind(decisions)
         if mode == "take" and ok != all(d.allowed for d in decisions):
             # Rounding at the very edge of a bucket: Redis's verdict stands.
             decisions = [
