@@ -63,15 +63,20 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[OpenAIUpstream, list[Gate
         yield upstream, gateways, run
 
 
-async def ask(
-    session: aiohttp.ClientSession, gateway: Gateway, model: str
-) -> tuple[int, Mapping[str, str], Any]:
-    async with session.post(
-        gateway.url + "/v1/chat/completions",
-        json={"model": model, **BODY},
-        headers={"authorization": f"Bearer {APP_KEY}"},
-    ) as resp:
-        return resp.status, resp.headers, await resp.json()
+async def ask_in_turn(
+    gateways: list[Gateway], model: str, times: int
+) -> list[tuple[int, Mapping[str, str], Any]]:
+    """``times`` requests for ``model``, one after another, to each replica in turn."""
+    answers = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(times):
+            async with session.post(
+                gateways[n % len(gateways)].url + "/v1/chat/completions",
+                json={"model": model, **BODY},
+                headers={"authorization": f"Bearer {APP_KEY}"},
+            ) as resp:
+                answers.append((resp.status, resp.headers, await resp.json()))
+    return answers
 
 
 def keys_sent(upstream: OpenAIUpstream) -> list[str]:
@@ -81,11 +86,9 @@ def keys_sent(upstream: OpenAIUpstream) -> list[str]:
 async def test_each_key_once_across_replicas_then_429(
     setup: tuple[OpenAIUpstream, list[Gateway], str],
 ) -> None:
-    upstream, (one, two), _ = setup
-    async with aiohttp.ClientSession() as session:
-        first = await ask(session, one, "keyed")
-        second = await ask(session, two, "keyed")  # the other replica: key A is spent in Redis
-        third = await ask(session, one, "keyed")
+    upstream, gateways, _ = setup
+    # the second goes to the other replica: key A is spent in Redis
+    first, second, third = await ask_in_turn(gateways, "keyed", 3)
     assert (first[0], second[0]) == (200, 200)
     assert keys_sent(upstream) == [KEY_A, KEY_B]
     status, headers, body = third
@@ -98,10 +101,8 @@ async def test_each_key_once_across_replicas_then_429(
 async def test_a_target_whose_keys_are_out_fails_over(
     setup: tuple[OpenAIUpstream, list[Gateway], str],
 ) -> None:
-    upstream, (one, two), run = setup
-    async with aiohttp.ClientSession() as session:
-        first = await ask(session, one, "spilled")
-        second = await ask(session, two, "spilled")
+    upstream, gateways, run = setup
+    first, second = await ask_in_turn(gateways, "spilled", 2)
     assert (first[0], second[0]) == (200, 200)
     assert first[1]["x-llmrelay-target"] == f"limited-{run}"
     assert second[1]["x-llmrelay-target"] == f"spare-{run}"
