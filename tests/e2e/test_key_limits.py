@@ -67,7 +67,7 @@ async def ask_in_turn(
     gateways: list[Gateway], model: str, times: int
 ) -> list[tuple[int, Mapping[str, str], Any]]:
     """``times`` requests for ``model``, one after another, to each replica in turn."""
-    answers = []
+    answers: list[tuple[int, Mapping[str, str], Any]] = []
     async with aiohttp.ClientSession() as session:
         for n in range(times):
             async with session.post(

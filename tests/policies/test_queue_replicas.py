@@ -82,16 +82,16 @@ async def test_a_sleeping_waiter_is_not_overtaken_by_a_later_arrival_on_another_
     replicas: tuple[Service, Service, list[RedisRateLimits], Upstream],
 ) -> None:
     a, b, (store_a, _), upstream = replicas
-    holder = asyncio.create_task(a(REQUEST, ctx(FakeClock(), "holder")))
+    holder = asyncio.ensure_future(a(REQUEST, ctx(FakeClock(), "holder")))
     await upstream.entered.wait()  # the one slot is held
     waiter_clock = HeldClock()
-    waiter = asyncio.create_task(a(REQUEST, ctx(waiter_clock, "waiter")))
+    waiter = asyncio.ensure_future(a(REQUEST, ctx(waiter_clock, "waiter")))
     await asyncio.wait_for(waiter_clock.asleep.wait(), 5)  # refused, in line, asleep
     upstream.gate.set()
     await holder
     await store_a.settle()  # the slot is free again; the waiter sleeps on
     later_clock = HeldClock()
-    later = asyncio.create_task(b(REQUEST, ctx(later_clock, "later")))
+    later = asyncio.ensure_future(b(REQUEST, ctx(later_clock, "later")))
     # Room is free, but the waiter is ahead in the line: the later arrival must wait too.
     await asyncio.wait_for(later_clock.asleep.wait(), 5)
     assert upstream.order == ["holder"]
