@@ -97,7 +97,7 @@ class KeySource:
     ``{key: ...}``), a :class:`FileSecret` or a :class:`CommandSecret`. Read by
     :mod:`llmrelay.secret_sources`. Any of the mapping forms may add this key's own upstream
     limits, ``rpm`` and ``tpm`` (its account's requests and tokens per minute:
-    :mod:`llmrelay.providers.key_limits`)."""
+    :mod:`llmrelay.providers.upstream_limits`)."""
 
     __slots__ = ("rpm", "spec", "tpm")
 
@@ -157,7 +157,7 @@ class TargetConfig(_Strict, frozen=True):
     """More keys of this target, tried in order after ``api_key`` (:mod:`llmrelay.providers.keyring`):
     a key answered 401 or 403 is benched for ``key_cooldown`` seconds and the next one tried. A key
     entry with its own ``rpm``/``tpm`` is skipped while it has no room for an attempt; only when
-    every key is out is the target rate limited (:mod:`llmrelay.providers.key_limits`)."""
+    every key is out is the target rate limited (:mod:`llmrelay.providers.upstream_limits`)."""
     key_accounts: Literal["shared", "separate"] = "shared"
     """``separate``: the keys belong to different accounts, so a 429 on one tries the next."""
     key_cooldown: _Positive = 60.0

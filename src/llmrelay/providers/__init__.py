@@ -54,7 +54,7 @@ def create_provider(
     limits: RateLimits | None = None,
 ) -> Provider:
     """Build the provider a target names; ``where`` is its config path for error messages;
-    ``limits`` the store its keys' own ``rpm``/``tpm`` count in (:mod:`.key_limits`)."""
+    ``limits`` the store its keys' own ``rpm``/``tpm`` count in (:mod:`.upstream_limits`)."""
     module = importlib.import_module(f"llmrelay.providers.{target.provider}")
     factory: _Factory = module.create
     try:

@@ -17,7 +17,7 @@ benched key whose value changed since (rotated) is ready again. A stream's refus
 its commit point, so streams fail over between keys the same way. One key, or none: the attempt
 runs as is.
 
-**Per-key limits** (``rpm``/``tpm`` on a key entry, :mod:`.key_limits`): before each key is sent,
+**Per-key limits** (``rpm``/``tpm`` on a key entry, :mod:`.upstream_limits`): before each key is sent,
 its own counters are asked for room (try-acquire); a key without room is skipped for the next one,
 and when every key was skipped (or refused after being skipped over) the attempt fails with
 :class:`~llmrelay.errors.TargetLimited`, the shortest wait of the keys as its ``retry_after``: the
@@ -33,8 +33,8 @@ from typing import Literal, TypeVar
 
 from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig
-from llmrelay.errors import RateLimited, RelayError, TargetLimited, UpstreamAuthError
-from llmrelay.providers.key_limits import KeyLimits
+from llmrelay.errors import RateLimited, RelayError, UpstreamAuthError
+from llmrelay.providers.upstream_limits import UpstreamLimits, limited
 from llmrelay.secret_sources import SecretReader, reader_for
 from llmrelay.service import Request, Result
 from llmrelay.stores.rates import RateLimits
@@ -56,7 +56,7 @@ class KeyRing:
         accounts: Literal["shared", "separate"] = "shared",
         cooldown: float = 60.0,
         label: str = "target",
-        limits: KeyLimits | None = None,
+        limits: UpstreamLimits | None = None,
     ) -> None:
         self._readers = tuple(readers)
         self._limits = limits
@@ -78,7 +78,7 @@ class KeyRing:
             accounts=target.key_accounts,
             cooldown=target.key_cooldown,
             label=target.label,
-            limits=None if limits is None else KeyLimits.of(target, limits),
+            limits=None if limits is None else UpstreamLimits.of_keys(target, limits),
         )
 
     def __len__(self) -> int:
@@ -132,12 +132,7 @@ class KeyRing:
                 await limits.settle(held, result)
             return result
         if waits:
-            wait = min(waits)
-            raise TargetLimited(
-                f"every key of target {self._label} is at its own rate limit"
-                + ("" if wait == float("inf") else f" for {wait:.1f} s"),
-                retry_after=None if wait == float("inf") else wait,
-            ) from failure
+            raise limited(f"every key of target {self._label} is", min(waits), failure)
         assert failure is not None  # every key was tried: each one failed
         raise failure
 
