@@ -5,6 +5,9 @@
 few hundred µs. This isolates the two limit policies (``request_limit`` + ``token_limit``, a tier
 with rpm, tpm and concurrency) in front of an upstream that answers at once:
 
+For an alias without a cache ``request_limit`` takes requests, concurrency and tokens in one call
+(``--cached``: as for an alias with a cache, tokens in a second call after it).
+
 * **CPU µs per request**: back to back, ``time.process_time`` over N calls, off (no policies),
   memory store, Redis store (its background refunds and releases included);
 * **added p50 / p99 at a rate**: open loop at ``--rate`` req/s for ``--seconds``, latency of each
@@ -12,6 +15,7 @@ with rpm, tpm and concurrency) in front of an upstream that answers at once:
 
     .venv/bin/python bench/limits_cost.py                      # memory and Redis on 127.0.0.1:6379
     .venv/bin/python bench/limits_cost.py --redis ""           # memory only
+    .venv/bin/python bench/limits_cost.py --cached             # two calls, as behind a cache
 """
 
 from __future__ import annotations
@@ -50,11 +54,27 @@ async def upstream(request: Request, ctx: Context) -> Result:
     return ANSWER
 
 
-def pipeline(store: RateLimits | None) -> Service:
+def pipeline(store: RateLimits | None, *, cached: bool) -> Service:
     if store is None:
         return compose([], upstream)
     tenancy = Tenancy({"default": TIER}, alias_of=lambda name: name, trusts_user=lambda name: False)
-    return compose([RequestLimit(tenancy, store), TokenLimit(tenancy, store)], upstream)
+    if cached:  # tokens after the cache: two store calls per request
+        return compose(
+            [
+                RequestLimit(tenancy, store, cached=_always),
+                TokenLimit(tenancy, store, cached=_always),
+            ],
+            upstream,
+        )
+    return compose([RequestLimit(tenancy, store, cached=_never)], upstream)  # one store call
+
+
+def _always(model: str) -> bool:
+    return True
+
+
+def _never(model: str) -> bool:
+    return False
 
 
 async def cpu_per_call(service: Service, store: RateLimits | None, calls: int) -> float:
@@ -96,6 +116,9 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--cached", action="store_true", help="as for an alias with a cache: tokens in a second call"
+    )
     args = parser.parse_args()
     clock = SystemClock()
     stores: dict[str, Callable[[], Awaitable[RateLimits | None]]] = {}
@@ -120,7 +143,7 @@ async def main() -> None:
     for _ in range(3):  # interleaved, so a busy moment hits every variant alike
         for name, make in stores.items():
             store = await make()
-            cpu[name].append(await cpu_per_call(pipeline(store), store, args.calls))
+            cpu[name].append(await cpu_per_call(pipeline(store, cached=args.cached), store, args.calls))
             if store is not None:
                 await store.aclose()
     base = statistics.median(cpu["off"])
@@ -130,7 +153,7 @@ async def main() -> None:
     lat: dict[str, list[float]] = {}
     for name, make in stores.items():
         store = await make()
-        lat[name] = await open_loop(pipeline(store), args.rate, args.seconds)
+        lat[name] = await open_loop(pipeline(store, cached=args.cached), args.rate, args.seconds)
         if store is not None:
             await store.aclose()
     for name, values in lat.items():

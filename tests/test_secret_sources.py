@@ -53,7 +53,7 @@ def test_config_reads_the_three_kinds_and_names_a_bad_one() -> None:
     ):
         load_config(model({"file": "/x", "refesh": 1}))
     with pytest.raises(
-        ConfigError, match=r"expected a key, `\{file.*at `\$\.models\[0\]\.targets\[0\]\.api_key`"
+        ConfigError, match=r"expected a key, `\{key.*`\{file.*at `\$\.models\[0\]\.targets\[0\]\.api_key`"
     ):
         load_config(model({"path": "/x"}))
     with pytest.raises(

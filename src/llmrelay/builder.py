@@ -153,7 +153,7 @@ def build(
             # A pattern's pass-through target: built without a model, the router sends one per name.
             template = _pass_through(model, target)
             built = target if template is None else msgspec.structs.replace(target, model=None)
-            provider = create_provider(built, model.timeout, clock, where=where)
+            provider = create_provider(built, model.timeout, clock, where=where, limits=limits)
             breaker_label = f"{model.name}:{target.label}"
             breaker = CircuitBreaker(
                 model.circuit_breaker,
@@ -202,14 +202,16 @@ def build(
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
         *_content_log(config, router),
     ]
-    # A cache hit counts as a request but takes no tokens and no budget.
-    if tenancy is not None and limits is not None:
-        request_scope.append(RequestLimit(tenancy, limits))
+    # A cache hit counts as a request but takes no tokens and no budget. An alias without a
+    # cache has its tokens taken with its request (one store call); TokenLimit serves the others.
     cache = _cache(config, router, clock, prices, stores)
+    cached = cache.covers if cache is not None else _never
+    if tenancy is not None and limits is not None:
+        request_scope.append(RequestLimit(tenancy, limits, cached=cached))
     if cache is not None:
         request_scope.append(cache)
-    if tenancy is not None and limits is not None:
-        request_scope.append(TokenLimit(tenancy, limits))
+        if tenancy is not None and limits is not None:
+            request_scope.append(TokenLimit(tenancy, limits, cached=cached))
     budget = None
     if config.budgets:
 
@@ -226,7 +228,7 @@ def build(
         )
         stores.append(budget.store)
         request_scope.append(budget)  # after token limits: spend is reserved once tokens are
-    if any(t.rpm or t.tpm for m in config.models for t in m.targets):
+    if any(t.rpm or t.tpm or t.limits_keys for m in config.models for t in m.targets):
         holds = {m.name: None if hold_until_deadline else m.upstream_hold for m in config.models}
 
         def hold_for(name: str) -> float | None:
@@ -249,6 +251,10 @@ def build(
         flush=tracing.flush if tracing is not None else None,
         cache=cache,
     )
+
+
+def _never(model: str) -> bool:
+    return False
 
 
 def _tenancy(config: Config, router: Router) -> Tenancy:

@@ -93,13 +93,20 @@ class CommandSecret(_Strict, frozen=True):
 
 
 class KeySource:
-    """Where one provider key comes from: a :class:`Secret` (text or ``${VAR}``), a
-    :class:`FileSecret` or a :class:`CommandSecret`. Read by :mod:`llmrelay.secret_sources`."""
+    """Where one provider key comes from: a :class:`Secret` (text or ``${VAR}``, also written
+    ``{key: ...}``), a :class:`FileSecret` or a :class:`CommandSecret`. Read by
+    :mod:`llmrelay.secret_sources`. Any of the mapping forms may add this key's own upstream
+    limits, ``rpm`` and ``tpm`` (its account's requests and tokens per minute:
+    :mod:`llmrelay.providers.upstream_limits`)."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("rpm", "spec", "tpm")
 
-    def __init__(self, spec: Secret | FileSecret | CommandSecret) -> None:
+    def __init__(
+        self, spec: Secret | FileSecret | CommandSecret, *, rpm: int | None = None, tpm: int | None = None
+    ) -> None:
         self.spec = spec
+        self.rpm = rpm
+        self.tpm = tpm
 
     def __repr__(self) -> str:
         spec = self.spec
@@ -110,10 +117,14 @@ class KeySource:
         return f"KeySource({spec!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, KeySource) and other.spec == self.spec
+        return (
+            isinstance(other, KeySource)
+            and other.spec == self.spec
+            and (other.rpm, other.tpm) == (self.rpm, self.tpm)
+        )
 
     def __hash__(self) -> int:
-        return hash(self.spec)
+        return hash((self.spec, self.rpm, self.tpm))
 
 
 class TimeoutConfig(_Strict, frozen=True):
@@ -144,7 +155,9 @@ class TargetConfig(_Strict, frozen=True):
     api_key: KeySource | None = None
     api_keys: list[KeySource] = msgspec.field(default_factory=list)
     """More keys of this target, tried in order after ``api_key`` (:mod:`llmrelay.providers.keyring`):
-    a key answered 401 or 403 is benched for ``key_cooldown`` seconds and the next one tried."""
+    a key answered 401 or 403 is benched for ``key_cooldown`` seconds and the next one tried. A key
+    entry with its own ``rpm``/``tpm`` is skipped while it has no room for an attempt; only when
+    every key is out is the target rate limited (:mod:`llmrelay.providers.upstream_limits`)."""
     key_accounts: Literal["shared", "separate"] = "shared"
     """``separate``: the keys belong to different accounts, so a 429 on one tries the next."""
     key_cooldown: _Positive = 60.0
@@ -160,6 +173,16 @@ class TargetConfig(_Strict, frozen=True):
     tpm: Annotated[int, Meta(ge=1)] | None = None
     """The upstream account's requests and tokens per minute for this target: the gateway stays
     under them (``llmrelay.policies.rate_limit``) instead of provoking the upstream's 429s."""
+
+    @property
+    def keys(self) -> list[KeySource]:
+        """Every key of this target in the order they are tried (``api_key`` then ``api_keys``)."""
+        return ([self.api_key] if self.api_key is not None else []) + list(self.api_keys)
+
+    @property
+    def limits_keys(self) -> bool:
+        """Whether some key of this target has its own ``rpm`` or ``tpm``."""
+        return any(k.rpm or k.tpm for k in self.keys)
 
     @property
     def label(self) -> str:
@@ -366,7 +389,9 @@ class Config(_Strict, frozen=True):
     @property
     def has_limits(self) -> bool:
         """Whether anything counts requests or tokens (tiers, or a target's ``rpm``/``tpm``)."""
-        return bool(self.tiers) or any(t.rpm or t.tpm for m in self.models for t in m.targets)
+        return bool(self.tiers) or any(
+            t.rpm or t.tpm or t.limits_keys for m in self.models for t in m.targets
+        )
 
     @property
     def auth_required(self) -> bool:
@@ -453,16 +478,37 @@ def _decode_secret(kind: type, value: Any) -> Any:
             return KeySource(Secret(value))
         spec: type[FileSecret | CommandSecret] | None = None
         if isinstance(value, dict):
+            value = dict(value)
+            rpm, tpm = _per_minute(value.pop("rpm", None), "rpm"), _per_minute(value.pop("tpm", None), "tpm")
+            if set(value) == {"key"} and isinstance(value["key"], str):
+                return KeySource(Secret(value["key"]), rpm=rpm, tpm=tpm)
             spec = FileSecret if "file" in value else CommandSecret if "exec" in value else None
         if spec is None:
-            raise ValueError("expected a key, `{file: <path>}` or `{exec: [<command>, ...]}`")
+            raise ValueError(
+                "expected a key, `{key: <key>}`, `{file: <path>}` or `{exec: [<command>, ...]}`"
+                " (each mapping may add `rpm` and `tpm`)"
+            )
         try:
-            return KeySource(msgspec.convert(value, spec, strict=False))
+            return KeySource(msgspec.convert(value, spec, strict=False), rpm=rpm, tpm=tpm)
         except msgspec.ValidationError as err:
             # msgspec adds the key's path; the field inside it is named here: "... (`exec`)".
             problem, _, field = str(err).partition(" - at `$.")
             raise ValueError(f"{problem} (`{field[:-1]}`)" if field else problem) from err
     raise NotImplementedError
+
+
+_PerMinute = Annotated[int, Meta(ge=1)]
+
+
+def _per_minute(value: Any, name: str) -> int | None:
+    """A key entry's ``rpm`` or ``tpm``: a whole number of at least 1 (``${VAR}`` text too)."""
+    if value is None:
+        return None
+    try:
+        number: int = msgspec.convert(value, _PerMinute, strict=False)
+    except msgspec.ValidationError as err:
+        raise ValueError(f"{err} (`{name}`)") from err
+    return number
 
 
 def environment_config(environ: Mapping[str, str] | None = None) -> Config:

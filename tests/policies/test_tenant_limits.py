@@ -4,7 +4,7 @@ tier, on a fake clock with a fake ``call_next`` (the server's headers are in tes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -18,7 +18,7 @@ from llmrelay.policies.tenants import Tenancy, TierConfig
 from llmrelay.policies.token_limit import TokenLimit
 from llmrelay.pricing.tokens import estimate_input_tokens, output_bound
 from llmrelay.service import Request, Result, compose
-from llmrelay.stores.rates import Rate, Take, decide
+from llmrelay.stores.rates import Decision, Rate, Take, decide
 from llmrelay.stores.rates_memory import MemoryRateLimits
 from llmrelay.streams import ChatStream
 from llmrelay.types import ChatChunk, ChatRequest, ChatResponse, Usage, text_message
@@ -57,17 +57,46 @@ class Upstream:
         yield ChatChunk(usage=self.usage)
 
 
+class CountingStore(MemoryRateLimits):
+    """The memory store, counting the calls a request makes (each one a round trip on Redis)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.calls: list[str] = []
+
+    async def take(self, takes: Sequence[Take], **held: Any) -> list[Decision]:
+        self.calls.append("take")
+        return await super().take(takes, **held)
+
+    async def adjust(self, takes: Sequence[Take]) -> None:
+        self.calls.append("adjust")
+        await super().adjust(takes)
+
+    async def leave(self, keys: Sequence[str], lease: str, *, adjust: Sequence[Take] = ()) -> None:
+        self.calls.append("leave")
+        await super().leave(keys, lease, adjust=adjust)
+
+
 def build(
-    tiers: Mapping[str, Any], *, clock: FakeClock, trusted: bool = False
-) -> tuple[Any, MemoryRateLimits, Upstream]:
+    tiers: Mapping[str, Any], *, clock: FakeClock, trusted: bool = False, cached: bool = False
+) -> tuple[Any, CountingStore, Upstream]:
+    """Both tenant-limit policies as the builder stacks them (the cache between them is not
+    needed here: ``cached`` only says which of the two takes the tokens)."""
     tenancy = Tenancy(
         {name: msgspec.convert(t, TierConfig) for name, t in tiers.items()},
         alias_of=lambda name: name,
         trusts_user=lambda name: trusted,
     )
-    store = MemoryRateLimits(clock)
+    store = CountingStore(clock)
     upstream = Upstream()
-    service = compose([RequestLimit(tenancy, store), TokenLimit(tenancy, store)], upstream)
+
+    def is_cached(model: str) -> bool:
+        return cached
+
+    service = compose(
+        [RequestLimit(tenancy, store, cached=is_cached), TokenLimit(tenancy, store, cached=is_cached)],
+        upstream,
+    )
     return service, store, upstream
 
 
@@ -215,9 +244,10 @@ def tokens_left(store: MemoryRateLimits, key: str, tpm: int) -> int:
     return decide(store._tats.get(key, 0.0), store._clock.now(), 0, Rate(tpm, 60))[1].remaining
 
 
-async def test_tokens_reserve_the_estimate_and_reconcile_to_usage() -> None:
+@pytest.mark.parametrize("cached", [False, True])
+async def test_tokens_reserve_the_estimate_and_reconcile_to_usage(cached: bool) -> None:
     clock = FakeClock()
-    service, store, upstream = build({"free": {"tpm": 1000}}, clock=clock)
+    service, store, upstream = build({"free": {"tpm": 1000}}, clock=clock, cached=cached)
     upstream.gate.clear()
     call = asyncio.create_task(service(REQUEST, ctx(clock)))
     await upstream.entered.wait()
@@ -227,9 +257,10 @@ async def test_tokens_reserve_the_estimate_and_reconcile_to_usage() -> None:
     assert tokens_left(store, "free:key:key_a:t", 1000) == 1000 - 30  # reconciled to 10 + 20
 
 
-async def test_tokens_of_a_stream_reconcile_at_its_end_and_release_when_cut() -> None:
+@pytest.mark.parametrize("cached", [False, True])
+async def test_tokens_of_a_stream_reconcile_at_its_end_and_release_when_cut(cached: bool) -> None:
     clock = FakeClock()
-    service, store, _ = build({"free": {"tpm": 1000}}, clock=clock)
+    service, store, _ = build({"free": {"tpm": 1000}}, clock=clock, cached=cached)
     streamed = msgspec.structs.replace(REQUEST, stream=True)
     stream = await service(streamed, ctx(clock))
     assert isinstance(stream, ChatStream)
@@ -242,26 +273,29 @@ async def test_tokens_of_a_stream_reconcile_at_its_end_and_release_when_cut() ->
     assert tokens_left(store, "free:key:key_b:t", 1000) == 1000
 
 
-async def test_tokens_are_released_on_failure() -> None:
+@pytest.mark.parametrize("cached", [False, True])
+async def test_tokens_are_released_on_failure(cached: bool) -> None:
     clock = FakeClock()
-    service, store, upstream = build({"free": {"tpm": 1000}}, clock=clock)
+    service, store, upstream = build({"free": {"tpm": 1000}}, clock=clock, cached=cached)
     upstream.fail = True
     with pytest.raises(UpstreamError):
         await service(REQUEST, ctx(clock))
     assert tokens_left(store, "free:key:key_a:t", 1000) == 1000
 
 
-async def test_usage_above_the_estimate_is_charged() -> None:
+@pytest.mark.parametrize("cached", [False, True])
+async def test_usage_above_the_estimate_is_charged(cached: bool) -> None:
     clock = FakeClock()
-    service, store, upstream = build({"free": {"tpm": 10_000}}, clock=clock)
+    service, store, upstream = build({"free": {"tpm": 10_000}}, clock=clock, cached=cached)
     upstream.usage = Usage(input_tokens=900, output_tokens=2000)
     await service(REQUEST, ctx(clock))
     assert tokens_left(store, "free:key:key_a:t", 10_000) == 10_000 - 2900
 
 
-async def test_a_request_that_can_never_fit_says_so() -> None:
+@pytest.mark.parametrize("cached", [False, True])
+async def test_a_request_that_can_never_fit_says_so(cached: bool) -> None:
     clock = FakeClock()
-    service, store, upstream = build({"free": {"tpm": 50}}, clock=clock)
+    service, store, upstream = build({"free": {"tpm": 50}}, clock=clock, cached=cached)
     with pytest.raises(RateLimited, match="can never be admitted") as caught:
         await service(REQUEST, ctx(clock))
     assert caught.value.retry_after is None
@@ -280,18 +314,50 @@ async def test_headers_report_the_limit_nearest_exhaustion() -> None:
     assert first.stats.tokens is None
 
 
-async def test_an_answer_without_usage_keeps_the_reservation() -> None:
+@pytest.mark.parametrize("cached", [False, True])
+async def test_an_answer_without_usage_keeps_the_reservation(cached: bool) -> None:
     clock = FakeClock()
-    service, store, upstream = build({"free": {"tpm": 1000}}, clock=clock)
+    service, store, upstream = build({"free": {"tpm": 1000}}, clock=clock, cached=cached)
     upstream.usage = Usage()
     await service(REQUEST, ctx(clock))
     assert tokens_left(store, "free:key:key_a:t", 1000) == 1000 - ESTIMATE
 
 
-async def test_a_queued_tier_of_tokens_only_counts_no_requests() -> None:
+@pytest.mark.parametrize("cached", [False, True])
+async def test_a_queued_tier_of_tokens_only_counts_no_requests(cached: bool) -> None:
     clock = FakeClock()
-    service, _, upstream = build({"free": {"tpm": 100_000, "queue": 5}}, clock=clock)
+    service, _, upstream = build({"free": {"tpm": 100_000, "queue": 5}}, clock=clock, cached=cached)
     first = ctx(clock)
     await service(REQUEST, first)
     assert first.stats is not None and first.stats.requests is None and first.stats.tokens is not None
+    assert upstream.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("cached", "calls"),
+    [
+        (False, ["take", "leave"]),  # one round trip before the call, one (in the background) after
+        (True, ["take", "take", "adjust", "leave"]),  # tokens after the cache: a hit takes none
+    ],
+)
+async def test_store_calls_per_request(cached: bool, calls: list[str]) -> None:
+    clock = FakeClock()
+    tiers = {"free": {"rpm": 100, "tpm": 10_000, "concurrent": 5}}
+    service, store, _ = build(tiers, clock=clock, cached=cached)
+    first = ctx(clock)
+    await service(REQUEST, first)
+    assert store.calls == calls
+    assert first.stats is not None and first.stats.requests is not None and first.stats.tokens is not None
+    assert (first.stats.requests.remaining, first.stats.tokens.remaining) == (99, 10_000 - ESTIMATE)
+    assert tokens_left(store, "free:key:key_a:t", 10_000) == 10_000 - 30  # reconciled either way
+    assert store._leases == {}
+
+
+async def test_a_token_refusal_in_the_one_call_counts_no_request() -> None:
+    clock = FakeClock()
+    service, store, upstream = build({"free": {"rpm": 100, "tpm": ESTIMATE + 10}}, clock=clock)
+    await service(REQUEST, ctx(clock))
+    with pytest.raises(RateLimited, match="tokens per minute"):
+        await service(REQUEST, ctx(clock))
+    assert (await store.peek([Take("free:key:key_a:r", 0, Rate(100, 60))]))[0].remaining == 99
     assert upstream.calls == 1

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from llmrelay.clock import FakeClock, SystemClock
-from llmrelay.stores.rates import Rate, RateLimits, Take
+from llmrelay.stores.rates import LINE_POLL, Line, Rate, RateLimits, Take
 from llmrelay.stores.rates_memory import MemoryRateLimits
 from tests.services import require
 
@@ -114,6 +114,59 @@ async def test_concurrency_slots(stores: tuple[RateLimits, RateLimits]) -> None:
     await b.leave(["s"], "one")
     await b.settle()
     assert (await a.take([], slots=[("s", 2)], lease="three", ttl=60))[0].allowed
+
+
+async def test_leave_gives_back_slots_and_reconciles_tokens_in_one_call(
+    stores: tuple[RateLimits, RateLimits],
+) -> None:
+    a, b = stores
+    tpm = Rate(1000, 3600)
+    taken = await a.take([Take("lt", 900, tpm)], slots=[("ls", 1)], lease="one", ttl=60)
+    assert [d.allowed for d in taken] == [True, True]
+    assert not (await b.take([], slots=[("ls", 1)], lease="two", ttl=60))[0].allowed
+    await b.leave(["ls"], "one", adjust=[Take("lt", -600, tpm)])  # used 300 of the 900
+    await b.settle()
+    assert (await a.take([], slots=[("ls", 1)], lease="two", ttl=60))[0].allowed
+    assert (await a.peek([Take("lt", 0, tpm)]))[0].remaining == 700
+    await a.leave([], "", adjust=[Take("lt", 100, tpm)])  # tokens only: no slot held
+    await a.settle()
+    assert (await b.peek([Take("lt", 0, tpm)]))[0].remaining == 600
+
+
+async def test_a_line_serves_its_waiters_in_the_order_they_were_refused(
+    stores: tuple[RateLimits, RateLimits],
+) -> None:
+    a, b = stores
+    slot = [("q", 1)]
+    first, second = Line("q:q", "w1", 60), Line("q:q", "w2", 60)
+    assert (await a.take([], slots=slot, lease="held", ttl=60))[0].allowed
+    assert not (await a.take([], slots=slot, lease="l1", ttl=60, line=first))[0].allowed  # joins
+    assert not (await b.take([], slots=slot, lease="l2", ttl=60, line=second))[0].allowed  # joins after
+    await b.leave(["q"], "held")
+    await b.settle()
+    refused = (await b.take([], slots=slot, lease="l2", ttl=60, line=second))[0]
+    assert not refused.allowed and refused.retry_after == LINE_POLL  # room, but w1 is ahead
+    newcomer = await b.take([], slots=slot, lease="l3", ttl=60, line=Line("q:q", "w3", 60))
+    assert not newcomer[0].allowed  # and a newcomer is not let in ahead of both
+    assert (await a.take([], slots=slot, lease="l1", ttl=60, line=first))[0].allowed  # the head
+    await a.leave(["q"], "l1")
+    await b.leave(["q:q"], "w3")  # w3 gives up: its place goes
+    await a.settle()
+    await b.settle()
+    assert (await b.take([], slots=slot, lease="l2", ttl=60, line=second))[0].allowed
+
+
+async def test_an_abandoned_place_in_a_line_runs_out(stores: tuple[RateLimits, RateLimits]) -> None:
+    a, b = stores
+    rate = Rate(1, 3600)
+    assert (await a.take([Take("r", 1, rate)]))[0].allowed
+    assert not (await a.take([Take("r", 1, rate)], line=Line("r:q", "crashed", 0.1)))[0].allowed
+    await b.adjust([Take("r", -1, rate)])  # room again, but the crashed waiter is ahead
+    await b.settle()
+    deadline = time.monotonic() + 3
+    while not (await b.take([Take("r", 1, rate)], line=Line("r:q", "next", 0.1)))[0].allowed:
+        assert time.monotonic() < deadline, "the abandoned place was never dropped"
+        await asyncio.sleep(0.05)  # polling real time (Redis's clock), bounded
 
 
 async def test_leases_expire(stores: tuple[RateLimits, RateLimits]) -> None:

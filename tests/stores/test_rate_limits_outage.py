@@ -174,3 +174,16 @@ async def test_a_restarted_redis_is_used_again_and_its_script_reloaded(redis: Th
         assert (await store.take(TAKE))[0].remaining == 98  # NOSCRIPT answered by loading it again
     finally:
         await store.aclose()
+
+
+async def test_a_release_sent_in_the_background_reloads_a_flushed_script(redis: Throwaway) -> None:
+    store = RedisRateLimits(redis.url, SystemClock(), on_error="closed", timeout=0.5)
+    await store.open()
+    try:
+        assert (await store.take(TAKE, slots=[("s", 1)], lease="one", ttl=60))[0].allowed
+        assert await store._live().call("SCRIPT", "FLUSH") == b"OK"
+        await store.leave(["s"], "one", adjust=[Take("k", -1, TAKE[0].rate)])  # sent without a task
+        await store.settle()
+        assert (await store.take(TAKE, slots=[("s", 1)], lease="two", ttl=60))[1].remaining == 99
+    finally:
+        await store.aclose()

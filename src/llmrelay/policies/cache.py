@@ -115,6 +115,10 @@ class Cache:
         store = _Store(self, exact_key(request, scope), alias.config, alias.semantic, probe)
         return await store.put(answer)
 
+    def covers(self, model: str) -> bool:
+        """Whether ``model``'s alias caches (the tenant limits then take its tokens after this)."""
+        return self._settings_for(model) is not None
+
     def alias(self, model: str) -> AliasCache:
         """The cache of the alias serving ``model`` (a pattern's name too), else ``NotFound``."""
         alias = self._settings_for(model)

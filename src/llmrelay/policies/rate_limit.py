@@ -3,7 +3,9 @@
 Two parts, see docs/architecture.md §4:
 
 * :class:`TargetLimit` (target scope, between ``circuit_breaker`` and ``timeout``): a **try-acquire**
-  of one request and the request's token estimate from the target's counters before each attempt.
+  of one request and the request's token estimate from the target's counters before each attempt
+  (:class:`~llmrelay.providers.upstream_limits.UpstreamLimits`, which the key ring also uses for
+  keys with limits of their own).
   A refusal raises :class:`~llmrelay.errors.TargetLimited` with the limiter's own wait as
   ``retry_after``: the classifier says no retry and failover, and no breaker failure, so the router
   moves on instead of provoking the upstream's 429. Tokens are reconciled to the actual usage at the
@@ -21,49 +23,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from llmrelay.context import Context
-from llmrelay.errors import AllTargetsFailed, RateLimited, RelayError, TargetLimited
-from llmrelay.policies.token_limit import reconcile, reconciler
-from llmrelay.pricing.tokens import estimate_input_tokens, output_bound
+from llmrelay.errors import AllTargetsFailed, RateLimited, RelayError
+from llmrelay.providers.upstream_limits import UpstreamLimits, limited, per_minute
 from llmrelay.service import Request, Result, Service
-from llmrelay.stores.rates import Rate, RateLimits, Take
-from llmrelay.streams import ChatStream
-
-MINUTE = 60.0
+from llmrelay.stores.rates import RateLimits
 
 
 class TargetLimit:
     def __init__(self, store: RateLimits, *, label: str, rpm: int | None, tpm: int | None) -> None:
-        self._store = store
         self._label = label
-        self._requests = Take(f"target:{label}:r", 1, Rate(rpm, MINUTE)) if rpm else None
-        self._tpm = Rate(tpm, MINUTE) if tpm else None
+        self._limits = UpstreamLimits(store, [(f"target:{label}:", per_minute(rpm), per_minute(tpm))])
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
-        takes = [self._requests] if self._requests is not None else []
-        tokens: list[Take] = []
-        if self._tpm is not None:
-            estimate = estimate_input_tokens(request) + output_bound(request)
-            tokens = [Take(f"target:{self._label}:t", estimate, self._tpm)]
-        decisions = await self._store.take(takes + tokens)
-        refused = [d for d in decisions if not d.allowed]
-        if refused:
-            wait = max(d.retry_after for d in refused)
-            raise TargetLimited(
-                f"target {self._label} is at its own rate limit"
-                + ("" if wait == float("inf") else f" for {wait:.1f} s"),
-                retry_after=None if wait == float("inf") else wait,
-            )
-        if not tokens:
-            return await call_next(request, ctx)
+        held = await self._limits.take(0, request)
+        if isinstance(held, float):
+            raise limited(f"target {self._label} is", held)
         try:
             result = await call_next(request, ctx)
         except BaseException:
-            await reconcile(self._store, tokens, None)
+            await self._limits.settle(held, None)
             raise
-        if isinstance(result, ChatStream):
-            result.observe(reconciler(self._store, tokens))
-        else:
-            await reconcile(self._store, tokens, result.usage)
+        await self._limits.settle(held, result)
         return result
 
 

@@ -23,9 +23,8 @@ that can never fit (more tokens than a whole TPM) is refused at once, saying so.
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -224,59 +223,6 @@ def refusal(applied: Applied, decisions: Sequence[Decision], kind: Literal["r", 
         f"rate limit reached: {int(decision.limit)} {what}; retry after {max(1, math.ceil(wait))} s",
         retry_after=wait,
     )
-
-
-class Queue:
-    """First come, first served waits for room, per counter set, in this process."""
-
-    def __init__(self) -> None:
-        self._lines: dict[str, tuple[asyncio.Lock, list[int]]] = {}
-
-    def busy(self, name: str) -> bool:
-        """Someone is already waiting here: a newcomer lines up behind instead of cutting in."""
-        return name in self._lines
-
-    async def admit(
-        self, name: str, attempt: Callable[[], Awaitable[list[Decision]]], *, queue: float, ctx: Context
-    ) -> list[Decision]:
-        """One attempt; with a ``queue``, a refused one (or any while others wait) lines up."""
-        if not self.busy(name):
-            decisions = await attempt()
-            if all(d.allowed for d in decisions):
-                return decisions
-        return await self.wait_for(name, attempt, queue=queue, ctx=ctx)
-
-    async def wait_for(
-        self,
-        name: str,
-        attempt: Callable[[], Awaitable[list[Decision]]],
-        *,
-        queue: float,
-        ctx: Context,
-    ) -> list[Decision]:
-        """Try ``attempt`` until it is allowed or waiting longer would pass ``queue`` seconds or the
-        deadline; the last decisions either way."""
-        clock = ctx.clock
-        until = clock.now() + queue
-        if ctx.deadline is not None:
-            until = min(until, ctx.deadline)
-        lock, users = self._lines.setdefault(name, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                while True:
-                    decisions = await attempt()
-                    refused = [d for d in decisions if not d.allowed]
-                    if not refused or any(d.never_fits for d in refused):
-                        return decisions
-                    wait = max(d.retry_after for d in refused)
-                    if clock.now() + wait > until:
-                        return decisions
-                    await clock.sleep(wait)
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._lines[name]
 
 
 def record(ctx: Context, kind: Literal["requests", "tokens"], decisions: Sequence[Decision]) -> None:

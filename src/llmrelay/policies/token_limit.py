@@ -9,12 +9,19 @@ its final usage through a :class:`~llmrelay.streams.StreamObserver` (no wrapper)
 estimate is charged, below it refunded. A failure, or a stream that fails or is closed before its
 end, gives the whole reservation back. The decision nearest exhaustion goes to
 ``ctx.stats.tokens`` for the ``x-ratelimit-*-tokens`` headers.
+
+It acts only for aliases with a cache (``cached``): for the others :mod:`.request_limit` has
+already reserved the tokens in its own call to the store (one round trip per request), and the
+builder leaves this policy out altogether when no alias caches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from llmrelay.context import Context
-from llmrelay.policies.tenants import Queue, Tenancy, record, refusal
+from llmrelay.policies.queue import Queue
+from llmrelay.policies.tenants import Tenancy, record, refusal
 from llmrelay.pricing.tokens import estimate_input_tokens, output_bound
 from llmrelay.service import Request, Result, Service
 from llmrelay.stores.rates import RateLimits, Take
@@ -23,22 +30,23 @@ from llmrelay.types import Usage
 
 
 class TokenLimit:
-    def __init__(self, tenancy: Tenancy, store: RateLimits) -> None:
+    def __init__(self, tenancy: Tenancy, store: RateLimits, *, cached: Callable[[str], bool]) -> None:
         self._tenancy = tenancy
         self._store = store
-        self._queue = Queue()
+        self._cached = cached
+        self._queue = Queue(store)
 
     async def __call__(self, request: Request, ctx: Context, call_next: Service) -> Result:
+        if not self._cached(request.model):
+            return await call_next(request, ctx)  # request_limit took the tokens
         applied = self._tenancy.applied(request, ctx)
-        if applied is None:
+        if applied is None or not applied.has_tokens:
             return await call_next(request, ctx)
-        if not applied.has_tokens:
-            return await call_next(request, ctx)
-        takes = applied.tokens(estimate_input_tokens(request) + output_bound(request))
+        takes = applied.tokens(estimate(request))
         store = self._store
         if applied.queue:
             decisions = await self._queue.admit(
-                takes[0].key, lambda: store.take(takes), queue=applied.queue, ctx=ctx
+                takes[0].key, lambda line: store.take(takes, line=line), queue=applied.queue, ctx=ctx
             )
         else:
             decisions = await store.take(takes)
@@ -57,24 +65,37 @@ class TokenLimit:
         return result
 
 
-async def reconcile(store: RateLimits, takes: list[Take], usage: Usage | None) -> None:
-    """Charge the difference between actual ``usage`` and the reservation (``None``: nothing was
-    used that we know of, so all of it goes back). An answer without usage (a provider that did
-    not report it) keeps the reservation: the estimate is the best figure there is."""
+def estimate(request: Request) -> int:
+    """The tokens a request reserves: its input estimate plus its output bound."""
+    return estimate_input_tokens(request) + output_bound(request)
+
+
+def adjustment(takes: Sequence[Take], usage: Usage | None) -> list[Take]:
+    """What to charge for the difference between actual ``usage`` and the reservation ``takes``
+    (``None``: nothing was used that we know of, so all of it goes back). An answer without usage
+    (a provider that did not report it) keeps the reservation: the estimate is the best figure
+    there is. Empty when nothing changes."""
     actual = 0 if usage is None else usage.input_tokens + usage.output_tokens
     if not takes or actual == takes[0].units or (usage is not None and actual == 0):
-        return
-    await store.adjust([Take(t.key, actual - t.units, t.rate) for t in takes])
+        return []
+    return [Take(t.key, actual - t.units, t.rate) for t in takes]
 
 
-def reconciler(store: RateLimits, takes: list[Take]) -> StreamObserver:
+async def reconcile(store: RateLimits, takes: Sequence[Take], usage: Usage | None) -> None:
+    """Charge (or refund) the :func:`adjustment` of ``takes`` to ``usage``."""
+    adjust = adjustment(takes, usage)
+    if adjust:
+        await store.adjust(adjust)
+
+
+def reconciler(store: RateLimits, takes: Sequence[Take]) -> StreamObserver:
     """The observer that reconciles a stream's reservation when it ends (the upstream limits use
     it too)."""
     return _Reconcile(store, takes)
 
 
 class _Reconcile(StreamObserver):
-    def __init__(self, store: RateLimits, takes: list[Take]) -> None:
+    def __init__(self, store: RateLimits, takes: Sequence[Take]) -> None:
         self._store = store
         self._takes = takes
 

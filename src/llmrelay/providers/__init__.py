@@ -15,6 +15,7 @@ from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
+from llmrelay.stores.rates import RateLimits
 from llmrelay.streams import ChatStream
 from llmrelay.types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 
@@ -39,14 +40,24 @@ class Provider(Protocol):
 
 
 class _Factory(Protocol):
-    def __call__(self, target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> Provider: ...
+    def __call__(
+        self, target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, limits: RateLimits | None = None
+    ) -> Provider: ...
 
 
-def create_provider(target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, where: str) -> Provider:
-    """Build the provider a target names; ``where`` is its config path for error messages."""
+def create_provider(
+    target: TargetConfig,
+    timeout: TimeoutConfig,
+    clock: Clock,
+    *,
+    where: str,
+    limits: RateLimits | None = None,
+) -> Provider:
+    """Build the provider a target names; ``where`` is its config path for error messages;
+    ``limits`` the store its keys' own ``rpm``/``tpm`` count in (:mod:`.upstream_limits`)."""
     module = importlib.import_module(f"llmrelay.providers.{target.provider}")
     factory: _Factory = module.create
     try:
-        return factory(target, timeout, clock)
+        return factory(target, timeout, clock, limits=limits)
     except msgspec.ValidationError as err:
         raise ConfigError(f"invalid options for {target.provider} at `{where}.options`: {err}") from err

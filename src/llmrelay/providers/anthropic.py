@@ -30,6 +30,7 @@ from llmrelay.errors import ConfigError, InvalidRequest
 from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
+from llmrelay.stores.rates import RateLimits
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -79,7 +80,7 @@ class AnthropicProvider:
         await self._upstream.aclose()
 
     async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
-        return await self._upstream.keys.call(lambda key: self._chat(request, ctx, key))
+        return await self._upstream.keys.call(lambda key: self._chat(request, ctx, key), request)
 
     async def _chat(self, request: ChatRequest, ctx: Context, key: str | None) -> ChatResponse | ChatStream:
         mode = self.options.json_schema_mode
@@ -161,7 +162,9 @@ class AnthropicProvider:
         )
 
 
-def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> AnthropicProvider:
+def create(
+    target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, limits: RateLimits | None = None
+) -> AnthropicProvider:
     options = msgspec.convert(target.options, AnthropicOptions, strict=False)  # `${VAR}` fills numbers
     if not target.model:
         raise ConfigError("an anthropic target needs `model` (e.g. claude-haiku-4-5)")
@@ -170,7 +173,7 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> Anthro
         "content-type": "application/json",
         "accept": "application/json",
     }
-    keys = KeyRing.of(target, clock)
+    keys = KeyRing.of(target, clock, limits)
     if not keys and not any(h.lower() in ("x-api-key", "authorization") for h in target.headers):
         raise ConfigError("an anthropic target needs `api_key` (or an auth header in `headers`)")
     headers.update(target.headers)

@@ -31,6 +31,7 @@ from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.providers.http import Upstream
 from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.openai import Endpoint, OpenAIOptions, OpenAIProvider, upstream_for
+from llmrelay.stores.rates import RateLimits
 
 DEFAULT_API_VERSION = "2024-10-21"
 
@@ -59,7 +60,9 @@ class AzureProvider(OpenAIProvider):
         return f"/openai/deployments/{quote(model, safe='')}{endpoint}{self._query}"
 
 
-def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> AzureProvider:
+def create(
+    target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, limits: RateLimits | None = None
+) -> AzureProvider:
     options = msgspec.convert(target.options, AzureOptions, strict=False)  # `${VAR}` fills numbers
     if options.api != "chat_completions":
         raise msgspec.ValidationError(
@@ -75,7 +78,7 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> AzureP
         timeout,
         options,
         provider="azure",
-        keys=KeyRing.of(target, clock),
+        keys=KeyRing.of(target, clock, limits),
         key_header="api-key",
         key_prefix="",
         base_url=target.base_url,

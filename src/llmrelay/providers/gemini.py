@@ -27,6 +27,7 @@ from llmrelay.errors import RelayError
 from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
+from llmrelay.stores.rates import RateLimits
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -59,7 +60,12 @@ class GeminiProvider:
     name = "gemini"
 
     def __init__(
-        self, target: TargetConfig, options: GeminiOptions, timeout: TimeoutConfig, clock: Clock
+        self,
+        target: TargetConfig,
+        options: GeminiOptions,
+        timeout: TimeoutConfig,
+        clock: Clock,
+        limits: RateLimits | None = None,
     ) -> None:
         self.model = model_id(target.model or DEFAULT_MODEL)
         self._clock = clock
@@ -73,7 +79,7 @@ class GeminiProvider:
             read_timeout=timeout.idle,
             provider=self.name,
             secrets=target.headers.values(),
-            keys=KeyRing.of(target, clock),
+            keys=KeyRing.of(target, clock, limits),
             key_header="x-goog-api-key",
         )
 
@@ -84,7 +90,7 @@ class GeminiProvider:
         await self._upstream.aclose()
 
     async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
-        return await self._upstream.keys.call(lambda key: self._chat(request, ctx, key))
+        return await self._upstream.keys.call(lambda key: self._chat(request, ctx, key), request)
 
     async def _chat(self, request: ChatRequest, ctx: Context, key: str | None) -> ChatResponse | ChatStream:
         body = msgspec.json.encode(encode_chat_request(request))
@@ -136,7 +142,7 @@ class GeminiProvider:
         return decode_token_count(reply.body, "totalTokens", provider=self.name)
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
-        return await self._upstream.keys.call(lambda key: self._embed(request, ctx, key))
+        return await self._upstream.keys.call(lambda key: self._embed(request, ctx, key), request)
 
     async def _embed(self, request: EmbeddingRequest, ctx: Context, key: str | None) -> EmbeddingResponse:
         body = msgspec.json.encode(encode_embedding_request(request, model=self.model))
@@ -158,6 +164,8 @@ class GeminiProvider:
         )
 
 
-def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> GeminiProvider:
+def create(
+    target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, limits: RateLimits | None = None
+) -> GeminiProvider:
     options = msgspec.convert(target.options, GeminiOptions, strict=False)  # `${VAR}` fills numbers
-    return GeminiProvider(target, options, timeout, clock)
+    return GeminiProvider(target, options, timeout, clock, limits)

@@ -16,6 +16,13 @@ A benched key is still used when every key is benched (the one whose bench ends 
 benched key whose value changed since (rotated) is ready again. A stream's refusal arrives before
 its commit point, so streams fail over between keys the same way. One key, or none: the attempt
 runs as is.
+
+**Per-key limits** (``rpm``/``tpm`` on a key entry, :mod:`.upstream_limits`): before each key is sent,
+its own counters are asked for room (try-acquire); a key without room is skipped for the next one,
+and when every key was skipped (or refused after being skipped over) the attempt fails with
+:class:`~llmrelay.errors.TargetLimited`, the shortest wait of the keys as its ``retry_after``: the
+target is rate limited as a whole, so the router fails over or the request holds, as for the
+target's own ``rpm``/``tpm``.
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ from typing import Literal, TypeVar
 from llmrelay.clock import Clock
 from llmrelay.config import TargetConfig
 from llmrelay.errors import RateLimited, RelayError, UpstreamAuthError
+from llmrelay.providers.upstream_limits import UpstreamLimits, limited
 from llmrelay.secret_sources import SecretReader, reader_for
+from llmrelay.service import Request, Result
+from llmrelay.stores.rates import RateLimits
 
 log = logging.getLogger("llmrelay.keys")
 
-T = TypeVar("T")
+R = TypeVar("R", bound=Result)
 
 _REMEMBERED = 16
 """Past key values kept for scrubbing upstream messages (an upstream may echo a rotated-out key)."""
@@ -46,8 +56,10 @@ class KeyRing:
         accounts: Literal["shared", "separate"] = "shared",
         cooldown: float = 60.0,
         label: str = "target",
+        limits: UpstreamLimits | None = None,
     ) -> None:
         self._readers = tuple(readers)
+        self._limits = limits
         self._clock = clock
         self._accounts = accounts
         self._cooldown = cooldown
@@ -58,14 +70,15 @@ class KeyRing:
         """Bumped when a key value not seen before is used (credentials to scrub changed)."""
 
     @classmethod
-    def of(cls, target: TargetConfig, clock: Clock) -> KeyRing:
-        sources = ([target.api_key] if target.api_key is not None else []) + list(target.api_keys)
+    def of(cls, target: TargetConfig, clock: Clock, limits: RateLimits | None = None) -> KeyRing:
+        """The ring of ``target``'s keys; ``limits``: the store its keys' own limits count in."""
         return cls(
-            [reader_for(source, clock) for source in sources],
+            [reader_for(source, clock) for source in target.keys],
             clock=clock,
             accounts=target.key_accounts,
             cooldown=target.key_cooldown,
             label=target.label,
+            limits=None if limits is None else UpstreamLimits.of_keys(target, limits),
         )
 
     def __len__(self) -> int:
@@ -84,26 +97,44 @@ class KeyRing:
         """Every key value used so far (the last few), for scrubbing what an upstream says."""
         return tuple(self._seen)
 
-    async def call(self, attempt: Callable[[str | None], Awaitable[T]]) -> T:
-        """Run ``attempt`` with a key; on a refusal that another key may not get, with the next."""
-        if len(self._readers) <= 1:
+    async def call(self, attempt: Callable[[str | None], Awaitable[R]], request: Request | None = None) -> R:
+        """Run ``attempt`` with a key; on a refusal that another key may not get, with the next.
+        ``request``: what the attempt sends, for the keys' own token limits."""
+        limits = self._limits
+        if len(self._readers) <= 1 and limits is None:
             return await attempt(self._key(0) if self._readers else None)
         order = self._order()
+        waits: list[float] = []
+        failure: RelayError | None = None
         for n, i in enumerate(order):
+            held = await limits.take(i, request) if limits is not None else []
+            if isinstance(held, float):
+                waits.append(held)
+                continue
             key = self._key(i)
             try:
-                return await attempt(key)
-            except UpstreamAuthError as err:
-                self._bench(i, key, self._cooldown, err, last=n == len(order) - 1)
-                if n == len(order) - 1:
+                result = await attempt(key)
+            except (UpstreamAuthError, RateLimited) as err:
+                if limits is not None:
+                    await limits.settle(held, None)
+                separate = self._accounts == "separate"
+                if not isinstance(err, UpstreamAuthError) and not separate:
                     raise
-            except RateLimited as err:
-                if self._accounts != "separate":
-                    raise
-                self._bench(i, key, err.retry_after or self._cooldown, err, last=n == len(order) - 1)
-                if n == len(order) - 1:
-                    raise
-        raise AssertionError("unreachable: the last key's failure is raised")
+                cooldown = self._cooldown if isinstance(err, UpstreamAuthError) else err.retry_after
+                self._bench(i, key, cooldown or self._cooldown, err, last=n == len(order) - 1)
+                failure = err
+                continue
+            except BaseException:
+                if limits is not None:
+                    await limits.settle(held, None)
+                raise
+            if limits is not None:
+                await limits.settle(held, result)
+            return result
+        if waits:
+            raise limited(f"every key of target {self._label} is", min(waits), failure)
+        assert failure is not None  # every key was tried: each one failed
+        raise failure
 
     def _key(self, i: int) -> str:
         key = self._readers[i].current()

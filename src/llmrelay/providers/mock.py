@@ -30,6 +30,7 @@ from llmrelay.config import TargetConfig, TimeoutConfig
 from llmrelay.context import Context, new_request_id
 from llmrelay.errors import ConnectionFailed, InvalidRequest, error_for_status
 from llmrelay.providers.mock_json import minimal_instance
+from llmrelay.stores.rates import RateLimits
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -224,6 +225,9 @@ def _unit_vector(text: str, size: int) -> list[float]:
     return (unit * (whole + 1))[:size]
 
 
-def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> MockProvider:
+def create(
+    target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, limits: RateLimits | None = None
+) -> MockProvider:
+    """The mock sends no keys, so ``limits`` (the store of keys' own limits) has nothing to count."""
     options = msgspec.convert(target.options, MockOptions, strict=False)  # `${VAR}` fills numbers
     return MockProvider(target.model or "mock", options, clock)

@@ -27,6 +27,7 @@ from llmrelay.errors import ConnectionFailed, RelayError
 from llmrelay.providers.http import Upstream, with_trace
 from llmrelay.providers.keyring import KeyRing
 from llmrelay.providers.sse_batches import SSEBatches
+from llmrelay.stores.rates import RateLimits
 from llmrelay.streams import ChatStream
 from llmrelay.types import (
     ChatChunk,
@@ -103,7 +104,7 @@ class OpenAIProvider:
 
     async def chat(self, request: ChatRequest, ctx: Context) -> ChatResponse | ChatStream:
         call = self._responses if self.options.api == "responses" else self._chat
-        return await self._upstream.keys.call(lambda key: call(request, ctx, key))
+        return await self._upstream.keys.call(lambda key: call(request, ctx, key), request)
 
     async def _chat(self, request: ChatRequest, ctx: Context, key: str | None) -> ChatResponse | ChatStream:
         model = self.model or request.model
@@ -201,7 +202,7 @@ class OpenAIProvider:
         return None  # no counting endpoint: the caller estimates
 
     async def embed(self, request: EmbeddingRequest, ctx: Context) -> EmbeddingResponse:
-        return await self._upstream.keys.call(lambda key: self._embed(request, ctx, key))
+        return await self._upstream.keys.call(lambda key: self._embed(request, ctx, key), request)
 
     async def _embed(self, request: EmbeddingRequest, ctx: Context, key: str | None) -> EmbeddingResponse:
         model = self.model or request.model
@@ -257,7 +258,9 @@ def upstream_for(
     )
 
 
-def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAIProvider:
+def create(
+    target: TargetConfig, timeout: TimeoutConfig, clock: Clock, *, limits: RateLimits | None = None
+) -> OpenAIProvider:
     options = msgspec.convert(target.options, OpenAIOptions, strict=False)  # `${VAR}` fills numbers
     base_url = target.base_url or DEFAULT_BASE_URL
     upstream = upstream_for(
@@ -265,7 +268,7 @@ def create(target: TargetConfig, timeout: TimeoutConfig, clock: Clock) -> OpenAI
         timeout,
         options,
         provider="openai",
-        keys=KeyRing.of(target, clock),
+        keys=KeyRing.of(target, clock, limits),
         key_header="authorization",
         key_prefix="Bearer ",
         base_url=base_url,

@@ -21,6 +21,14 @@ each with a time to live so a crashed replica's leases run out by themselves.
 
 A request that could never fit (more units than the whole ``limit``) is refused with an infinite
 ``retry_after``: the caller says so instead of queueing forever.
+
+**Waiting lines.** A take may name a :class:`Line`: the first-come-first-served order of the
+requests waiting for the same counters, kept in the store beside them, so waiters on every replica
+sharing it are served in the order they first were refused. Such a take is admitted only when no
+one is ahead of it in the line; a refused one joins the line (keeping its place on later tries),
+an admitted one leaves it, and one that gives up leaves it with :meth:`RateLimits.leave`. A
+refusal only because others are ahead says so with ``retry_after`` :data:`LINE_POLL`; a waiter
+that crashed is dropped from the line :data:`LINE_GRACE` seconds after its ``wait`` is over.
 """
 
 from __future__ import annotations
@@ -55,6 +63,22 @@ class Take(msgspec.Struct, frozen=True, gc=False):
     rate: Rate
 
 
+class Line(msgspec.Struct, frozen=True, gc=False):
+    """``member``'s place in the line of waiters ``key`` (see above); ``wait`` bounds how long an
+    entry is kept."""
+
+    key: str
+    member: str
+    wait: float
+
+
+LINE_POLL = 0.05
+"""Seconds a waiter behind others sleeps before asking again (the one ahead is served first)."""
+
+LINE_GRACE = 1.0
+"""Seconds a place in a line is kept past its ``wait`` before it is dropped as abandoned."""
+
+
 class Decision(msgspec.Struct, frozen=True, gc=False):
     """What one counter said. ``remaining`` is whole units left after this take; ``reset`` the
     seconds until the counter is full again; ``retry_after`` the seconds until this take would be
@@ -74,6 +98,14 @@ class Decision(msgspec.Struct, frozen=True, gc=False):
     def headroom(self) -> float:
         """Fraction of the limit left: the counter nearest exhaustion has the smallest."""
         return self.remaining / self.limit if self.limit else 0.0
+
+
+def behind(decisions: Sequence[Decision]) -> list[Decision]:
+    """The decisions of a take refused only because others are ahead in its line."""
+    return [
+        msgspec.structs.replace(d, allowed=False, retry_after=max(d.retry_after, LINE_POLL))
+        for d in decisions
+    ]
 
 
 _EPSILON = 1e-9
@@ -133,10 +165,12 @@ class RateLimits(Protocol):
         slots: Sequence[tuple[str, int]] = (),
         lease: str = "",
         ttl: float = 0.0,
+        line: Line | None = None,
     ) -> list[Decision]:
         """All or nothing: hold one slot of each ``(key, limit)`` of ``slots`` under ``lease`` for
-        at most ``ttl`` seconds and charge every counter of ``takes``, if each has room; else
-        none. One decision per slot, then one per take (one round trip for a remote store)."""
+        at most ``ttl`` seconds and charge every counter of ``takes``, if each has room (and, with
+        a ``line``, no one is ahead in it); else none. One decision per slot, then one per take
+        (one round trip for a remote store)."""
         ...
 
     async def adjust(self, takes: Sequence[Take]) -> None:
@@ -148,8 +182,10 @@ class RateLimits(Protocol):
         """What :meth:`take` would say, charging nothing (``/v1/key/info``)."""
         ...
 
-    async def leave(self, keys: Sequence[str], lease: str) -> None:
-        """Give back the slots ``lease`` holds in ``keys`` (maybe in the background, as adjust)."""
+    async def leave(self, keys: Sequence[str], lease: str, *, adjust: Sequence[Take] = ()) -> None:
+        """Give back the slots ``lease`` holds in ``keys`` (or its place in the line of that key)
+        and charge (or refund) ``adjust`` as :meth:`adjust` does: the end of a request in one call
+        (maybe in the background)."""
         ...
 
     async def settle(self) -> None:

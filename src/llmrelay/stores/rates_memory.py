@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmrelay.clock import Clock
-from llmrelay.stores.rates import Decision, Take, adjusted, decide
+from llmrelay.stores.rates import LINE_GRACE, Decision, Line, Take, adjusted, admit, behind, decide
 
 SWEEP_EVERY = 10_000
 
@@ -24,6 +24,8 @@ class MemoryRateLimits:
         self._clock = clock
         self._tats: dict[str, float] = {}
         self._leases: dict[str, dict[str, float]] = {}
+        self._lines: dict[str, dict[str, float]] = {}
+        """Waiting lines: key -> member -> when it joined, in the order they joined."""
         self._writes = 0
 
     async def open(self) -> None:
@@ -45,13 +47,41 @@ class MemoryRateLimits:
         slots: Sequence[tuple[str, int]] = (),
         lease: str = "",
         ttl: float = 0.0,
+        line: Line | None = None,
     ) -> list[Decision]:
         now = self._clock.now()
+        if line is None:
+            return self._take(takes, slots, lease, ttl, now, charge=True)
+        waiting = self._lines.setdefault(line.key, {})
+        for member in [m for m, joined in waiting.items() if joined + line.wait + LINE_GRACE <= now]:
+            del waiting[member]  # a waiter that went away without leaving
+        ahead = next(iter(waiting), line.member) != line.member
+        decisions = self._take(takes, slots, lease, ttl, now, charge=not ahead)
+        if ahead:
+            decisions = behind(decisions)
+        if admit(decisions):
+            waiting.pop(line.member, None)
+        else:
+            waiting.setdefault(line.member, now)
+        if not waiting:
+            del self._lines[line.key]
+        return decisions
+
+    def _take(
+        self,
+        takes: Sequence[Take],
+        slots: Sequence[tuple[str, int]],
+        lease: str,
+        ttl: float,
+        now: float,
+        *,
+        charge: bool,
+    ) -> list[Decision]:
         tats = self._tats
         if len(takes) == 1 and not slots:  # the common case, without the lists
             take = takes[0]
             new, decision = decide(tats.get(take.key, 0.0), now, take.units, take.rate)
-            if decision.allowed:
+            if decision.allowed and charge:
                 tats[take.key] = new
                 self._wrote(now)
             return [decision]
@@ -65,7 +95,7 @@ class MemoryRateLimits:
             left = limit - len(h) - (1 if ok else 0)
             decisions.append(Decision(free, limit, max(0, left), 0.0, 0.0 if free else 1.0))
         decisions += [d for _, d in results]
-        if ok:
+        if ok and charge:
             for h in held:
                 h[lease] = now + ttl
             for take, (new, _) in zip(takes, results, strict=True):
@@ -74,6 +104,9 @@ class MemoryRateLimits:
         return decisions
 
     async def adjust(self, takes: Sequence[Take]) -> None:
+        self._charge(takes)
+
+    def _charge(self, takes: Sequence[Take]) -> None:
         now = self._clock.now()
         for take in takes:
             self._tats[take.key] = adjusted(self._tats.get(take.key, 0.0), now, take.units, take.rate)
@@ -83,13 +116,16 @@ class MemoryRateLimits:
         now = self._clock.now()
         return [decide(self._tats.get(t.key, 0.0), now, t.units, t.rate)[1] for t in takes]
 
-    async def leave(self, keys: Sequence[str], lease: str) -> None:
+    async def leave(self, keys: Sequence[str], lease: str, *, adjust: Sequence[Take] = ()) -> None:
+        if adjust:
+            self._charge(adjust)
         for key in keys:
-            held = self._leases.get(key)
-            if held is not None:
-                held.pop(lease, None)
-                if not held:
-                    del self._leases[key]
+            for places in (self._leases, self._lines):  # a slot, or a place in a line
+                held = places.get(key)
+                if held is not None:
+                    held.pop(lease, None)
+                    if not held:
+                        del places[key]
 
     def _live(self, key: str, limit: int, now: float) -> dict[str, float]:
         """The leases of ``key``; expired ones are only looked for when it is full (only then

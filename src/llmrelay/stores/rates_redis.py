@@ -16,8 +16,8 @@ logs a warning at most every 10 s; ``closed`` refuses it with
 a reconnect included, and a call that runs out drops the connection), so an outage costs each
 request at most that, never a hang. The cap is not shorter because a replica under a burst
 delays its own event loop: a healthy Redis must not look down then. Refunds, late charges and
-lease releases are sent in the background, so they never delay an answer; those that fail are
-dropped (the counters and leases expire by themselves).
+lease releases (one script call at a request's end) are sent in the background, so they never
+delay an answer; those that fail are dropped (the counters and leases expire by themselves).
 """
 
 from __future__ import annotations
@@ -26,17 +26,16 @@ import asyncio
 import hashlib
 import logging
 import math
-from collections.abc import Awaitable, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
 from llmrelay.clock import Clock
-from llmrelay.stores.rates import Decision, LimitStoreDown, OnError, Take, decide
+from llmrelay.stores.rates import LINE_GRACE, Decision, LimitStoreDown, Line, OnError, Take, behind, decide
 from llmrelay.stores.resp import Connection, RedisDown, Reply, ReplyError
 
 log = logging.getLogger("llmrelay.rate_limits")
-T = TypeVar("T")
 
 
 _SCRIPT = """
@@ -46,18 +45,34 @@ local mode = ARGV[1]
 local nslots = tonumber(ARGV[2])
 local lease = ARGV[3]
 local ttl = tonumber(ARGV[4])
+local member = ARGV[5]
 local eps = 1e-9
+local charge = mode == 'adjust' or mode == 'leave'
 local out = {string.format('%.17g', now), '1'}
 local ok = true
+local last = #KEYS
+local line = nil
+local ahead = false
+if member ~= '' then
+  line = KEYS[last]
+  last = last - 1
+  redis.call('ZREMRANGEBYSCORE', line, '-inf', now - tonumber(ARGV[6]))
+  local head = redis.call('ZRANGE', line, 0, 0)[1]
+  if head and head ~= member then ahead = true end
+end
 for i = 1, nslots do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  local count = redis.call('ZCARD', KEYS[i])
-  if count >= tonumber(ARGV[4 + i]) then ok = false end
-  out[#out + 1] = tostring(count)
+  if mode == 'leave' then
+    redis.call('ZREM', KEYS[i], lease)
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+    local count = redis.call('ZCARD', KEYS[i])
+    if count >= tonumber(ARGV[6 + i]) then ok = false end
+    out[#out + 1] = tostring(count)
+  end
 end
 local news = {}
-local base_arg = 4 + nslots
-for i = nslots + 1, #KEYS do
+local base_arg = 6 + nslots
+for i = nslots + 1, last do
   local j = base_arg + 3 * (i - nslots - 1)
   local units = tonumber(ARGV[j + 1])
   local limit = tonumber(ARGV[j + 2])
@@ -68,7 +83,7 @@ for i = nslots + 1, #KEYS do
   local base = tat
   if base < now then base = now end
   local new
-  if mode == 'adjust' then
+  if charge then
     if units >= 0 then new = base + units * interval else new = tat + units * interval end
     if new < now then new = now end
   else
@@ -77,17 +92,28 @@ for i = nslots + 1, #KEYS do
   end
   news[i] = new
 end
-if mode ~= 'peek' and (ok or mode == 'adjust') then
-  for i = 1, nslots do
-    redis.call('ZADD', KEYS[i], now + ttl, lease)
-    redis.call('PEXPIRE', KEYS[i], math.ceil(ttl * 1000) + 1000)
+if mode ~= 'peek' and ((ok and not ahead) or charge) then
+  if mode == 'take' then
+    for i = 1, nslots do
+      redis.call('ZADD', KEYS[i], now + ttl, lease)
+      redis.call('PEXPIRE', KEYS[i], math.ceil(ttl * 1000) + 1000)
+    end
   end
-  for i = nslots + 1, #KEYS do
+  for i = nslots + 1, last do
     local ms = math.ceil((news[i] - now) * 1000) + 1
     redis.call('SET', KEYS[i], string.format('%.17g', news[i]), 'PX', ms)
   end
 end
-if not ok then out[2] = '0' end
+if charge then return 1 end
+if line then
+  if ok and not ahead then
+    redis.call('ZREM', line, member)
+  else
+    redis.call('ZADD', line, 'NX', now, member)
+    redis.call('PEXPIRE', line, math.ceil(tonumber(ARGV[6]) * 1000) + 1000)
+  end
+end
+if ahead then out[2] = 'q' elseif not ok then out[2] = '0' end
 return out
 """
 
@@ -115,7 +141,9 @@ class RedisRateLimits:
 
     async def open(self) -> None:
         if self._connection is None:
-            self._connection = Connection(self._url, connect_timeout=self._timeout / 2)
+            self._connection = Connection(
+                self._url, connect_timeout=self._timeout / 2, call_timeout=self._timeout
+            )
 
     async def aclose(self) -> None:
         await self.settle()
@@ -124,7 +152,7 @@ class RedisRateLimits:
             connection.close()
 
     async def ping(self) -> bool:
-        return await self._capped(self._live().call("PING")) == b"PONG"
+        return await self._live().call("PING") == b"PONG"
 
     async def take(
         self,
@@ -133,37 +161,72 @@ class RedisRateLimits:
         slots: Sequence[tuple[str, int]] = (),
         lease: str = "",
         ttl: float = 0.0,
+        line: Line | None = None,
     ) -> list[Decision]:
-        return await self._run("take", takes, slots, lease, ttl)
+        return await self._run("take", takes, slots, lease, ttl, line)
 
     async def peek(self, takes: Sequence[Take]) -> list[Decision]:
         return await self._run("peek", takes)
 
     async def adjust(self, takes: Sequence[Take]) -> None:
         # In the background: a refund or a late charge never delays an answer.
-        self._later(self._run("adjust", takes))
+        self._later("adjust", takes)
 
-    async def leave(self, keys: Sequence[str], lease: str) -> None:
-        self._later(self._leave(keys, lease))
+    async def leave(self, keys: Sequence[str], lease: str, *, adjust: Sequence[Take] = ()) -> None:
+        # One script call for the slots and the tokens, in the background as adjust is.
+        if keys or adjust:
+            self._later("leave", adjust, [(key, 0) for key in keys], lease)
 
-    async def _leave(self, keys: Sequence[str], lease: str) -> None:
-        connection = self._live()
-        try:
-            await self._capped(
-                asyncio.gather(*(connection.call("ZREM", self._prefix + key, lease) for key in keys))
-            )
-        except _FAILURES as err:
-            self._warn(err)  # the lease expires by itself
+    def _later(
+        self, mode: str, takes: Sequence[Take], slots: Sequence[tuple[str, int]] = (), lease: str = ""
+    ) -> None:
+        """Send a call nobody waits for: straight onto the connection when it is up (no task),
+        else (connecting, or the script must be loaded again) through a task that does that."""
+        keys, args = self._command(mode, takes, slots, lease, 0.0)
+        sent = self._live().send("EVALSHA", _SHA, len(keys), *keys, *args)
+        if sent is None:
+            self._track(asyncio.ensure_future(self._run(mode, takes, slots, lease)))
+            return
+        self._track(sent)
 
-    def _later(self, work: Coroutine[Any, Any, object]) -> None:
-        task = asyncio.ensure_future(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        def done(future: asyncio.Future[Reply]) -> None:
+            error = future.exception()
+            if error is not None:
+                self._warn(error)  # best effort: counters and leases expire by themselves
+            elif _no_script(future.result()):  # a restarted or flushed Redis: load it again
+                self._track(asyncio.ensure_future(self._run(mode, takes, slots, lease)))
+
+        sent.add_done_callback(done)
+
+    def _track(self, work: asyncio.Future[Any]) -> None:
+        self._pending.add(work)
+        work.add_done_callback(self._pending.discard)
 
     async def settle(self) -> None:
         """Wait for the refunds and releases still being sent (tests; :meth:`aclose` does it)."""
         while self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def _command(
+        self,
+        mode: str,
+        takes: Sequence[Take],
+        slots: Sequence[tuple[str, int]],
+        lease: str,
+        ttl: float,
+        line: Line | None = None,
+    ) -> tuple[list[str], list[Any]]:
+        """The script's keys and arguments for a call."""
+        prefix = self._prefix
+        member, wait = ("", 0) if line is None else (line.member, line.wait + LINE_GRACE)
+        args: list[Any] = [mode, len(slots), lease, ttl, member, wait, *(limit for _, limit in slots)]
+        for take in takes:
+            rate = take.rate
+            args += (take.units, rate.limit, rate.period)
+        keys = [prefix + key for key, _ in slots] + [prefix + t.key for t in takes]
+        if line is not None:
+            keys.append(prefix + line.key)
+        return keys, args
 
     async def _run(
         self,
@@ -172,22 +235,23 @@ class RedisRateLimits:
         slots: Sequence[tuple[str, int]] = (),
         lease: str = "",
         ttl: float = 0.0,
+        line: Line | None = None,
     ) -> list[Decision]:
-        args: list[Any] = [mode, len(slots), lease, ttl, *(limit for _, limit in slots)]
-        for take in takes:
-            args += (take.units, take.rate.limit, take.rate.period)
-        keys = [self._prefix + key for key, _ in slots] + [self._prefix + t.key for t in takes]
+        keys, args = self._command(mode, takes, slots, lease, ttl, line)
         try:
+            if mode in ("adjust", "leave"):  # answered with a plain 1
+                await self._evalsha(self._live(), keys, args)
+                return []
             seen = await self._call(keys, args)
         except _FAILURES as err:
-            if mode == "adjust":
-                self._warn(err)  # refunds and late charges are best effort; counters expire
+            if mode in ("adjust", "leave"):
+                self._warn(err)  # best effort: counters and leases expire by themselves
                 return []
             self._failed(err)
             return [Decision(True, limit, limit - 1, 0.0) for _, limit in slots] + [
                 Decision(True, t.rate.limit, int(t.rate.limit), 0.0) for t in takes
             ]
-        now, ok = float(seen[0]), seen[1] == b"1"
+        now, ok, ahead = float(seen[0]), seen[1] == b"1", seen[1] == b"q"
         decisions = []
         for count, (_, limit) in zip(seen[2:], slots, strict=False):
             free = int(count) < limit
@@ -195,6 +259,8 @@ class RedisRateLimits:
             decisions.append(Decision(free, limit, max(0, left), 0.0, 0.0 if free else 1.0))
         tats = seen[2 + len(slots) :]
         decisions += [decide(float(tat), now, t.units, t.rate)[1] for t, tat in zip(takes, tats, strict=True)]
+        if ahead:
+            return behind(decisions)
         if mode == "take" and ok != all(d.allowed for d in decisions):
             # Rounding at the very edge of a bucket: Redis's verdict stands.
             decisions = [
@@ -203,26 +269,17 @@ class RedisRateLimits:
         return decisions
 
     async def _call(self, keys: list[str], args: list[Any]) -> list[bytes]:
-        reply = await self._capped(self._evalsha(self._live(), keys, args))
+        reply = await self._evalsha(self._live(), keys, args)
         if not isinstance(reply, list):
             raise RedisDown(f"unexpected answer to the limit script: {type(reply).__name__}")
         return reply
 
     async def _evalsha(self, connection: Connection, keys: list[str], args: list[Any]) -> Reply:
         reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
-        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+        if _no_script(reply):
             await connection.call("SCRIPT", "LOAD", _SCRIPT)  # a restarted or flushed Redis
             reply = await connection.call("EVALSHA", _SHA, len(keys), *keys, *args)
         return reply
-
-    async def _capped(self, work: Awaitable[T]) -> T:
-        """``work`` within ``timeout`` (a reconnect included); past it the connection is reset."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await work
-        except TimeoutError:
-            self._live().reset()
-            raise
 
     def _live(self) -> Connection:
         if self._connection is None:
@@ -245,3 +302,8 @@ class RedisRateLimits:
 
 
 _FAILURES = (RedisDown, ReplyError, OSError, TimeoutError)
+
+
+def _no_script(reply: Reply) -> bool:
+    """Redis does not know the script (restarted or flushed since it was loaded)."""
+    return isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT")

@@ -5,12 +5,17 @@ asyncio client spends about 150 µs of CPU on each (connection pool, command mac
 reader) where the protocol needs a few; measured in ``bench/limits_cost.py``. This connection
 writes every command at once (several requests in flight share one socket: pipelining without a
 batch step) and matches replies in order. It speaks only what :mod:`.rates_redis` sends
-(``EVALSHA``, ``SCRIPT LOAD``, ``ZREM``, ``PING``, ``AUTH``, ``SELECT``) and parses every RESP2 reply
+(``EVALSHA``, ``SCRIPT LOAD``, ``PING``, ``AUTH``, ``SELECT``) and parses every RESP2 reply
 type. ``redis://[[user]:password@]host[:port][/db]`` and ``rediss://`` (TLS) URLs.
 
-A connection that fails, or that its owner resets after a timeout, is dropped with every call
-waiting on it (they raise :class:`RedisDown`); the next call connects again. A caller that is
-cancelled (its client went away) leaves its reply to be dropped when it comes: the others go on.
+A connection that fails, or whose oldest call has waited longer than ``call_timeout``, is dropped
+with every call waiting on it (they raise :class:`RedisDown`); the next call connects again. The
+timeout is one watchdog timer per connection, not one per call: replies come in order, so only the
+oldest waiting call can be late. A caller that is cancelled (its client went away) leaves its
+reply to be dropped when it comes: the others go on.
+
+Per call it costs one encode, one future and one parse; :meth:`Connection.send` sends without a
+coroutine or a task (for what nobody waits on). Measured in ``bench/limits_cost.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+from functools import partial
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -35,35 +41,45 @@ Reply = bytes | int | list[Any] | ReplyError | None
 
 def encode(*args: bytes | str | int | float) -> bytes:
     """One command as a RESP array of bulk strings (floats as ``repr``: exact round trips)."""
-    out = [b"*%d\r\n" % len(args)]
+    parts = [b"*%d\r\n" % len(args)]
+    append = parts.append
     for arg in args:
-        data = arg if isinstance(arg, bytes) else (repr(arg) if isinstance(arg, float) else str(arg)).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+        if type(arg) is str:
+            data = arg.encode()
+        elif type(arg) is bytes:
+            data = arg
+        elif type(arg) is float:
+            data = repr(arg).encode()
+        else:
+            data = b"%d" % arg  # type: ignore[str-format]  # int (a bool too), as typed
+        append(b"$%d\r\n" % len(data))
+        append(data)
+        append(b"\r\n")
+    return b"".join(parts)
+
+
+_BULK, _ARRAY, _SIMPLE, _ERROR, _INTEGER = b"$*+-:"
 
 
 def parse(buf: bytes | bytearray, pos: int = 0) -> tuple[Reply, int] | None:
-    """One reply from ``buf`` at ``pos`` and the position after it; ``None`` if incomplete."""
+    """One reply from ``buf`` at ``pos`` and the position after it; ``None`` if incomplete.
+    Bulk strings and arrays (what the limit script returns) are looked at first."""
     end = buf.find(b"\r\n", pos)
     if end < 0:
         return None
-    kind, line = buf[pos : pos + 1], buf[pos + 1 : end]
-    pos = end + 2
-    if kind == b"+":
-        return bytes(line), pos
-    if kind == b"-":
-        return ReplyError(bytes(line).decode(errors="replace")), pos
-    if kind == b":":
-        return int(line), pos
-    if kind == b"$":
-        size = int(line)
+    kind = buf[pos]
+    if kind == _BULK:
+        size = int(buf[pos + 1 : end])
+        pos = end + 2
         if size < 0:
             return None, pos
-        if len(buf) < pos + size + 2:
+        stop = pos + size
+        if len(buf) < stop + 2:
             return None
-        return bytes(buf[pos : pos + size]), pos + size + 2
-    if kind == b"*":
-        count = int(line)
+        return bytes(buf[pos:stop]), stop + 2
+    if kind == _ARRAY:
+        count = int(buf[pos + 1 : end])
+        pos = end + 2
         if count < 0:
             return None, pos
         items: list[Any] = []
@@ -71,26 +87,56 @@ def parse(buf: bytes | bytearray, pos: int = 0) -> tuple[Reply, int] | None:
             found = parse(buf, pos)
             if found is None:
                 return None
-            item, pos = found
-            items.append(item)
+            items.append(found[0])
+            pos = found[1]
         return items, pos
-    raise RedisDown(f"unexpected reply type {bytes(kind)!r}")
+    line = bytes(buf[pos + 1 : end])
+    if kind == _SIMPLE:
+        return line, end + 2
+    if kind == _ERROR:
+        return ReplyError(line.decode(errors="replace")), end + 2
+    if kind == _INTEGER:
+        return int(line), end + 2
+    raise RedisDown(f"unexpected reply type {bytes([kind])!r}")
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, timeout: float | None) -> None:
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self.waiting: collections.deque[asyncio.Future[Reply]] = collections.deque()
+        self.waiting: collections.deque[tuple[asyncio.Future[Reply], float]] = collections.deque()
         self.buffer = bytearray()
         self.outgoing: list[bytes] = []
         self.closed = False
+        self.timeout = timeout
+        self.watchdog: asyncio.TimerHandle | None = None
 
-    def send(self, data: bytes) -> None:
-        """Queue ``data``; everything queued in one turn of the event loop leaves in one write
-        (concurrent requests' calls share a system call)."""
+    def request(self, data: bytes) -> asyncio.Future[Reply]:
+        """Send ``data`` (one command) and return the future of its reply."""
+        loop = self.loop
+        future = loop.create_future()
+        now = loop.time()
+        self.waiting.append((future, now))
         if not self.outgoing:
-            asyncio.get_running_loop().call_soon(self.flush)
+            loop.call_soon(self.flush)
+        # Everything queued in one turn of the event loop leaves in one write (concurrent
+        # requests' calls share a system call).
         self.outgoing.append(data)
+        if self.timeout is not None and self.watchdog is None:
+            self.watchdog = loop.call_at(now + self.timeout, self.check)
+        return future
+
+    def check(self) -> None:
+        """The watchdog: one timer per connection, not one per call. Replies come in order, so
+        only the oldest call waiting can be late; past ``timeout`` the connection is dropped."""
+        self.watchdog = None
+        if not self.waiting or self.timeout is None:
+            return
+        due = self.waiting[0][1] + self.timeout
+        if self.loop.time() >= due:
+            self.fail(RedisDown("timed out"))
+        else:
+            self.watchdog = self.loop.call_at(due, self.check)
 
     def flush(self) -> None:
         data, self.outgoing = b"".join(self.outgoing), []
@@ -104,14 +150,15 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         pos = 0
+        waiting = self.waiting
         try:
-            while self.waiting:
+            while waiting:
                 found = parse(self.buffer, pos)
                 if found is None:
                     break
                 reply, pos = found
-                future = self.waiting.popleft()
-                if not future.done():  # a caller that timed out is gone; its reply is dropped
+                future = waiting.popleft()[0]
+                if not future.done():  # a caller that went away; its reply is dropped
                     future.set_result(reply)
         except (RedisDown, ValueError) as err:
             self.fail(RedisDown(f"unreadable reply: {err}"))
@@ -123,8 +170,11 @@ class _Protocol(asyncio.Protocol):
 
     def fail(self, err: RedisDown) -> None:
         self.closed = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
         while self.waiting:
-            future = self.waiting.popleft()
+            future = self.waiting.popleft()[0]
             if not future.done():
                 future.set_exception(err)
         if self.transport is not None:
@@ -132,9 +182,10 @@ class _Protocol(asyncio.Protocol):
 
 
 class Connection:
-    """One lazily (re)connected, pipelined connection to the Redis at ``url``."""
+    """One lazily (re)connected, pipelined connection to the Redis at ``url``. With a
+    ``call_timeout``, a call never waits longer than that for its reply, a (re)connect included."""
 
-    def __init__(self, url: str, *, connect_timeout: float) -> None:
+    def __init__(self, url: str, *, connect_timeout: float, call_timeout: float | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss"):
             raise ValueError("a redis:// or rediss:// URL")
@@ -145,19 +196,34 @@ class Connection:
         self._password = unquote(parts.password) if parts.password else None
         self._db = int(parts.path.strip("/") or 0)
         self._connect_timeout = connect_timeout
+        self._call_timeout = call_timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
 
     async def call(self, *args: bytes | str | int | float) -> Reply:
         """Send one command and wait for its reply (raises :class:`RedisDown`; a Redis error
         comes back as a :class:`ReplyError` value)."""
-        protocol = await self._connected()
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        protocol.waiting.append(future)
-        protocol.send(encode(*args))
         # A caller that goes away (a client disconnected) leaves its future behind: the reply is
         # dropped when it comes, and the other calls on this connection go on.
-        return await future
+        sent = self.send(*args)
+        if sent is not None:  # connected: the watchdog bounds the wait
+            return await sent
+        if self._call_timeout is None:
+            return await (await self._connected()).request(encode(*args))
+        try:
+            async with asyncio.timeout(self._call_timeout):
+                return await (await self._connected()).request(encode(*args))
+        except TimeoutError as err:
+            self.reset()
+            raise RedisDown("timed out") from err
+
+    def send(self, *args: bytes | str | int | float) -> asyncio.Future[Reply] | None:
+        """Send one command now, without a coroutine or a task (a reply nobody awaits, such as a
+        release in the background): the future of its reply, ``None`` when not connected."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            return None
+        return protocol.request(encode(*args))
 
     async def _connected(self) -> _Protocol:
         protocol = self._protocol
@@ -177,12 +243,14 @@ class Connection:
         context = ssl.create_default_context() if self._tls else None
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, protocol = await loop.create_connection(_Protocol, self._host, self._port, ssl=context)
+                _, protocol = await loop.create_connection(
+                    partial(_Protocol, self._call_timeout), self._host, self._port, ssl=context
+                )
         except (OSError, TimeoutError) as err:
             raise RedisDown(f"cannot connect: {type(err).__name__}") from err
         self._protocol = protocol
         for command in self._hello():
-            reply = await self.call(*command)
+            reply = await protocol.request(encode(*command))
             if isinstance(reply, ReplyError):
                 protocol.fail(RedisDown("refused the connection's credentials or database"))
                 raise RedisDown("refused the connection's credentials or database")
