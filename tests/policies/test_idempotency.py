@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -55,11 +55,12 @@ def ctx(clock: FakeClock, key: str = "tenant:k1") -> Context:
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-async def kv(request: pytest.FixtureRequest, tmp_path: Path) -> KV:
+async def kv(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KV]:
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'idem.db'}"
     store = open_kv(url, FakeClock())
     await store.open()
-    return store
+    yield store
+    await store.aclose()
 
 
 async def test_replays_without_calling_again(kv: KV) -> None:

@@ -34,7 +34,9 @@ async def test_a_store_that_cannot_open_leaves_no_thread_behind(tmp_path: Path) 
     """A connection thread left running keeps the process from exiting after a failed start."""
     path = tmp_path / "not-a-database.db"
     path.write_bytes(b"this is not a SQLite file" * 100)
+    before = set(threading.enumerate())  # other tests' stores are theirs to close
     with pytest.raises(sqlite3.DatabaseError):
         await SqliteKV(path, FakeClock(), namespace="idem").open()
-    alive = [t.name for t in threading.enumerate() if "_connection_worker_thread" in t.name and t.is_alive()]
+    new = set(threading.enumerate()) - before
+    alive = [t.name for t in new if "_connection_worker_thread" in t.name and t.is_alive()]
     assert alive == []  # aiosqlite's threads are not daemons: one would hold the process open
