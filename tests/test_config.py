@@ -377,7 +377,7 @@ def test_a_pattern_resolves_like_the_router_for_config_lookups() -> None:
 def test_secrets_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 
-    from llmrelay import config as config_module
+    from llmrelay import config_secrets
 
     calls: list[tuple[bytes, bytes]] = []
     original = hmac.compare_digest
@@ -386,7 +386,7 @@ def test_secrets_compare_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> No
         calls.append((a, b))
         return original(a, b)
 
-    monkeypatch.setattr(config_module.hmac, "compare_digest", spy)
-    assert config_module.Secret("sk-é-1") == config_module.Secret("sk-é-1")
-    assert config_module.Secret("sk-a") != config_module.Secret("sk-ab")
+    monkeypatch.setattr(config_secrets.hmac, "compare_digest", spy)
+    assert config_secrets.Secret("sk-é-1") == config_secrets.Secret("sk-é-1")
+    assert config_secrets.Secret("sk-a") != config_secrets.Secret("sk-ab")
     assert len(calls) == 2

@@ -14,7 +14,6 @@ A config that loads runs in both faces, the library and the server.
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,11 @@ from llmrelay.budgets.rules import BudgetConfig
 from llmrelay.cache.settings import CacheConfig, CacheStoreConfig
 from llmrelay.config_checks import check, check_tier_shapes
 from llmrelay.config_refs import resolve_env, shield_refs, unshield_refs
+from llmrelay.config_secrets import CommandSecret as CommandSecret
+from llmrelay.config_secrets import FileSecret as FileSecret
+from llmrelay.config_secrets import KeySource as KeySource
+from llmrelay.config_secrets import Secret as Secret
+from llmrelay.config_secrets import decode_secret
 from llmrelay.errors import ConfigError
 from llmrelay.policies.breaker_state import CircuitBreakerConfig
 from llmrelay.policies.moderate_output import OutputModeration
@@ -39,31 +43,6 @@ from llmrelay.policies.validate_output import OutputValidation
 from llmrelay.routing.patterns import by_length, is_pattern, resolve
 from llmrelay.routing.strategies import Strategy
 
-
-class Secret:
-    """A credential. Only :meth:`reveal` gives the value; everything else shows ``***``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        # Constant time, as every comparison of secrets in llmrelay (docs/architecture.md §9).
-        return isinstance(other, Secret) and hmac.compare_digest(other._value.encode(), self._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
 _Positive = Annotated[float, Meta(gt=0)]
 """Seconds, sizes and weights that must be above zero (``0`` or less could never work)."""
 _NonNegative = Annotated[float, Meta(ge=0)]
@@ -72,59 +51,6 @@ _NonNegative = Annotated[float, Meta(ge=0)]
 
 class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
-
-
-class FileSecret(_Strict, frozen=True):
-    """A provider key read from a file (a Docker or Kubernetes secret), re-read when it changes:
-    its ``stat`` is looked at no more than once per ``refresh`` seconds, on a request's path."""
-
-    file: str
-    refresh: _Positive = 5.0
-
-
-class CommandSecret(_Strict, frozen=True):
-    """A provider key printed by a command (``vault kv get -field=key ...``, ``op read ...``,
-    ``aws secretsmanager ...``): run at start-up and every ``refresh`` seconds in the background,
-    killed after ``timeout`` seconds."""
-
-    exec: Annotated[list[str], Meta(min_length=1)]
-    refresh: _Positive = 300.0
-    timeout: _Positive = 5.0
-
-
-class KeySource:
-    """Where one provider key comes from: a :class:`Secret` (text or ``${VAR}``, also written
-    ``{key: ...}``), a :class:`FileSecret` or a :class:`CommandSecret`. Read by
-    :mod:`llmrelay.secret_sources`. Any of the mapping forms may add this key's own upstream
-    limits, ``rpm`` and ``tpm`` (its account's requests and tokens per minute:
-    :mod:`llmrelay.providers.upstream_limits`)."""
-
-    __slots__ = ("rpm", "spec", "tpm")
-
-    def __init__(
-        self, spec: Secret | FileSecret | CommandSecret, *, rpm: int | None = None, tpm: int | None = None
-    ) -> None:
-        self.spec = spec
-        self.rpm = rpm
-        self.tpm = tpm
-
-    def __repr__(self) -> str:
-        spec = self.spec
-        if isinstance(spec, FileSecret):
-            return f"KeySource(file={spec.file!r})"
-        if isinstance(spec, CommandSecret):
-            return f"KeySource(exec={spec.exec[0]!r})"  # only the program: arguments may hold tokens
-        return f"KeySource({spec!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, KeySource)
-            and other.spec == self.spec
-            and (other.rpm, other.tpm) == (self.rpm, self.tpm)
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.spec, self.rpm, self.tpm))
 
 
 class TimeoutConfig(_Strict, frozen=True):
@@ -427,7 +353,7 @@ def load_config(
     try:
         # strict=False: a string becomes an int, float or bool only where the field asks for one
         # (``${PORT}``); ``str`` fields keep the text as written.
-        config = msgspec.convert(resolved, Config, dec_hook=_decode_secret, strict=False)
+        config = msgspec.convert(resolved, Config, dec_hook=decode_secret, strict=False)
     except msgspec.ValidationError as err:
         raise ConfigError(f"invalid config: {err}") from err
     check(config)
@@ -468,47 +394,6 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where the embedded state lives: ``$LLMRELAY_HOME``, else ``~/.llmrelay``."""
     env = os.environ if environ is None else environ
     return Path(env.get("LLMRELAY_HOME") or Path.home() / ".llmrelay")
-
-
-def _decode_secret(kind: type, value: Any) -> Any:
-    if kind is Secret and isinstance(value, str):
-        return Secret(value)
-    if kind is KeySource:
-        if isinstance(value, str):
-            return KeySource(Secret(value))
-        spec: type[FileSecret | CommandSecret] | None = None
-        if isinstance(value, dict):
-            value = dict(value)
-            rpm, tpm = _per_minute(value.pop("rpm", None), "rpm"), _per_minute(value.pop("tpm", None), "tpm")
-            if set(value) == {"key"} and isinstance(value["key"], str):
-                return KeySource(Secret(value["key"]), rpm=rpm, tpm=tpm)
-            spec = FileSecret if "file" in value else CommandSecret if "exec" in value else None
-        if spec is None:
-            raise ValueError(
-                "expected a key, `{key: <key>}`, `{file: <path>}` or `{exec: [<command>, ...]}`"
-                " (each mapping may add `rpm` and `tpm`)"
-            )
-        try:
-            return KeySource(msgspec.convert(value, spec, strict=False), rpm=rpm, tpm=tpm)
-        except msgspec.ValidationError as err:
-            # msgspec adds the key's path; the field inside it is named here: "... (`exec`)".
-            problem, _, field = str(err).partition(" - at `$.")
-            raise ValueError(f"{problem} (`{field[:-1]}`)" if field else problem) from err
-    raise NotImplementedError
-
-
-_PerMinute = Annotated[int, Meta(ge=1)]
-
-
-def _per_minute(value: Any, name: str) -> int | None:
-    """A key entry's ``rpm`` or ``tpm``: a whole number of at least 1 (``${VAR}`` text too)."""
-    if value is None:
-        return None
-    try:
-        number: int = msgspec.convert(value, _PerMinute, strict=False)
-    except msgspec.ValidationError as err:
-        raise ValueError(f"{err} (`{name}`)") from err
-    return number
 
 
 def environment_config(environ: Mapping[str, str] | None = None) -> Config:
