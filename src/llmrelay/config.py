@@ -224,7 +224,7 @@ class ServerConfig(_Strict, frozen=True):
 
 
 class TelemetryConfig(_Strict, frozen=True):
-    """Metrics labels, tracing and content logging (docs/architecture.md §10).
+    """Metrics labels, tracing and content logging (docs/architecture.md §11).
 
     ``metrics``: the server's Prometheus metrics (``/metrics``); off, nothing is counted.
     ``tag_labels``: key metadata entries (beyond ``team``) that become labels of the token and

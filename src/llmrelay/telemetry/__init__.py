@@ -1,4 +1,4 @@
-"""Telemetry: what the gateway tells operators about each call (docs/architecture.md §10).
+"""Telemetry: what the gateway tells operators about each call (docs/architecture.md §11).
 
 * :mod:`.metrics`: the :class:`~.metrics.Metrics` seam policies and the server call (no-op by
   default, so the library pays nothing), the :class:`~.metrics.RequestRecord` of a finished call and
