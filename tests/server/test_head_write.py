@@ -44,10 +44,15 @@ class Recorder:
         return getattr(self._inner, name)
 
 
-async def test_the_head_rides_with_the_body_written_in_the_same_turn() -> None:
+def _expecting_head() -> tuple[Recorder, HeadWriter]:
     sink = Recorder()
     writer = HeadWriter(sink, asyncio.get_running_loop())  # type: ignore[arg-type]
     writer.expect_head()
+    return sink, writer
+
+
+async def test_the_head_rides_with_the_body_written_in_the_same_turn() -> None:
+    sink, writer = _expecting_head()
     writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
     assert sink.writes == []
     writer.write(b"body")
@@ -58,9 +63,7 @@ async def test_the_head_rides_with_the_body_written_in_the_same_turn() -> None:
 
 
 async def test_a_head_alone_goes_out_when_the_turn_ends() -> None:
-    sink = Recorder()
-    writer = HeadWriter(sink, asyncio.get_running_loop())  # type: ignore[arg-type]
-    writer.expect_head()
+    sink, writer = _expecting_head()
     writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
     await asyncio.sleep(0)  # one turn of the loop, no timing: call_soon ran before this resumed
     assert sink.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
@@ -69,9 +72,7 @@ async def test_a_head_alone_goes_out_when_the_turn_ends() -> None:
 
 
 async def test_closing_writes_a_held_head_first() -> None:
-    sink = Recorder()
-    writer = HeadWriter(sink, asyncio.get_running_loop())  # type: ignore[arg-type]
-    writer.expect_head()
+    sink, writer = _expecting_head()
     writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
     writer.close()
     assert sink.writes == [b"HTTP/1.1 204 No Content\r\n\r\n"] and sink.closed
