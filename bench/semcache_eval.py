@@ -413,7 +413,7 @@ def report(name: str, result: dict[str, Any], pairs: list[Pair], show: int, reca
         if best is not None:
             print(
                 f"pairwise {kind}, best precision at recall >= {recall:.2f}: {best['precision']:.3f}"
-                f" (threshold {best['threshold']:.2f}, recall {best['recall']:.3f})"
+                f" (threshold {best['threshold']:.3f}, recall {best['recall']:.3f})"
             )
     print("pairwise, bare cosine at other thresholds:")
     for p in curves["bare"]:
