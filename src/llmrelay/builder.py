@@ -225,6 +225,7 @@ def build(
             clock,
             prices=prices,
             alias_prices=prices_of,
+            metrics=metrics,
         )
         stores.append(budget.store)
         request_scope.append(budget)  # after token limits: spend is reserved once tokens are
