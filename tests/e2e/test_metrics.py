@@ -210,7 +210,10 @@ async def test_access_log_line_carries_trace_attempts_overhead_and_cost(
     dead = f"http://127.0.0.1:{free_port()}/v1"
     trace = "0af7651916cd43dd8448eb211c80319c"
     parent = f"00-{trace}-b7ad6b7169203331-01"
-    async with run_gateway(config(base, dead, f"t{uuid.uuid4().hex[:12]}"), tmp_path) as gw, aiohttp.ClientSession() as session:
+    async with (
+        run_gateway(config(base, dead, f"t{uuid.uuid4().hex[:12]}"), tmp_path) as gw,
+        aiohttp.ClientSession() as session,
+    ):
         headers = {"authorization": f"Bearer {KEY}", "traceparent": parent, "x-request-id": "traced-1"}
         body = {"model": "withfb", "messages": PROMPT}
         async with session.post(gw.url + ROUTE, json=body, headers=headers) as resp:
