@@ -245,3 +245,15 @@ def test_rate_limit_headroom_refills_between_calls_and_budgets_show_their_spend(
     budget = frozenset({("budget", "key=*/monthly"), ("subject", "k1")})
     assert m[("llmrelay_budget_spent_usd", budget)] == 0.8
     assert m[("llmrelay_budget_limit_usd", budget)] == 2.0
+
+
+def test_budget_and_headroom_series_stop_growing_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmrelay.telemetry import prometheus
+
+    monkeypatch.setattr(prometheus, "MAX_GAUGE_SERIES", 2)
+    metrics = PrometheusMetrics()
+    for value in ("a", "b", "c", "a"):
+        metrics.budget("tag:customer=*/daily", value, 1.0, 2.0)
+    m = samples(metrics)
+    subjects = {dict(labels)["subject"] for name, labels in m if name == "llmrelay_budget_spent_usd"}
+    assert subjects == {"a", "b"}

@@ -48,6 +48,9 @@ _TTFT = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 _RATE = (1, 5, 10, 25, 50, 100, 200, 400, 800, 1600)
 _LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
 CALL_LABELS = ("route", "alias", "target", "provider", "status_class")
+MAX_GAUGE_SERIES = 10_000
+"""Per process, at most this many headroom (key, tier, kind) and budget (budget, subject) series:
+past it, new ones are not made (a budget per caller-chosen tag value cannot flood a scrape)."""
 
 
 _REJECTIONS = frozenset(
@@ -252,6 +255,8 @@ class PrometheusMetrics(Metrics):
         key = (budget, subject)
         series = self._budgets.get(key)
         if series is None:
+            if len(self._budgets) >= MAX_GAUGE_SERIES:
+                return  # a `match: "*"` budget over caller-chosen tag values: bounded here
             series = self._budgets[key] = (self._budget_spent.labels(*key), self._budget_limit.labels(*key))
         series[0].set(spent)
         series[1].set(limit)
@@ -261,6 +266,8 @@ class PrometheusMetrics(Metrics):
         key = (record.key_id or "", record.tier or "", kind)
         series = self._headroom.get(key)
         if series is None:
+            if len(self._headroom) >= MAX_GAUGE_SERIES:
+                return
             series = self._headroom[key] = (self._limit.labels(*key), self._refilled.labels(*key))
         series[0].set(decision.limit)
         series[1].set(record.at - record.seconds + decision.reset)
