@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from llmrelay.server.ui.charts import CHAR_WIDTH, line_chart, share_bar
@@ -24,7 +25,7 @@ def test_long_legends_wrap_onto_rows_instead_of_overlapping() -> None:
     assert len(rows) > 1  # they did not fit on one row
     for spans in rows.values():
         spans.sort()
-        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
+        assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
     height = int(re.search(r'height="(\d+)"', svg).group(1))  # type: ignore[union-attr]
     assert max(y for y in rows) < height
 
