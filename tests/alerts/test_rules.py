@@ -300,3 +300,27 @@ def test_an_alerts_budget_must_be_a_configured_one(alert: dict[str, object], mes
         },
     }
     assert load_config(ok).alerts is not None
+
+
+def headroom(**left: float) -> Snapshot:
+    """Each key's requests headroom (limit 10) now."""
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for key, remaining in left.items():
+        labels = frozenset({("key", key), ("tier", "free"), ("kind", "requests")})
+        found[("llmrelay_ratelimit_limit", labels)] = 10
+        found[("llmrelay_ratelimit_remaining", labels)] = remaining
+    return found
+
+
+async def test_each_keys_headroom_falling_below_the_threshold_fires_and_resolves_on_its_own() -> None:
+    low = AlertRule(name="low_headroom", kind="rate_limit_headroom", threshold=0.2)
+    script = [headroom(), headroom(a=9, b=10), headroom(a=1, b=8), headroom(a=0, b=1), headroom(a=10, b=10)]
+    sent = await run(low, script)
+    assert [(a.status, a.instance, a.value) for a in sent] == [
+        ("firing", "a|free|requests", 0.1),
+        ("firing", "b|free|requests", 0.1),
+        ("resolved", "a|free|requests", 1.0),
+        ("resolved", "b|free|requests", 1.0),
+    ]
+    assert value(low, {}, headroom(a=3, b=5)) == 0.3  # the lowest
+    assert expression(low) == "llmrelay_ratelimit_remaining / llmrelay_ratelimit_limit < 0.2"

@@ -49,6 +49,8 @@ def expression(rule: AlertRule) -> str:
             return (
                 f"llmrelay_budget_spent_usd{which} / llmrelay_budget_limit_usd{which} >= {rule.threshold:g}"
             )
+        case "rate_limit_headroom":
+            return f"llmrelay_ratelimit_remaining / llmrelay_ratelimit_limit < {rule.threshold:g}"
         case "cache_hit_rate" | "cache_hit_rate_drop":
             hits = select("llmrelay_cache_lookups_total", f'outcome=~"{"|".join(CACHE_HITS)}"')
             lookups = select("llmrelay_cache_lookups_total", f'outcome=~"{"|".join(CACHE_LOOKUPS)}"')

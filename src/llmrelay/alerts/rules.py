@@ -16,16 +16,18 @@ no extra bookkeeping on the request path:
 ``budget_used``            each budget's spend this window over its limit (0.5, 0.8, 1: one rule
                            each); one alert per budget (and per key, user, team or tag value under
                            ``match: "*"``), firing when it *reaches* the threshold
+``rate_limit_headroom``    each key's rate-limit headroom now (share of its tightest limit left,
+                           by key, tier and kind); one alert each, firing *below* the threshold
 ``cache_hit_rate``         share of cache lookups answered from the cache (hit, semantic hit,
                            stale; bypasses do not count); fires while *below* the threshold
 ``cache_hit_rate_drop``    that share over the previous window's (0.5: halved); fires *below*
 =========================  ====================================================================
 
 A rule fires while its value is above ``threshold`` (``budget_used``: at or above it; the cache
-kinds: below it); ``alias`` narrows the call-based kinds to one alias, ``budget`` the
-``budget_used`` kind to one budget (its name, or ``<scope>=<match>/<window>``). Window lengths are
-seconds (``window``, default 300). ``min_requests`` is the fewest calls (cache kinds: lookups, in
-both windows for the drop) a window needs to be judged.
+kinds and ``rate_limit_headroom``: below it); ``alias`` narrows the call-based kinds to one alias,
+``budget`` the ``budget_used`` kind to one budget (its name, or ``<scope>=<match>/<window>``).
+Window lengths are seconds (``window``, default 300). ``min_requests`` is the fewest calls (cache
+kinds: lookups, in both windows for the drop) a window needs to be judged.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ Kind = Literal[
     "spend_growth",
     "circuit_open",
     "rate_limit_saturation",
+    "rate_limit_headroom",
     "budget_used",
     "cache_hit_rate",
     "cache_hit_rate_drop",
@@ -70,7 +73,8 @@ class AlertRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     def direction(self) -> Direction:
         if self.kind == "budget_used":
             return "reaches"
-        return "below" if self.kind.startswith("cache_") else "above"
+        below = self.kind.startswith("cache_") or self.kind == "rate_limit_headroom"
+        return "below" if below else "above"
 
 
 class Webhook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -91,9 +95,12 @@ def values(
     rule: AlertRule, before: Snapshot, now: Snapshot, older: Snapshot | None = None
 ) -> dict[str, float | None]:
     """The rule's value per instance: one per budget for ``budget_used`` (named
-    ``<budget>|<subject>``), else the one value under ``""``."""
+    ``<budget>|<subject>``), one per key, tier and kind for ``rate_limit_headroom``
+    (``<key>|<tier>|<kind>``), else the one value under ``""``."""
     if rule.kind == "budget_used":
         return budgets_used(now, rule.budget)
+    if rule.kind == "rate_limit_headroom":
+        return headroom_left(now)
     return {"": value(rule, before, now, older)}
 
 
@@ -101,7 +108,7 @@ def value(rule: AlertRule, before: Snapshot, now: Snapshot, older: Snapshot | No
     """The rule's value over the window between ``before`` and ``now`` (``older`` is a window
     before ``before``, for the kinds against the previous window); ``None``: not enough data
     (fewer calls than ``min_requests``, no spend the window before), which never fires and never
-    resolves. For ``budget_used``, the highest budget's."""
+    resolves. For ``budget_used``, the highest budget's; for ``rate_limit_headroom``, the lowest."""
     match rule.kind:
         case "spend_growth":
             if older is None:
@@ -137,24 +144,37 @@ def value(rule: AlertRule, before: Snapshot, now: Snapshot, older: Snapshot | No
             return None if earlier is None or current is None or earlier == 0 else current / earlier
         case "budget_used":
             return max((v for v in budgets_used(now, rule.budget).values() if v is not None), default=None)
+        case "rate_limit_headroom":
+            return min((v for v in headroom_left(now).values() if v is not None), default=None)
 
 
 def budgets_used(now: Snapshot, budget: str | None = None) -> dict[str, float | None]:
     """Every budget's spend over its limit (``budget``: only that one), by ``<budget>|<subject>``."""
-    spent: dict[str, float] = {}
-    limits: dict[str, float] = {}
-    for (name, labels), found in now.items():
-        if name in ("llmrelay_budget_spent_usd", "llmrelay_budget_limit_usd"):
-            named = dict(labels)
-            if budget is not None and named.get("budget") != budget:
-                continue
-            into = spent if name == "llmrelay_budget_spent_usd" else limits
-            into[f"{named.get('budget', '')}|{named.get('subject', '')}"] = found
+    ratios = _ratios(now, "llmrelay_budget_spent_usd", "llmrelay_budget_limit_usd", ("budget", "subject"))
+    if budget is None:
+        return ratios
+    return {instance: ratio for instance, ratio in ratios.items() if instance.partition("|")[0] == budget}
+
+
+def _ratios(now: Snapshot, part: str, whole: str, labels: tuple[str, ...]) -> dict[str, float | None]:
+    """``part`` over ``whole`` per label set (named by its ``labels`` values joined by ``|``)."""
+    parts: dict[str, float] = {}
+    wholes: dict[str, float] = {}
+    for (name, found), value in now.items():
+        if name in (part, whole):
+            named = dict(found)
+            instance = "|".join(named.get(label, "") for label in labels)
+            (parts if name == part else wholes)[instance] = value
     return {
-        instance: (spent[instance] / limit if limit > 0 else None)
-        for instance, limit in sorted(limits.items())
-        if instance in spent
+        instance: (parts[instance] / amount if amount > 0 else None)
+        for instance, amount in sorted(wholes.items())
+        if instance in parts
     }
+
+
+def headroom_left(now: Snapshot) -> dict[str, float | None]:
+    """Every key's rate-limit headroom now over its limit, by ``<key>|<tier>|<kind>``."""
+    return _ratios(now, "llmrelay_ratelimit_remaining", "llmrelay_ratelimit_limit", ("key", "tier", "kind"))
 
 
 def firing(rule: AlertRule, observed: float | None) -> bool | None:
