@@ -53,6 +53,7 @@ def measure(shared: str | None, n: int) -> None:
 
     from llmrelay.clock import SystemClock
     from llmrelay.server.access_log import AccessLog
+    from llmrelay.stores.rates import Decision
     from llmrelay.telemetry.metrics import RequestRecord, StreamTimer
     from llmrelay.telemetry.prometheus import PrometheusMetrics
     from llmrelay.types import ChatChunk, Usage
@@ -107,6 +108,13 @@ def measure(shared: str | None, n: int) -> None:
     times = timer.times()
     streamed = msgspec.structs.replace(sample, stream=True, ttft=0.2, stream_times=times)
     results["metrics.request (stream end)"] = per_call(lambda: metrics.request(streamed), n)
+    tiered = msgspec.structs.replace(
+        sample,
+        tier="pro",
+        request_limit=Decision(True, 600, 540, 6.0),
+        token_limit=Decision(True, 200_000, 190_000, 3.0),
+    )
+    results["metrics.request (under a tier: + headroom)"] = per_call(lambda: metrics.request(tiered), n)
     mode = "multiprocess" if shared else "one process"
     print(f"telemetry CPU per event ({mode}), µs, best of 5 x {n}:")
     for name, micros in results.items():

@@ -7,9 +7,11 @@ import json
 import re
 from pathlib import Path
 
+import msgspec
 from click.testing import CliRunner
 
 from llmrelay.cli import main
+from llmrelay.stores.rates import Decision
 from llmrelay.telemetry.metrics import RequestRecord, StreamTimes
 from llmrelay.telemetry.prometheus import PrometheusMetrics
 from llmrelay.types import Usage
@@ -36,8 +38,15 @@ def exported() -> set[str]:
         stream=True,
         ttft=0.05,
         stream_times=times,
+        key_id="k",
+        tier="pro",
+        request_limit=Decision(True, 10, 9, 6.0),
+        token_limit=Decision(True, 100, 90, 6.0),
+        cache="hit",
     )
     metrics.request(record)
+    metrics.request(msgspec.structs.replace(record, status=429, error="rate_limit_exceeded"))
+    metrics.budget("key=*/monthly", "k", 1.0, 10.0)
     metrics.upstream_error("t", "openai", "Timeout")
     metrics.circuit("a:t", "closed", "open")
     text = metrics.exposition().decode()

@@ -82,6 +82,8 @@ from llmrelay.wire.upstream_text import Credentials
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
+    from llmrelay.telemetry.log_export import LogExport
+
 
 class Resource(Protocol):
     """A store the relay opens, closes and checks for readiness."""
@@ -114,6 +116,8 @@ class Pipeline:
     """The budget policy when ``budgets`` are configured (its ``status`` serves ``/v1/key/info``)."""
     flush: Callable[[], object] | None = None
     """Pushes out buffered spans (the OTLP exporter's); run when the relay closes."""
+    logs: LogExport | None = None
+    """The OTLP log export of the access and content logs (with tracing from config)."""
     cache: Cache | None = None
     """The cache policy when some alias caches (its stats and clear serve ``/admin/cache``)."""
 
@@ -225,6 +229,7 @@ def build(
             clock,
             prices=prices,
             alias_prices=prices_of,
+            metrics=metrics,
         )
         stores.append(budget.store)
         request_scope.append(budget)  # after token limits: spend is reserved once tokens are
@@ -249,6 +254,7 @@ def build(
         total_for=total_for,
         budget=budget,
         flush=tracing.flush if tracing is not None else None,
+        logs=tracing.logs if tracing is not None else None,
         cache=cache,
     )
 
@@ -277,6 +283,7 @@ class _Tracing:
     tracer: Tracer
     capture_content: bool
     flush: Callable[[], object] | None
+    logs: LogExport | None = None
 
     def request(self) -> Policy:
         from llmrelay.telemetry.tracing import TraceRequest
@@ -301,10 +308,11 @@ def _tracing(config: Config, tracer: Tracer | None) -> _Tracing | None:
         return _Tracing(tracer, telemetry.capture_content, None)
     if telemetry.otlp_endpoint is None:
         return None
+    from llmrelay.telemetry.log_export import otlp_logs
     from llmrelay.telemetry.tracing import otlp_tracer
 
     made, flush = otlp_tracer(telemetry)
-    return _Tracing(made, telemetry.capture_content, flush)
+    return _Tracing(made, telemetry.capture_content, flush, otlp_logs(telemetry))
 
 
 def _input_guards(config: Config, router: Router) -> list[Policy]:

@@ -230,8 +230,10 @@ class TelemetryConfig(_Strict, frozen=True):
     ``tag_labels``: key metadata entries (beyond ``team``) that become labels of the token and
     cost metrics; only these, so the number of series stays bounded by what operators configure.
     ``otlp_endpoint``: an OTLP/HTTP traces endpoint (``http://127.0.0.1:4318/v1/traces``); set, it
-    turns tracing on (needs the ``otel`` extra). ``capture_content`` puts prompt and completion
-    text on spans; off, spans never hold text.
+    turns tracing on (needs the ``otel`` extra), and the access and content logs are exported as
+    OpenTelemetry log records too, to ``otlp_logs_endpoint`` (unset: the same collector's
+    ``/v1/logs``). ``capture_content`` puts prompt and completion text on spans; off, spans never
+    hold text.
     """
 
     metrics: bool = True
@@ -239,6 +241,7 @@ class TelemetryConfig(_Strict, frozen=True):
         default_factory=list
     )
     otlp_endpoint: str | None = None
+    otlp_logs_endpoint: str | None = None
     service_name: str = "llmrelay"
     sample_ratio: Annotated[float, Meta(ge=0, le=1)] = 1.0
     """Share of root traces recorded (a caller's sampled flag is followed): spans cost CPU."""

@@ -65,6 +65,7 @@ def check(config: Config) -> None:
     _check_key_scopes(config)
     _check_state_url(config.state.url)
     _check_budgets(config)
+    _check_alert_budgets(config)
     if config.state.redis is not None:
         scheme = config.state.redis.url.reveal().partition("://")[0]
         if scheme not in ("redis", "rediss", "unix"):
@@ -127,6 +128,23 @@ def _check_target(target: TargetConfig, *, pattern: bool, where: str) -> None:
 
 _NEEDS_BASE_URL = {"azure": "https://<resource>.openai.azure.com"}
 """Providers without a default host."""
+
+
+def _check_alert_budgets(config: Config) -> None:
+    """An alert's ``budget`` names a configured budget, on a ``budget_used`` rule only."""
+    if config.alerts is None:
+        return
+    labels = {budget.label for budget in config.budgets}
+    for i, rule in enumerate(config.alerts.rules):
+        if rule.budget is None:
+            continue
+        where = f"`$.alerts.rules[{i}].budget`"
+        if rule.kind != "budget_used":
+            raise ConfigError(f"{where} narrows `budget_used` rules only (this one is {rule.kind})")
+        if rule.budget not in labels:
+            raise ConfigError(
+                f"{where} names no configured budget: {rule.budget!r} (known: {sorted(labels)})"
+            )
 
 
 def _check_budgets(config: Config) -> None:

@@ -157,6 +157,8 @@ class Relay:
         if failed is not None:  # e.g. a key file that cannot be read: close what did open
             await self.aclose()
             raise failed
+        if pipeline.logs is not None:
+            pipeline.logs.attach()
 
     async def aclose(self) -> None:
         """Close connection pools and stores; later calls raise ``RuntimeError``."""
@@ -165,6 +167,9 @@ class Relay:
         await asyncio.gather(*(s.aclose() for s in self._stores()), *(p.aclose() for p in pipeline.providers))
         if pipeline.flush is not None:
             await asyncio.to_thread(pipeline.flush)
+        if pipeline.logs is not None:
+            pipeline.logs.detach()
+            await asyncio.to_thread(pipeline.logs.force_flush)
 
     def _stores(self) -> list[Resource]:
         pipeline = self._pipeline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from llmrelay.alerts.evaluator import Evaluator
@@ -142,3 +143,184 @@ def test_prometheus_rules_file() -> None:
         "histogram_quantile(0.95, sum by (le) (rate(llmrelay_overhead_seconds_bucket[60s]))) > 0.01"
     )
     assert rules_file(config)["groups"][0]["rules"][0]["alert"] == "r"
+
+
+def limited(calls: float, refused: float, budget_refused: float = 0) -> Snapshot:
+    base = {"alias": "a", "key": "k", "tier": "free"}
+    return {
+        ("llmrelay_requests_total", frozenset({("alias", "a"), ("status_class", "4xx")})): calls,
+        ("llmrelay_rejections_total", frozenset({**base, "reason": "rate_limit_exceeded"}.items())): refused,
+        (
+            "llmrelay_rejections_total",
+            frozenset({**base, "reason": "budget_exceeded"}.items()),
+        ): budget_refused,
+    }
+
+
+def lookups(hits: float, misses: float, bypasses: float = 0) -> Snapshot:
+    return {
+        ("llmrelay_cache_lookups_total", frozenset({("alias", "a"), ("outcome", outcome)})): n
+        for outcome, n in (("hit", hits), ("miss", misses), ("bypass", bypasses))
+    }
+
+
+def budgets(**spent: float) -> Snapshot:
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for subject, usd in spent.items():
+        labels = frozenset({("budget", "key=*/monthly"), ("subject", subject)})
+        found[("llmrelay_budget_spent_usd", labels)] = usd
+        found[("llmrelay_budget_limit_usd", labels)] = 10.0
+    return found
+
+
+async def run(the_rule: AlertRule, script: list[Snapshot]) -> list[AlertEvent]:
+    """Two workers' evaluators over the same scripted snapshots, one window apart, sharing leases."""
+    clock = FakeClock()
+    leases = MemoryKV(clock)
+    current = [script[0]]
+    config = AlertsConfig(rules=[the_rule], webhooks=[])
+    workers = [Recorded(), Recorded()]
+    evaluators = [Evaluator(config, lambda: current[0], leases, clock, deliveries=d) for d in workers]
+    for evaluator in evaluators:
+        evaluator.prime()
+    for snapshot in script[1:]:
+        current[0] = snapshot
+        clock.advance(the_rule.window)
+        for evaluator in evaluators:
+            await evaluator.evaluate(the_rule, clock.wall())
+    return sorted((alert for d in workers for alert in d.sent), key=lambda alert: alert.at)
+
+
+@pytest.mark.parametrize(
+    ("the_rule", "script", "fired_at", "resolved_at"),
+    [
+        # 6 of 10 calls refused by a rate limit; then 1 of 20 (budget refusals are not rate limits)
+        (
+            rule("rate_limit_saturation", 0.2),
+            [
+                limited(0, 0),
+                limited(10, 0),
+                limited(20, 6),
+                limited(30, 10),
+                limited(50, 11, 15),
+                limited(60, 11),
+            ],
+            0.6,
+            0.05,
+        ),
+        # 8 of 10 lookups hit, then 1 of 10 (50 bypasses are no lookups), then 20 of 22
+        (
+            rule("cache_hit_rate", 0.5),
+            [lookups(0, 0), lookups(8, 2), lookups(9, 11, 50), lookups(10, 20, 50), lookups(30, 22, 50)],
+            0.1,
+            20 / 22,
+        ),
+        # 0.8, 0.8, then 0.1 (an eighth of the window before), then 0.1 again (no further drop)
+        (
+            rule("cache_hit_rate_drop", 0.5),
+            [lookups(0, 0), lookups(8, 2), lookups(16, 4), lookups(17, 13), lookups(18, 22)],
+            0.125,
+            1.0,
+        ),
+    ],
+)
+async def test_each_kind_fires_once_and_resolves_once_for_a_scripted_run(
+    the_rule: AlertRule, script: list[Snapshot], fired_at: float, resolved_at: float
+) -> None:
+    sent = await run(the_rule, script)
+    assert [a.status for a in sent] == ["firing", "resolved"]
+    assert sent[0].value == pytest.approx(fired_at) and sent[1].value == pytest.approx(resolved_at)
+    assert sent[0].instance is None
+
+
+async def test_every_budget_crossing_its_threshold_fires_and_resolves_on_its_own() -> None:
+    used = AlertRule(name="budget_80", kind="budget_used", threshold=0.8)
+    script = [
+        budgets(),
+        budgets(a=2, b=5),
+        budgets(a=8, b=6),  # a reaches 80% (exactly)
+        budgets(a=9.5, b=8.5),  # b crosses; a is still past it: nothing new for a
+        budgets(a=0.1, b=9),  # a's new window starts
+        budgets(a=0.3, b=0.2),
+        budgets(a=0.4, b=0.3),
+    ]
+    sent = await run(used, script)
+    assert [(a.status, a.instance) for a in sent] == [
+        ("firing", "key=*/monthly|a"),
+        ("firing", "key=*/monthly|b"),
+        ("resolved", "key=*/monthly|a"),
+        ("resolved", "key=*/monthly|b"),
+    ]
+    assert [a.value for a in sent] == pytest.approx([0.8, 0.85, 0.01, 0.02])
+    assert "of key=*/monthly|a is 0.8 (at or above 0.8" in sent[0].summary
+    only_b = AlertRule(name="b_full", kind="budget_used", threshold=1.0, budget="key=*/monthly")
+    assert value(only_b, {}, budgets(a=10, b=3)) == 1.0
+    assert value(msgspec.structs.replace(only_b, budget="team=x/daily"), {}, budgets(a=10)) is None
+
+
+def test_prometheus_rules_for_the_new_kinds() -> None:
+    assert expression(rule("rate_limit_saturation", 0.1, window=60)) == (
+        'sum(increase(llmrelay_rejections_total{reason=~"rate_limit_exceeded|request_too_large_for_limit'
+        '|target_rate_limited"}[60s])) / sum(increase(llmrelay_requests_total[60s])) > 0.1'
+    )
+    assert expression(rule("budget_used", 0.8)) == (
+        "llmrelay_budget_spent_usd / llmrelay_budget_limit_usd >= 0.8"
+    )
+    hits = 'llmrelay_cache_lookups_total{alias="faq",outcome=~"hit|semantic-hit|stale"}'
+    looked = 'llmrelay_cache_lookups_total{alias="faq",outcome=~"hit|semantic-hit|stale|miss"}'
+    now = f"(sum(increase({hits}[60s])) / sum(increase({looked}[60s])))"
+    before = f"(sum(increase({hits}[60s] offset 60s)) / sum(increase({looked}[60s] offset 60s)))"
+    assert expression(rule("cache_hit_rate", 0.3, window=60, alias="faq")) == f"{now} < 0.3"
+    assert expression(rule("cache_hit_rate_drop", 0.5, window=60, alias="faq")) == f"{now} / {before} < 0.5"
+
+
+@pytest.mark.parametrize(
+    ("alert", "message"),
+    [
+        ({"kind": "budget_used", "budget": "team=x/daily"}, "names no configured budget"),
+        ({"kind": "spend", "budget": "key=*/monthly"}, "narrows `budget_used` rules only"),
+    ],
+)
+def test_an_alerts_budget_must_be_a_configured_one(alert: dict[str, object], message: str) -> None:
+    from llmrelay.config import load_config
+    from llmrelay.errors import ConfigError
+
+    config = {
+        "models": [{"name": "m", "targets": [{"provider": "mock"}]}],
+        "budgets": [{"scope": "key", "limit_usd": 1}],
+        "alerts": {"rules": [{"name": "b", "threshold": 0.5, **alert}], "webhooks": []},
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_config(config)
+    ok = {
+        **config,
+        "alerts": {
+            "rules": [{"name": "b", "kind": "budget_used", "threshold": 0.5, "budget": "key=*/monthly"}],
+            "webhooks": [],
+        },
+    }
+    assert load_config(ok).alerts is not None
+
+
+def headroom(**left: float) -> Snapshot:
+    """Each key's requests headroom (limit 10) now."""
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for key, remaining in left.items():
+        labels = frozenset({("key", key), ("tier", "free"), ("kind", "requests")})
+        found[("llmrelay_ratelimit_limit", labels)] = 10
+        found[("llmrelay_ratelimit_remaining", labels)] = remaining
+    return found
+
+
+async def test_each_keys_headroom_falling_below_the_threshold_fires_and_resolves_on_its_own() -> None:
+    low = AlertRule(name="low_headroom", kind="rate_limit_headroom", threshold=0.2)
+    script = [headroom(), headroom(a=9, b=10), headroom(a=1, b=8), headroom(a=0, b=1), headroom(a=10, b=10)]
+    sent = await run(low, script)
+    assert [(a.status, a.instance, a.value) for a in sent] == [
+        ("firing", "a|free|requests", 0.1),
+        ("firing", "b|free|requests", 0.1),
+        ("resolved", "a|free|requests", 1.0),
+        ("resolved", "b|free|requests", 1.0),
+    ]
+    assert value(low, {}, headroom(a=3, b=5)) == 0.3  # the lowest
+    assert expression(low) == "llmrelay_ratelimit_remaining / llmrelay_ratelimit_limit < 0.2"

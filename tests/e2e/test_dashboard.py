@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ from tests.e2e.gateway import Gateway, run_gateway
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MASTER = "sk-master-dashboard-0123456789"
+APP = "sk-relay-dashboard-app-0123456789abcdef"
+BATCH = "sk-relay-dashboard-batch-0123456789abcd"
+FREE_RPM = 5
+PRO_RPM = 60  # refills one a second
+BURST = 10
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -32,6 +38,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 async def gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
     config = {
         "server": {"master_key": MASTER},
+        "keys": [
+            {"key": APP, "name": "app", "tier": "pro", "metadata": {"team": "search", "feature": "chat"}},
+            {"key": BATCH, "name": "batch", "tier": "free", "metadata": {"team": "ops", "feature": "digest"}},
+        ],
+        "tiers": {"pro": {"rpm": PRO_RPM, "tpm": 200_000}, "free": {"rpm": FREE_RPM}},
+        "telemetry": {"tag_labels": ["feature"]},
         "models": [
             {"name": "demo", "targets": [{"provider": "mock", "price": {"input": 1, "output": 2}}]},
             {
@@ -68,6 +80,9 @@ async def test_login_overview_keys_and_request_log(gateway: Gateway, browser: Br
     ARTIFACTS.mkdir(exist_ok=True)
     for i in range(12):
         await chat(gateway.url, MASTER, "flaky" if i % 3 == 0 else "demo", request_id=f"ui-call-{i}")
+    # the free tier's key: a burst of FREE_RPM, then refusals
+    batch = [await chat(gateway.url, BATCH) for _ in range(FREE_RPM + 3)]
+    assert batch.count(429) >= 3
     page = await browser.new_page(viewport={"width": 1280, "height": 1100})
     response = await page.goto(gateway.url + "/ui")
     assert response is not None and page.url.endswith("/ui/login")
@@ -85,6 +100,7 @@ async def test_login_overview_keys_and_request_log(gateway: Gateway, browser: Br
     # The history samples every few seconds: reload (bounded) until a chart has a line.
     for _ in range(40):
         await chat(gateway.url, MASTER)
+        await chat(gateway.url, APP)
         response = await page.reload()
         if await page.locator("svg.chart polyline").count() >= 3:
             break
@@ -100,6 +116,49 @@ async def test_login_overview_keys_and_request_log(gateway: Gateway, browser: Br
     assert "demo:mock/default" in text and "closed" in text  # per-target health
     assert "UpstreamError" in text  # errors by type, from the flaky alias
     await page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
+
+    # Usage: tokens and spend over time by key, team, model and the configured tag, and the
+    # ledger's totals by the model that answered.
+    await page.click("text=Usage")
+    await page.wait_for_url(gateway.url + "/ui/usage")
+    for _ in range(40):
+        legends = await page.locator("svg.chart text").all_text_contents()
+        if any(t.startswith("static_app") for t in legends) and await page.locator("#ledger").count():
+            break
+        await chat(gateway.url, APP)
+        await asyncio.sleep(0.5)  # polling with a deadline (20 s): the history samples every 5 s
+        await page.reload()
+    titles = [await c.get_attribute("aria-label") for c in await page.locator("svg.chart").all()]
+    for by in ("key", "team", "model (alias)", "tag feature"):
+        assert f"Tokens per second by {by}" in titles and f"Spend per sample by {by}" in titles
+    legends = " ".join(await page.locator("svg.chart text").all_text_contents())
+    for name in ("static_app", "static_batch", "search", "ops", "demo", "chat", "digest"):
+        assert name in legends, name
+    assert await page.locator("svg.chart polyline").count() >= 8
+    ledger = await page.inner_text("#ledger")
+    assert "mock\t" in ledger  # the mock's model name, as the ledger recorded it
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-usage.png"), full_page=True)
+
+    # Limits: each key's headroom now, from the limiter's decisions, and the free key's refusals.
+    burst_started = time.monotonic()
+    for _ in range(BURST):
+        await chat(gateway.url, APP)
+    await page.click("text=Limits")
+    await page.wait_for_url(gateway.url + "/ui/limits")
+    refilled = time.monotonic() - burst_started + 1
+    rows = {
+        tuple(cells[:3]): cells
+        for cells in [
+            (await row.inner_text()).split("\t") for row in await page.locator("#headroom tr").all()
+        ][1:]
+    }
+    app_requests = rows[("static_app", "pro", "requests")]
+    assert app_requests[3] == str(PRO_RPM) and 0 <= int(app_requests[4]) <= PRO_RPM - BURST + refilled
+    assert ("static_app", "pro", "tokens") in rows
+    free = rows[("static_batch", "free", "requests")]
+    assert free[3] == str(FREE_RPM) and int(free[4]) < FREE_RPM and int(free[7]) >= 3
+    assert await page.locator("#headroom svg.bar").count() == len(rows)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-limits.png"), full_page=True)
 
     await page.click("text=Keys")
     await page.fill("input[name=name]", "browser-made")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,24 +24,32 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.gateway import free_port, run_gateway
 from tests.fakes.openai_upstream import OpenAIUpstream, Reply
 from tests.fakes.server import serve
+from tests.services import require
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 KEY = "sk-relay-metrics-e2e-0123456789abcdef"
 PRICE = {"input": 1.0, "output": 2.0}
 N, S, K = 12, 6, 4
+RPM, TPM = 100, 1_000_000
 ROUTE = "/v1/chat/completions"
 PROMPT = [{"role": "user", "content": "one two three"}]  # the fake counts words: 3 in, 5 out
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def config(base: str, dead: str) -> dict[str, Any]:
+def config(base: str, dead: str, tier: str) -> dict[str, Any]:
     def openai(name: str, url: str) -> dict[str, Any]:
         return {"provider": "openai", "model": "gpt-4o-mini", "base_url": url, "price": PRICE, "name": name}
 
     no_retry = {"max_retries": 0}
     return {
-        "keys": [{"key": KEY, "name": "metrics", "metadata": {"team": "search", "feature": "chat"}}],
+        "keys": [
+            {"key": KEY, "name": "metrics", "tier": tier, "metadata": {"team": "search", "feature": "chat"}}
+        ],
+        # The workers count the tier's limits together in Redis (its own counters per run).
+        "state": {"redis": {"url": "redis://127.0.0.1:6379/0"}},
+        "tiers": {tier: {"rpm": RPM, "tpm": TPM}},
+        "budgets": [{"scope": "key", "limit_usd": 1.0}],
         "telemetry": {"tag_labels": ["feature"]},
         "models": [
             {"name": "ok", "targets": [openai("fake", base)]},
@@ -98,7 +108,9 @@ async def test_metrics_equal_a_scripted_run(
     upstream.reset()
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: every attempt is ConnectionFailed
     extra = ("--workers", "2") if workers == 2 else ()
-    async with run_gateway(config(base, dead), tmp_path, extra_args=extra) as gw:
+    require(6379, "Redis")
+    tier = f"t{uuid.uuid4().hex[:12]}"
+    async with run_gateway(config(base, dead, tier), tmp_path, extra_args=extra) as gw:
         await workers_up(gw.url, workers)
 
         # Separate connections, concurrently: with two workers the kernel spreads them.
@@ -106,6 +118,7 @@ async def test_metrics_equal_a_scripted_run(
             async with aiohttp.ClientSession() as session:
                 return await call(session, gw.url, model, stream=stream)
 
+        started, run_started = time.monotonic(), time.time()
         unary = await asyncio.gather(*(one("ok") for _ in range(N)))
         streams = await asyncio.gather(*(one("ok", stream=True) for _ in range(S)))
         failed = await asyncio.gather(*(one("down") for _ in range(K)))
@@ -171,6 +184,24 @@ async def test_metrics_equal_a_scripted_run(
             for target in ("ok:fake", "down:dead", "flaky:flaky", "withfb:dead2"):
                 assert m[("llmrelay_circuit_state", frozenset({("target", target)}))] == 0
                 assert m[("llmrelay_circuit_open", frozenset({("target", target)}))] == 0
+            # rate-limit headroom of the key's tier: every call took one request of RPM, which
+            # refills one every 60 / RPM s since the run started
+            limited = {"key": "static_metrics", "tier": tier}
+            assert total(m, "llmrelay_ratelimit_limit", kind="requests", **limited) == RPM
+            assert total(m, "llmrelay_ratelimit_limit", kind="tokens", **limited) == TPM
+            calls = N + S + K + 2
+            refilled = (time.monotonic() - started) / (60 / RPM)
+            left = total(m, "llmrelay_ratelimit_remaining", kind="requests", **limited)
+            assert RPM - calls <= left <= RPM - calls + refilled + 1
+            # tokens: the reservation (estimate) is refunded down to the usage at once, so what is
+            # left may be back to the whole limit; the refill time is this run's
+            assert 0 < total(m, "llmrelay_ratelimit_remaining", kind="tokens", **limited) <= TPM
+            refilled_at = total(m, "llmrelay_ratelimit_refilled_timestamp_seconds", kind="tokens", **limited)
+            assert run_started <= refilled_at <= time.time() + 60
+            # the key's budget: the spend its last call saw, that call's cost included
+            budget = {"budget": "key=*/monthly", "subject": "static_metrics"}
+            assert total(m, "llmrelay_budget_spent_usd", **budget) == pytest.approx(sum(costs))
+            assert total(m, "llmrelay_budget_limit_usd", **budget) == 1.0
 
 
 async def test_access_log_line_carries_trace_attempts_overhead_and_cost(
@@ -183,7 +214,10 @@ async def test_access_log_line_carries_trace_attempts_overhead_and_cost(
     dead = f"http://127.0.0.1:{free_port()}/v1"
     trace = "0af7651916cd43dd8448eb211c80319c"
     parent = f"00-{trace}-b7ad6b7169203331-01"
-    async with run_gateway(config(base, dead), tmp_path) as gw, aiohttp.ClientSession() as session:
+    async with (
+        run_gateway(config(base, dead, f"t{uuid.uuid4().hex[:12]}"), tmp_path) as gw,
+        aiohttp.ClientSession() as session,
+    ):
         headers = {"authorization": f"Bearer {KEY}", "traceparent": parent, "x-request-id": "traced-1"}
         body = {"model": "withfb", "messages": PROMPT}
         async with session.post(gw.url + ROUTE, json=body, headers=headers) as resp:

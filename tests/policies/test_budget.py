@@ -253,3 +253,38 @@ async def test_status_shows_spend_and_reservations() -> None:
     )
     assert daily["resets_at"] == 1_700_006_400.0  # FakeClock's next UTC midnight
     assert by_name["key=*/monthly"]["value"] == "key_1"
+
+
+async def test_each_budgets_spend_goes_to_the_metrics_at_the_reservation_and_at_the_end() -> None:
+    from llmrelay.telemetry.metrics import Metrics
+
+    seen: list[tuple[str, str, float, float]] = []
+
+    class Recording(Metrics):
+        enabled = True
+
+        def budget(self, budget: str, subject: str, spent: float, limit: float) -> None:
+            seen.append((budget, subject, spent, limit))
+
+    clock, upstream = FakeClock(), Upstream()
+    rules = (team(100), BudgetConfig(scope="key", limit_usd=50, window="daily"))
+    budget = Budget(
+        rules,
+        MemoryBudgetStore(),
+        clock,
+        prices={"pricey": PRICE},
+        alias_prices=lambda name: (PRICE,),
+        metrics=Recording(),
+    )
+    await budget(REQUEST, ctx(clock), upstream)
+    stream = await budget(STREAM, ctx(clock), upstream)
+    assert isinstance(stream, ChatStream)
+    async for _ in stream:
+        pass
+    for_key = [(spent, limit) for name, subject, spent, limit in seen if subject == "key_1"]
+    for_team = [(spent, limit) for name, subject, spent, limit in seen if name == "team=search/monthly"]
+    # each call: before it, then with its cost; the stream's when it ended
+    expected = [0.0, ACTUAL, ACTUAL, 2 * ACTUAL]
+    assert [spent for spent, _ in for_key] == pytest.approx(expected)
+    assert [spent for spent, _ in for_team] == pytest.approx(expected)
+    assert {limit for _, limit in for_key} == {50} and {limit for _, limit in for_team} == {100}

@@ -16,6 +16,7 @@ from llmrelay.context import CallStats, Context
 from llmrelay.errors import ConnectionFailed, InvalidRequest
 from llmrelay.policies.breaker_state import BreakerState, CircuitBreakerConfig, State
 from llmrelay.service import Request, Result
+from llmrelay.stores.rates import Decision
 from llmrelay.telemetry.attempts import AttemptStats
 from llmrelay.telemetry.metrics import GAP_BUCKETS, Metrics, RequestRecord, StreamTimer
 from llmrelay.telemetry.prometheus import PrometheusMetrics
@@ -205,3 +206,54 @@ def test_cache_outcomes_savings_and_limit_rejections_are_counted_from_the_record
     assert not any(
         name == "llmrelay_rejections_total" and ("reason", "invalid_request") in labels for name, labels in m
     )
+
+
+def test_rate_limit_headroom_refills_between_calls_and_budgets_show_their_spend() -> None:
+    """The gauges are set from the call's decision; the remaining headroom is worked out when the
+    metrics are read, so it grows back as the counter refills, up to the limit."""
+    now = [1_000.0]
+    metrics = PrometheusMetrics(wall=lambda: now[0])
+    # Started at 998 (ended at 1000 after 2 s): 24 of 100 taken, full again 14.4 s after the start.
+    record = RequestRecord(
+        request_id="r",
+        route="/v1/chat/completions",
+        status=200,
+        seconds=2.0,
+        at=1_000.0,
+        key_id="k1",
+        tier="pro",
+        request_limit=Decision(True, 100, 76, 14.4),
+        token_limit=Decision(True, 6_000, 5_000, 10.0),
+    )
+    metrics.request(record)
+    metrics.budget("key=*/monthly", "k1", 0.8, 2.0)
+    who = {"key": "k1", "tier": "pro"}
+
+    def remaining(kind: str) -> float:
+        return samples(metrics)[("llmrelay_ratelimit_remaining", frozenset({**who, "kind": kind}.items()))]
+
+    # full again at 998 + 14.4 = 1012.4: at 1000, 100 * (1 - 12.4 / 60) = 79.3 whole requests left
+    assert remaining("requests") == 79
+    assert remaining("tokens") == 5_200  # full again at 1008: 6000 * (1 - 8 / 60)
+    now[0] = 1_006.0
+    assert remaining("requests") == 89
+    assert remaining("tokens") == 5_800
+    now[0] = 1_100.0
+    assert remaining("requests") == 100
+    m = samples(metrics)
+    assert m[("llmrelay_ratelimit_limit", frozenset({**who, "kind": "requests"}.items()))] == 100
+    budget = frozenset({("budget", "key=*/monthly"), ("subject", "k1")})
+    assert m[("llmrelay_budget_spent_usd", budget)] == 0.8
+    assert m[("llmrelay_budget_limit_usd", budget)] == 2.0
+
+
+def test_budget_and_headroom_series_stop_growing_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmrelay.telemetry import prometheus
+
+    monkeypatch.setattr(prometheus, "MAX_GAUGE_SERIES", 2)
+    metrics = PrometheusMetrics()
+    for value in ("a", "b", "c", "a"):
+        metrics.budget("tag:customer=*/daily", value, 1.0, 2.0)
+    m = samples(metrics)
+    subjects = {dict(labels)["subject"] for name, labels in m if name == "llmrelay_budget_spent_usd"}
+    assert subjects == {"a", "b"}

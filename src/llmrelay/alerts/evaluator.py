@@ -3,10 +3,12 @@
 At each rule's window boundary (Unix time, so every worker and replica agrees on it) the evaluator
 takes a snapshot of the metrics, computes the rule's value against the snapshot from the previous
 boundary (:mod:`.rules`) and compares it with the rule's state: a rule that starts firing sends a
-``firing`` event, one that stops sends ``resolved``; nothing is sent while the state holds. Every
-worker runs the loop over the same shared metrics, so they reach the same verdicts; before sending,
-one takes a lease in the state store (``set_if_absent`` on ``<rule>:<status>:<window>``), and only
-the one that got it sends: one message per change across workers and replicas that share state.
+``firing`` event, one that stops sends ``resolved``; nothing is sent while the state holds. A rule
+over many things at once (``budget_used``: every budget) has a value and a state per instance, so
+each budget crossing its threshold fires (and resolves) on its own. Every worker runs the loop over
+the same shared metrics, so they reach the same verdicts; before sending, one takes a lease in the
+state store (``set_if_absent`` on ``<rule>:<instance>:<status>:<window>``), and only the one that
+got it sends: one message per change across workers and replicas that share state.
 Time comes from the injected clock; the loop sleeps until the next boundary.
 """
 
@@ -17,7 +19,7 @@ import logging
 import math
 from collections.abc import Callable
 
-from llmrelay.alerts.rules import AlertRule, AlertsConfig, firing, value
+from llmrelay.alerts.rules import AlertRule, AlertsConfig, firing, values
 from llmrelay.alerts.webhooks import AlertEvent, Deliveries, Status, event
 from llmrelay.clock import Clock
 from llmrelay.stores.base import KV
@@ -43,7 +45,7 @@ class Evaluator:
         self._deliveries = deliveries or Deliveries(config.webhooks)
         self._before: dict[str, Snapshot] = {}
         self._older: dict[str, Snapshot] = {}
-        self._firing: dict[str, bool] = {}
+        self._firing: dict[tuple[str, str], bool] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -58,7 +60,6 @@ class Evaluator:
         first = self._snapshot()
         for rule in self._rules:
             self._before[rule.name] = first
-            self._firing[rule.name] = False
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -81,24 +82,28 @@ class Evaluator:
                         log.exception("alert rule %s could not be evaluated", rule.name)
                     due[rule.name] = _next_boundary(now, rule.window)
 
-    async def evaluate(self, rule: AlertRule, now: float) -> AlertEvent | None:
-        """Judge ``rule`` over the window ending now; send (once, under the lease) on a change."""
+    async def evaluate(self, rule: AlertRule, now: float) -> list[AlertEvent]:
+        """Judge ``rule`` over the window ending now; send (once, under the lease) what changed."""
         current = self._snapshot()
         before = self._before[rule.name]
-        observed = value(rule, before, current, self._older.get(rule.name))
+        observed = values(rule, before, current, self._older.get(rule.name))
         self._older[rule.name], self._before[rule.name] = before, current
-        verdict = firing(rule, observed)
-        if verdict is None or verdict == self._firing[rule.name]:
-            return None
-        self._firing[rule.name] = verdict
-        status: Status = "firing" if verdict else "resolved"
-        window = math.floor(now / rule.window)
-        if not await self._leases.set_if_absent(f"{rule.name}:{status}:{window}", b"1", ttl=rule.window * 10):
-            return None  # another worker or replica sent it
-        alert = event(rule, status, observed, now)
-        log.warning("%s", alert.summary)
-        await self._deliveries.send(alert, now)
-        return alert
+        sent = []
+        for instance, found in observed.items():
+            verdict = firing(rule, found)
+            if verdict is None or verdict == self._firing.get((rule.name, instance), False):
+                continue
+            self._firing[(rule.name, instance)] = verdict
+            status: Status = "firing" if verdict else "resolved"
+            window = math.floor(now / rule.window)
+            lease = f"{rule.name}:{instance}:{status}:{window}"
+            if not await self._leases.set_if_absent(lease, b"1", ttl=rule.window * 10):
+                continue  # another worker or replica sent it
+            alert = event(rule, status, found, now, instance=instance or None)
+            log.warning("%s", alert.summary)
+            await self._deliveries.send(alert, now)
+            sent.append(alert)
+        return sent
 
 
 def _next_boundary(now: float, window: float) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmrelay.alerts.rules import AlertRule, AlertsConfig
+from llmrelay.alerts.rules import CACHE_HITS, CACHE_LOOKUPS, LIMIT_REFUSALS, AlertRule, AlertsConfig
 
 
 def expression(rule: AlertRule) -> str:
@@ -38,6 +38,34 @@ def expression(rule: AlertRule) -> str:
             )
         case "circuit_open":
             return f"sum(llmrelay_circuit_open) > {rule.threshold:g}"
+        case "rate_limit_saturation":
+            refused = select("llmrelay_rejections_total", f'reason=~"{"|".join(LIMIT_REFUSALS)}"')
+            calls = select("llmrelay_requests_total")
+            return (
+                f"sum(increase({refused}[{window}])) / sum(increase({calls}[{window}])) > {rule.threshold:g}"
+            )
+        case "budget_used":
+            which = f'{{budget="{rule.budget}"}}' if rule.budget else ""
+            return (
+                f"llmrelay_budget_spent_usd{which} / llmrelay_budget_limit_usd{which} >= {rule.threshold:g}"
+            )
+        case "rate_limit_headroom":
+            return f"llmrelay_ratelimit_remaining / llmrelay_ratelimit_limit < {rule.threshold:g}"
+        case "cache_hit_rate" | "cache_hit_rate_drop":
+            hits = select("llmrelay_cache_lookups_total", f'outcome=~"{"|".join(CACHE_HITS)}"')
+            lookups = select("llmrelay_cache_lookups_total", f'outcome=~"{"|".join(CACHE_LOOKUPS)}"')
+
+            def rate(offset: str = "") -> str:
+                return (
+                    f"(sum(increase({hits}[{window}]{offset})) / sum(increase({lookups}[{window}]{offset})))"
+                )
+
+            if rule.kind == "cache_hit_rate":
+                return f"{rate()} < {rule.threshold:g}"
+            return f"{rate()} / {rate(f' offset {window}')} < {rule.threshold:g}"
+
+
+_WORDS = {"above": "above", "reaches": "at or above", "below": "below"}
 
 
 def rules_file(config: AlertsConfig) -> dict[str, Any]:
@@ -54,7 +82,8 @@ def rules_file(config: AlertsConfig) -> dict[str, Any]:
                         "annotations": {
                             "summary": f"llmrelay {rule.kind}"
                             + (f" for {rule.alias}" if rule.alias else "")
-                            + f" above {rule.threshold:g} over {int(rule.window)}s"
+                            + (f" of {rule.budget}" if rule.budget else "")
+                            + f" {_WORDS[rule.direction]} {rule.threshold:g} over {int(rule.window)}s"
                         },
                     }
                     for rule in config.rules

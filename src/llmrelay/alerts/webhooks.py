@@ -39,14 +39,29 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     at: float
     """Unix time of the evaluation that changed the state."""
     summary: str
+    instance: str | None = None
+    """Which of a rule's many things it is about (``budget_used``: ``<budget>|<subject>``)."""
 
 
-def event(rule: AlertRule, status: Status, observed: float | None, at: float) -> AlertEvent:
+_WORDS = {
+    "above": ("above", "back under"),
+    "reaches": ("at or above", "back under"),
+    "below": ("below", "back at or above"),
+}
+"""How a summary says a rule of each direction fired and resolved."""
+
+
+def event(
+    rule: AlertRule, status: Status, observed: float | None, at: float, *, instance: str | None = None
+) -> AlertEvent:
     shown = "n/a" if observed is None else f"{observed:.4g}"
     scope = f" for {rule.alias}" if rule.alias else ""
+    if instance:
+        scope += f" of {instance}"
+    fired, resolved = _WORDS[rule.direction]
     summary = (
         f"[{status.upper()}] {rule.name}: {rule.kind}{scope} is {shown}"
-        f" ({'above' if status == 'firing' else 'back under'} {rule.threshold:g} over {rule.window:g}s)"
+        f" ({fired if status == 'firing' else resolved} {rule.threshold:g} over {rule.window:g}s)"
     )
     return AlertEvent(
         status=status,
@@ -58,6 +73,7 @@ def event(rule: AlertRule, status: Status, observed: float | None, at: float) ->
         alias=rule.alias,
         at=at,
         summary=summary,
+        instance=instance,
     )
 
 

@@ -28,6 +28,8 @@ class Verdict:
     standing: Standing = Standing()
     """The refusing budget's standing (for the error message)."""
     alerts: tuple[tuple[Claim, Standing], ...] = field(default=())
+    standings: tuple[Standing, ...] = field(default=())
+    """Every claim's standing before this call, in the claims' order (the budget gauges)."""
 
     @property
     def allowed(self) -> bool:
@@ -36,11 +38,11 @@ class Verdict:
 
 def decide(claims: Sequence[Claim], standings: Mapping[str, Standing], amount: float) -> Verdict:
     alerts = []
-    for claim in claims:
-        standing = standings.get(claim.counter, Standing())
+    seen = tuple(standings.get(claim.counter, Standing()) for claim in claims)
+    for claim, standing in zip(claims, seen, strict=True):
         if standing.spent + standing.reserved + amount <= claim.rule.limit_usd:
             continue
         if claim.rule.mode == "hard":
-            return Verdict(refused_by=claim, standing=standing)
+            return Verdict(refused_by=claim, standing=standing, standings=seen)
         alerts.append((claim, standing))
-    return Verdict(alerts=tuple(alerts))
+    return Verdict(alerts=tuple(alerts), standings=seen)

@@ -9,6 +9,8 @@ reserved atomically with the check (:mod:`llmrelay.budgets.store`). A *hard* bud
 exceeded refuses the call (:class:`BudgetExceeded`: which budget, spent, limit, when it resets);
 a *soft* one calls the alert hook once per budget and window in this process. At the end the
 reservation becomes the actual cost (priced at the target that answered); a failure releases it.
+Each budget's spend as the call saw it goes to the metrics (``llmrelay_budget_spent_usd``, which
+the ``budget_used`` alerts read): at the reservation, and at the end with the call's cost added.
 
 Streams: an observer settles at the stream's end with its final usage; a stream that fails or is
 closed before its end releases the reservation (its usage is unknown). Calls against no budget
@@ -36,6 +38,7 @@ from llmrelay.pricing.prices import Price
 from llmrelay.pricing.tokens import estimate_input_tokens, output_bound
 from llmrelay.service import Request, Result, Service
 from llmrelay.streams import ChatStream, StreamObserver
+from llmrelay.telemetry.metrics import Metrics
 
 log = logging.getLogger("llmrelay.budget")
 
@@ -86,8 +89,10 @@ class Budget:
         prices: Mapping[str, Price | None],
         alias_prices: Callable[[str], Sequence[Price]],
         alert: Callable[[BudgetAlert], None] = log_alert,
+        metrics: Metrics | None = None,
     ) -> None:
         self._rules = tuple(rules)
+        self._metrics = metrics or Metrics()
         self.store = store
         self._clock = clock
         self._prices = prices
@@ -111,6 +116,7 @@ class Budget:
             self._outage(err)
             return await call_next(request, ctx)
         self._failing = False
+        self.report(claimed, verdict.standings, 0.0)
         if verdict.refused_by is not None:
             raise _refusal(verdict.refused_by, verdict.standing, amount, now)
         for claim, standing in verdict.alerts:
@@ -121,9 +127,11 @@ class Budget:
             await self.release(hold)
             raise
         if isinstance(result, ChatStream):
-            result.observe(_Settle(self, hold, claimed))
+            result.observe(_Settle(self, hold, claimed, verdict.standings))
             return result
-        await self.settle(hold, claimed, self.cost_of(result.target, result.usage))
+        spent = self.cost_of(result.target, result.usage)
+        await self.settle(hold, claimed, spent)
+        self.report(claimed, verdict.standings, spent)
         return result
 
     def max_cost(self, request: Request) -> float:
@@ -157,6 +165,14 @@ class Budget:
         except Exception as err:  # the reservation expires on its own
             self._outage(err)
 
+    def report(self, claimed: Sequence[Claim], standings: Sequence[Standing], spent: float) -> None:
+        """Each budget's settled spend before this call plus ``spent``, to the metrics."""
+        if self._metrics.enabled:
+            for claim, standing in zip(claimed, standings, strict=True):
+                self._metrics.budget(
+                    claim.rule.label, claim.value, standing.spent + spent, claim.rule.limit_usd
+                )
+
     def _soft(self, claim: Claim, standing: Standing) -> None:
         once = (claim.counter, claim.window_start)
         if once in self._alerted:
@@ -181,15 +197,19 @@ class Budget:
 
 
 class _Settle(StreamObserver):
-    def __init__(self, budget: Budget, hold: str, claimed: Sequence[Claim]) -> None:
+    def __init__(
+        self, budget: Budget, hold: str, claimed: Sequence[Claim], standings: Sequence[Standing]
+    ) -> None:
         self._budget = budget
         self._hold = hold
         self._claimed = claimed
+        self._standings = standings
 
     async def on_end(self, stream: ChatStream, error: BaseException | None) -> None:
         if error is None and stream.done:
             spent = self._budget.cost_of(stream.target, stream.final().usage)
             await self._budget.settle(self._hold, self._claimed, spent)
+            self._budget.report(self._claimed, self._standings, spent)
         else:
             await self._budget.release(self._hold)
 

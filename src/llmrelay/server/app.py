@@ -154,7 +154,11 @@ def _dashboard(relay: Relay, metrics: PrometheusMetrics | None) -> Dashboard | N
     kv = open_kv(kv_url(relay.config.state.url), relay.clock, namespace="ui", max_entries=10_000)
     return Dashboard(
         sessions=Sessions(kv),
-        history=History(metrics.snapshot if metrics is not None else dict, relay.clock),
+        history=History(
+            metrics.snapshot if metrics is not None else dict,
+            relay.clock,
+            tags=relay.config.telemetry.tag_labels,
+        ),
         recent=Recent(),
         master_key=server.master_key.reveal().encode(),
         secure_cookies=server.tls is not None,

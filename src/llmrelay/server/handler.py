@@ -140,6 +140,8 @@ async def handle(request: Request, face: Face) -> Response:
             cost_saved=stats.cost_saved if stats else None,
             trace_id=(stats.trace_id if stats else None) or (ctx.trace_id if ctx is not None else None),
             at=clock.wall(),
+            request_limit=stats.requests if stats else None,
+            token_limit=stats.tokens if stats else None,
             **fields,
         )
         state.access_log.record(record)

@@ -237,6 +237,10 @@ def _dashboard() -> dict[tuple[str, str], Operation]:
         ("GET", "/ui/login"): html("Log-in page (the master key)"),
         ("POST", "/ui/login"): form("Log in: sets an HttpOnly, SameSite=Strict session cookie"),
         ("POST", "/ui/logout"): form("Log out"),
+        ("GET", "/ui/usage"): html(
+            "Tokens and spend over time by key, team, model and tag; the ledger's totals"
+        ),
+        ("GET", "/ui/limits"): html("Rate-limit headroom per key, tier and kind"),
         ("GET", "/ui/requests"): html("Request log browser"),
         ("GET", "/ui/keys"): html("Key management"),
         ("POST", "/ui/keys"): form("Create a key (CSRF token required)"),

@@ -9,4 +9,6 @@
 * :mod:`.tracing`: OpenTelemetry spans (the optional ``otel`` extra, imported lazily).
 * :mod:`.content_log`: the per-alias prompt/answer log (off by default).
 * :mod:`.snapshots`: reading the metrics back (the alerts and the dashboard's charts).
+* :mod:`.headroom`: rate-limit headroom now, worked out from the gauges when the metrics are read.
+* :mod:`.log_export`: the access and content logs as OTLP log records (with tracing from config).
 """

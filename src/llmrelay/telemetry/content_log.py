@@ -2,7 +2,8 @@
 
 Off by default: nothing here is built unless some alias sets ``log_content: true``. For those
 aliases, one JSON line per call on the ``llmrelay.content`` logger (its own logger, so operators
-can send it somewhere else than the access log or drop it): request id, model, the messages and
+can send it somewhere else than the access log or drop it): request id, trace id (when traced),
+model, the messages and
 the answer as canonical JSON, or the error code when the call failed. Secrets are always
 redacted: every credential the config holds (targets' keys and header values, the master key,
 static keys), and anything shaped like one (``sk-...``, bearer tokens, JWTs, ``api_key=...``), the
@@ -63,6 +64,7 @@ class ContentLog:
         line: dict[str, Any] = {
             "event": "content",
             "request_id": ctx.request_id,
+            **({"trace_id": ctx.trace_id} if ctx.trace_id is not None else {}),
             "model": request.model,
             "messages": request.messages,
         }

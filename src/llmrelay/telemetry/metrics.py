@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from llmrelay.policies.breaker_state import State
+from llmrelay.stores.rates import Decision
 from llmrelay.streams import StreamObserver
 from llmrelay.types import ChatChunk, Usage
 
@@ -82,6 +83,10 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     at: float = 0.0
     """Unix time the call ended (the dashboard's request log)."""
     stream_times: StreamTimes | None = None
+    request_limit: Decision | None = None
+    """The tenant requests-per-minute decision nearest exhaustion (``None``: no tier limits it)."""
+    token_limit: Decision | None = None
+    """The tenant tokens-per-minute decision nearest exhaustion (its reservation, before reconcile)."""
 
 
 class Metrics:
@@ -98,6 +103,10 @@ class Metrics:
 
     def circuit(self, target: str, old: State, new: State) -> None:
         """A circuit breaker moved from ``old`` to ``new`` (``new == old`` at start-up: initial)."""
+
+    def budget(self, budget: str, subject: str, spent: float, limit: float) -> None:
+        """A budget's spend in its current window as a call saw it (``subject``: the scope's value,
+        a key id under ``scope: key``)."""
 
     def close(self) -> None:
         """The process is stopping (a worker's live gauges leave the multiprocess view)."""

@@ -13,7 +13,12 @@ call instead of a ``labels()`` per metric), and a stream's inter-token gaps arri
 counts from :class:`~llmrelay.telemetry.metrics.StreamTimer`, added in one pass at the end.
 Label values are bounded: route and status class are fixed sets, alias and target come from the
 config (a requested name that resolves to nothing is ``""``), keys and teams from the key store,
-tags only where ``telemetry.tag_labels`` names them.
+tags only where ``telemetry.tag_labels`` names them, budgets from the config (and, under
+``match: "*"``, the keys, users, teams or tag values that spent).
+
+The rate-limit and budget gauges are the state of a shared store as the latest call saw it, so
+with several workers they keep the most recent value any worker wrote; the remaining headroom is
+worked out from them when the metrics are read (:mod:`.headroom`).
 """
 
 from __future__ import annotations
@@ -21,13 +26,18 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 from llmrelay.policies.breaker_state import State
+from llmrelay.stores.rates import Decision
+from llmrelay.telemetry.headroom import LABELS, LIMIT, REFILLED, remaining_family
 from llmrelay.telemetry.metrics import GAP_BUCKETS, Metrics, RequestRecord, StreamTimes
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -38,6 +48,9 @@ _TTFT = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 _RATE = (1, 5, 10, 25, 50, 100, 200, 400, 800, 1600)
 _LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
 CALL_LABELS = ("route", "alias", "target", "provider", "status_class")
+MAX_GAUGE_SERIES = 10_000
+"""Per process, at most this many headroom (key, tier, kind) and budget (budget, subject) series:
+past it, new ones are not made (a budget per caller-chosen tag value cannot flood a scrape)."""
 
 
 _REJECTIONS = frozenset(
@@ -49,9 +62,17 @@ _REJECTIONS = frozenset(
 class PrometheusMetrics(Metrics):
     enabled = True
 
-    def __init__(self, *, tag_labels: Sequence[str] = (), multiprocess_dir: str | None = None) -> None:
-        """``multiprocess_dir``: the shared directory of a multi-worker run (``None``: one process)."""
+    def __init__(
+        self,
+        *,
+        tag_labels: Sequence[str] = (),
+        multiprocess_dir: str | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        """``multiprocess_dir``: the shared directory of a multi-worker run (``None``: one process);
+        ``wall``: Unix time now, for the headroom worked out when the metrics are read."""
         self._dir = multiprocess_dir
+        self._wall = wall
         self.registry = None if multiprocess_dir else CollectorRegistry(auto_describe=True)
         self._tag_labels = tuple(tag_labels)
         r = self.registry
@@ -143,6 +164,35 @@ class PrometheusMetrics(Metrics):
             ("alias", "key", "tier", "reason"),
             registry=r,
         )
+        self._limit = Gauge(
+            LIMIT,
+            "Tenant rate limit per minute nearest exhaustion for this key's calls, by key, tier and kind",
+            LABELS,
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self._refilled = Gauge(
+            REFILLED,
+            "Unix time that limit's counter is full again, as the key's latest call left it",
+            LABELS,
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        budget = ("budget", "subject")
+        self._budget_spent = Gauge(
+            "llmrelay_budget_spent_usd",
+            "Spend in the budget's current window as its latest call saw it (subject: the scope's value)",
+            budget,
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
+        self._budget_limit = Gauge(
+            "llmrelay_budget_limit_usd",
+            "The budget's limit per window",
+            budget,
+            multiprocess_mode="mostrecent",
+            registry=r,
+        )
         Gauge(
             "llmrelay_worker_processes",
             "Live worker processes serving (and counting)",
@@ -153,6 +203,8 @@ class PrometheusMetrics(Metrics):
         self._overheads: dict[tuple[str, str, str], Any] = {}
         self._spend: dict[tuple[str, ...], tuple[Any, Any, Any, Any]] = {}
         self._streams: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._headroom: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._budgets: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     # --- recording --------------------------------------------------------------------------------
 
@@ -185,6 +237,10 @@ class PrometheusMetrics(Metrics):
             self._rejections.labels(alias, record.key_id or "", record.tier or "", record.error).inc()
         if record.stream_times is not None:
             self._time_stream(record, record.stream_times)
+        if record.request_limit is not None:
+            self._limit_seen(record, "requests", record.request_limit)
+        if record.token_limit is not None:
+            self._limit_seen(record, "tokens", record.token_limit)
 
     def upstream_error(self, target: str, provider: str, error_type: str) -> None:
         self._upstream_errors.labels(target, provider, error_type).inc()
@@ -194,6 +250,27 @@ class PrometheusMetrics(Metrics):
         self._circuit_open.labels(target).set(1.0 if new == "open" else 0.0)
         if new != old:
             self._transitions.labels(target, new).inc()
+
+    def budget(self, budget: str, subject: str, spent: float, limit: float) -> None:
+        key = (budget, subject)
+        series = self._budgets.get(key)
+        if series is None:
+            if len(self._budgets) >= MAX_GAUGE_SERIES:
+                return  # a `match: "*"` budget over caller-chosen tag values: bounded here
+            series = self._budgets[key] = (self._budget_spent.labels(*key), self._budget_limit.labels(*key))
+        series[0].set(spent)
+        series[1].set(limit)
+
+    def _limit_seen(self, record: RequestRecord, kind: str, decision: Decision) -> None:
+        """Two gauge sets: the limit and when its counter is full again (decided at the call's start)."""
+        key = (record.key_id or "", record.tier or "", kind)
+        series = self._headroom.get(key)
+        if series is None:
+            if len(self._headroom) >= MAX_GAUGE_SERIES:
+                return
+            series = self._headroom[key] = (self._limit.labels(*key), self._refilled.labels(*key))
+        series[0].set(decision.limit)
+        series[1].set(record.at - record.seconds + decision.reset)
 
     def _count_spend(self, record: RequestRecord) -> None:
         tags = record.tags
@@ -237,33 +314,42 @@ class PrometheusMetrics(Metrics):
 
     # --- reading ----------------------------------------------------------------------------------
 
-    def exposition(self) -> bytes:
-        """The text format of every series (all workers' with several)."""
+    def families(self) -> list[Metric]:
+        """Every metric family now (all workers' with several), with the headroom worked out."""
         if self.registry is not None:
-            return generate_latest(self.registry)
-        assert self._dir is not None
-        _forget_dead_workers(self._dir)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=self._dir)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-
-    def snapshot(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        """Every sample now (all workers' with several), for the alert evaluator."""
-        if self.registry is not None:
-            families = self.registry.collect()
+            found = list(self.registry.collect())
         else:
             assert self._dir is not None
             _forget_dead_workers(self._dir)
-            families = MultiProcessCollector(None, path=self._dir).collect()  # type: ignore[no-untyped-call]
+            found = list(MultiProcessCollector(None, path=self._dir).collect())  # type: ignore[no-untyped-call]
+        found.append(remaining_family(found, self._wall()))
+        return found
+
+    def exposition(self) -> bytes:
+        """The text format of every series (all workers' with several)."""
+        return generate_latest(_Families(self.families()))
+
+    def snapshot(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every sample now (all workers' with several), for the alert evaluator and the dashboard."""
         return {
             (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in families
+            for family in self.families()
             for sample in family.samples
         }
 
     def close(self) -> None:
         if self._dir is not None:
             mark_process_dead(os.getpid(), self._dir)  # type: ignore[no-untyped-call]
+
+
+class _Families(Collector):
+    """Families already collected, for ``generate_latest``."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
 
 
 def _observe_counts(child: Any, counts: Sequence[int], total: float) -> None:

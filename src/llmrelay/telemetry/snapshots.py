@@ -32,6 +32,27 @@ def increase(before: Snapshot, now: Snapshot, name: str, alias: str | None = Non
     return later - earlier if later >= earlier else later
 
 
+def increase_by(before: Snapshot, now: Snapshot, name: str, label: str) -> dict[str, float]:
+    """How much a counter grew per value of ``label`` (values that did not grow are left out)."""
+    later, earlier = _by(now, name, label), _by(before, name, label)
+    grown = {}
+    for value, amount in later.items():
+        was = earlier.get(value, 0.0)
+        grew = amount - was if amount >= was else amount
+        if grew > 0:
+            grown[value] = grew
+    return grown
+
+
+def _by(snapshot: Snapshot, name: str, label: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for (n, labels), v in snapshot.items():
+        if n == name:
+            value = dict(labels).get(label, "")
+            found[value] = found.get(value, 0.0) + v
+    return found
+
+
 def quantile(
     before: Snapshot, now: Snapshot, family: str, q: float, *, alias: str | None = None, min_count: int = 1
 ) -> float | None:

@@ -2,7 +2,9 @@
 
 :class:`History` samples the metrics every ``step`` seconds (a snapshot of every sample, all
 workers' with several) and keeps ``size`` points of what changed between samples: calls and 5xx
-per second, latency p50/p95, llmrelay's overhead p95, tokens per second and spend. :class:`Recent`
+per second, latency p50/p95, llmrelay's overhead p95, tokens per second and spend, the last two also
+by key, team, model (the alias) and each configured tag label, and each key's rate-limit headroom
+(its share of the limit left). :class:`Recent`
 keeps this worker's last calls (their :class:`~llmrelay.telemetry.metrics.RequestRecord`, never
 prompt text) for the request log browser: one ``deque.append`` per call.
 """
@@ -12,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 
 from llmrelay.clock import Clock
+from llmrelay.server.ui.headroom import headroom_shares
 from llmrelay.telemetry.metrics import RequestRecord
-from llmrelay.telemetry.snapshots import Snapshot, increase, quantile
+from llmrelay.telemetry.snapshots import Snapshot, increase, increase_by, quantile
 
 
 class Point(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,14 +35,32 @@ class Point(msgspec.Struct, frozen=True, kw_only=True):
     tokens: float
     spend: float
     """USD spent since the previous sample."""
+    tokens_by: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
+    """Per dimension (a label of the token metrics: ``key``, ``team``, ``alias``, a tag), tokens
+    per second by its values."""
+    spend_by: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
+    """The same for USD spent since the previous sample."""
+    headroom: dict[str, float] = msgspec.field(default_factory=dict)
+    """``<key> (<tier>) <kind>`` -> share of its rate limit left at the sample."""
+
+
+DIMENSIONS = ("key", "team", "alias")
+"""The labels every token and cost series has (tags only where ``telemetry.tag_labels`` says)."""
 
 
 class History:
     def __init__(
-        self, snapshot: Callable[[], Snapshot], clock: Clock, *, step: float = 5.0, size: int = 720
+        self,
+        snapshot: Callable[[], Snapshot],
+        clock: Clock,
+        *,
+        step: float = 5.0,
+        size: int = 720,
+        tags: Sequence[str] = (),
     ) -> None:
         self._snapshot = snapshot
         self._clock = clock
+        self.dimensions = (*DIMENSIONS, *tags)
         self.step = step
         self.points: deque[Point] = deque(maxlen=size)
         self._last: tuple[float, Snapshot] | None = None
@@ -61,6 +82,17 @@ class History:
                     overhead_p95=quantile(before, current, "llmrelay_overhead_seconds", 0.95),
                     tokens=increase(before, current, "llmrelay_tokens_total") / seconds,
                     spend=increase(before, current, "llmrelay_cost_usd_total"),
+                    tokens_by={
+                        d: {
+                            v: n / seconds
+                            for v, n in increase_by(before, current, "llmrelay_tokens_total", d).items()
+                        }
+                        for d in self.dimensions
+                    },
+                    spend_by={
+                        d: increase_by(before, current, "llmrelay_cost_usd_total", d) for d in self.dimensions
+                    },
+                    headroom=headroom_shares(current),
                 )
             )
         self._last = (now, current)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from llmrelay.server.ui.charts import line_chart
+from llmrelay.server.ui.charts import line_chart, share_bar
 from llmrelay.server.ui.history import Point
 from llmrelay.telemetry.metrics import RequestRecord
 
@@ -31,7 +31,15 @@ form.inline{display:inline}input,button{font:inherit;padding:3px 8px}h2{font-siz
 border-radius:8px}
 """
 
-NAV = (("/ui", "Overview"), ("/ui/requests", "Requests"), ("/ui/keys", "Keys"))
+NAV = (
+    ("/ui", "Overview"),
+    ("/ui/usage", "Usage"),
+    ("/ui/limits", "Limits"),
+    ("/ui/requests", "Requests"),
+    ("/ui/keys", "Keys"),
+)
+SHOWN = 3
+"""Series a breakdown chart draws by name (the largest); the rest add up to ``other``."""
 
 
 def layout(title: str, body: str, *, csrf: str, active: str) -> str:
@@ -98,6 +106,82 @@ def overview(
         f"<h2>Spend by team and key (USD)</h2>{_totals(spend, 'team / key', 'USD')}"
         f"<h2>Tokens by kind</h2>{_totals(tokens, 'kind', 'tokens')}"
     )
+
+
+def usage(points: Sequence[Point], dimensions: Sequence[str], ledger: Sequence[Mapping[str, Any]]) -> str:
+    """Tokens and spend over time by each dimension (the ring buffer), and the ledger's totals by
+    the model that answered."""
+    times = [p.at for p in points]
+    charts = []
+    for dimension in dimensions:
+        label = _DIMENSION_NAMES.get(dimension, f"tag {dimension}")
+        tokens = _breakdown([p.tokens_by.get(dimension, {}) for p in points])
+        spend = _breakdown([p.spend_by.get(dimension, {}) for p in points])
+        charts.append(line_chart(f"Tokens per second by {label}", times, tokens, unit="/s"))
+        charts.append(line_chart(f"Spend per sample by {label}", times, spend, unit="$"))
+    cards = "".join(f'<div class="card">{chart}</div>' for chart in charts)
+    rows = "".join(
+        f"<tr><td>{escape(row['group'] or '(no answer)')}</td><td>{row['requests']}</td>"
+        f"<td>{row['input_tokens']}</td><td>{row['output_tokens']}</td><td>{row['cost_usd']:.6f}</td></tr>"
+        for row in ledger
+    )
+    table = (
+        "<table id=ledger><tr><th>model</th><th>requests</th><th>input tokens</th><th>output tokens</th>"
+        f"<th>USD</th></tr>{rows}</table>"
+        if ledger
+        else "<p>none yet (or the usage ledger is off)</p>"
+    )
+    return (
+        f'<div class="grid">{cards}</div>'
+        f"<h2>Usage ledger, last 24 hours, by the model that answered</h2>{table}"
+    )
+
+
+def limits(points: Sequence[Point], rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rate-limit headroom now per key, tier and kind, and its share left over time."""
+    lowest = sorted(
+        {name for p in points for name in p.headroom}, key=lambda n: points[-1].headroom.get(n, 1.0)
+    )
+    series = [(name, [p.headroom.get(name) for p in points]) for name in lowest[: SHOWN + 1]]
+    chart = line_chart("Rate-limit headroom left", [p.at for p in points], series, unit="%")
+    body = "".join(
+        f"<tr><td>{escape(r['key'] or '-')}</td><td>{escape(r['tier'])}</td><td>{escape(r['kind'])}</td>"
+        f"<td>{int(r['limit'])}</td><td>{int(r['remaining'])}</td>"
+        f"<td>{share_bar(r['remaining'] / r['limit'])}</td>"
+        f"<td>{r['full_in']:.0f} s</td><td>{int(r['refused'])}</td></tr>"
+        for r in rows
+    )
+    table = (
+        "<table id=headroom><tr><th>key</th><th>tier</th><th>kind</th><th>limit / min</th><th>left now</th>"
+        f"<th></th><th>full again in</th><th>refused (429)</th></tr>{body}</table>"
+        if rows
+        else "<p>no call under a tier's rate limit yet</p>"
+    )
+    return (
+        f'<div class="grid"><div class="card">{chart}</div></div>'
+        "<h2>Tenant rate limits: the tightest limit of each key's latest call, refilled to now</h2>"
+        f"{table}"
+    )
+
+
+_DIMENSION_NAMES = {"key": "key", "team": "team", "alias": "model (alias)"}
+
+
+def _breakdown(by: Sequence[Mapping[str, float]]) -> list[tuple[str, list[float | None]]]:
+    """The :data:`SHOWN` largest values' series over the samples ``by`` (an empty name is ``-``),
+    the rest added up as ``other``."""
+    totals: dict[str, float] = {}
+    for sample in by:
+        for name, amount in sample.items():
+            totals[name] = totals.get(name, 0.0) + amount
+    ranked = sorted(totals, key=lambda name: -totals[name])
+    shown, rest = ranked[:SHOWN], set(ranked[SHOWN:])
+    series: list[tuple[str, list[float | None]]] = [
+        (name or "-", [sample.get(name, 0.0) for sample in by]) for name in shown
+    ]
+    if rest:
+        series.append(("other", [sum(v for n, v in sample.items() if n in rest) for sample in by]))
+    return series
 
 
 def requests(records: Sequence[RequestRecord], query: Mapping[str, str]) -> str:

@@ -17,20 +17,25 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 from urllib.parse import parse_qs
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from llmrelay.errors import RelayError
+from llmrelay.ledger.entry import UsageQuery
 from llmrelay.server.asgi import Route
 from llmrelay.server.body import read_body
 from llmrelay.server.handler import ServerState
 from llmrelay.server.ui import pages
+from llmrelay.server.ui.headroom import headroom_rows
 from llmrelay.server.ui.history import History, Recent
 from llmrelay.server.ui.sessions import COOKIE, Sessions, same
 
 LOGIN_COOKIE = "llmrelay_ui_login"
+DAY = 86_400.0
 HEADERS = {
     "content-security-policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
@@ -160,6 +165,23 @@ async def _overview(request: Request, state: ServerState, ui: Dashboard, csrf: s
     return _html(pages.layout("Overview", body, csrf=csrf, active="/ui"))
 
 
+async def _usage(request: Request, state: ServerState, ui: Dashboard, csrf: str) -> Response:
+    rows: list[dict[str, Any]] = []
+    if state.ledger is not None:
+        since = state.relay.clock.wall() - DAY
+        found = await state.ledger.store.usage(UsageQuery(group_by="model", since=since))
+        rows = [msgspec.to_builtins(row) for row in found]
+    body = pages.usage(list(ui.history.points), ui.history.dimensions, rows)
+    return _html(pages.layout("Usage", body, csrf=csrf, active="/ui/usage"))
+
+
+async def _limits(request: Request, state: ServerState, ui: Dashboard, csrf: str) -> Response:
+    snapshot = state.metrics.snapshot() if state.metrics is not None else {}
+    rows = headroom_rows(snapshot, state.relay.clock.wall())
+    body = pages.limits(list(ui.history.points), rows)
+    return _html(pages.layout("Limits", body, csrf=csrf, active="/ui/limits"))
+
+
 async def _requests(request: Request, state: ServerState, ui: Dashboard, csrf: str) -> Response:
     query = {k: request.query_params.get(k, "")[:200] for k in ("request_id", "key", "alias", "status")}
     found = ui.recent.search(
@@ -228,6 +250,8 @@ def routes() -> list[Route]:
         Route("GET", "/ui/login", login_form),
         Route("POST", "/ui/login", login),
         Route("POST", "/ui/logout", _signed_in(_logout, post=True)),
+        Route("GET", "/ui/usage", _signed_in(_usage)),
+        Route("GET", "/ui/limits", _signed_in(_limits)),
         Route("GET", "/ui/requests", _signed_in(_requests)),
         Route("GET", "/ui/keys", _signed_in(_keys)),
         Route("POST", "/ui/keys", _signed_in(_create_key, post=True)),
