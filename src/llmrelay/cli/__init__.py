@@ -17,7 +17,7 @@ import msgspec
 
 from llmrelay.cli.cache import cache
 from llmrelay.cli.keys import keys
-from llmrelay.cli.options import CONFIG_OPTION, config_for, echo_json
+from llmrelay.cli.options import CONFIG_OPTION, config_for, echo_json, fail
 from llmrelay.config import with_server_defaults
 from llmrelay.errors import RelayError
 
@@ -68,8 +68,7 @@ def chat(prompt: str, model: str, config_path: Path | None, system: str | None, 
     except RelayError as err:
         if mid_line:
             click.echo()
-        click.echo(f"error: {err.message}", err=True)
-        sys.exit(1)
+        fail(err.message)
 
 
 @main.command()
@@ -101,8 +100,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
     try:
         run_server(config, workers=server.workers, announce=lambda text: click.echo(text, err=True))
     except (RelayError, ListenError) as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(1)
+        fail(str(err))
 
 
 @main.command()
@@ -138,11 +136,9 @@ def usage(
     try:
         payload = asyncio.run(run())
     except RelayError as err:
-        click.echo(f"error: {err.message}", err=True)
-        sys.exit(1)
+        fail(err.message)
     except OSError as err:
-        click.echo(f"error: cannot read the ledger: {err.strerror or err}", err=True)
-        sys.exit(1)
+        fail(f"cannot read the ledger: {err.strerror or err}")
     if form == "json":
         echo_json(payload)
     elif form == "csv":
@@ -177,11 +173,9 @@ def db_migrate(config_path: Path | None) -> None:
         assert url is not None
         applied = asyncio.run(migrate(url))
     except RelayError as err:
-        click.echo(f"error: {err.message}", err=True)
-        sys.exit(1)
+        fail(err.message)
     except OSError as err:
-        click.echo(f"error: cannot reach the PostgreSQL state database: {err.strerror or err}", err=True)
-        sys.exit(1)
+        fail(f"cannot reach the PostgreSQL state database: {err.strerror or err}")
     echo_json({"applied": applied})
 
 
@@ -200,8 +194,7 @@ def alerts_rules(config_path: Path | None) -> None:
 
     config = config_for(config_path)
     if config.alerts is None:
-        click.echo("error: the config has no `alerts:` section", err=True)
-        sys.exit(1)
+        fail("the config has no `alerts:` section")
     click.echo(yaml.safe_dump(rules_file(config.alerts), sort_keys=False, width=200), nl=False)
 
 

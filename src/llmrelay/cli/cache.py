@@ -8,7 +8,7 @@ from typing import Any
 import click
 import msgspec
 
-from llmrelay.cli.options import echo_json
+from llmrelay.cli.options import echo_json, fail
 
 
 @click.group()
@@ -116,7 +116,6 @@ def _admin_call(url: str, master_key: str, method: str, path: str, body: Any = N
             message = msgspec.json.decode(err.read())["error"]["message"]
         except (msgspec.DecodeError, KeyError, TypeError):
             message = err.reason
-        click.echo(f"error: {err.code} from {path}: {message}", err=True)
+        fail(f"{err.code} from {path}: {message}")
     except urllib.error.URLError as err:
-        click.echo(f"error: cannot reach the gateway at {url}: {err.reason}", err=True)
-    sys.exit(1)
+        fail(f"cannot reach the gateway at {url}: {err.reason}")

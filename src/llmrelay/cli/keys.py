@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from llmrelay.cli.options import CONFIG_OPTION, config_for, echo_json
+from llmrelay.cli.options import CONFIG_OPTION, config_for, echo_json, fail
 from llmrelay.config import Config, with_server_defaults
 from llmrelay.errors import RelayError
 
@@ -41,8 +40,7 @@ def _with_keys(config_path: Path | None, action: Callable[[KeyService, Config], 
     try:
         return asyncio.run(run())
     except RelayError as err:
-        click.echo(f"error: {err.message}", err=True)
-        sys.exit(1)
+        fail(err.message)
 
 
 def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import msgspec
@@ -27,3 +28,9 @@ CONFIG_OPTION = click.option(
 
 def echo_json(value: Any) -> None:
     click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode())
+
+
+def fail(message: str) -> NoReturn:
+    """End the command with ``error: <message>`` on stderr and exit status 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
