@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
-from llmrelay.stores.resp import Connection, RedisDown, ReplyError, encode, parse
+from llmrelay.stores.resp import Connection, RedisDown, Reply, ReplyError, encode, parse
 from tests.e2e.gateway import free_port
 from tests.services import require
 
@@ -73,3 +74,40 @@ async def test_a_cancelled_caller_leaves_the_others_alone() -> None:
         assert await connection.call("ECHO", "after") == b"after"
     finally:
         connection.close()
+
+
+class _SendsBetweenAuthAndSelect(Connection):
+    """Tries to send a command at the moment AUTH is answered and SELECT not yet asked."""
+
+    def __init__(self, url: str, key: str) -> None:
+        super().__init__(url, connect_timeout=5, call_timeout=5)
+        self.key = key
+        self.early: asyncio.Future[Reply] | None = None
+
+    def _hello(self) -> Iterator[tuple[str, ...]]:  # type: ignore[override]
+        for n, command in enumerate(super()._hello()):
+            if n == 1:
+                self.early = self.send("SET", self.key, "x")
+            yield command
+
+
+async def test_no_call_goes_out_before_the_connection_has_logged_in_and_selected_its_db() -> None:
+    """AUTH and SELECT are answered one after the other: a call that found the connection
+    published between the two ran on database 0."""
+    require(6379, "Redis")
+    key = f"llmrelay-test-hello-{id(object())}"
+    conn = _SendsBetweenAuthAndSelect("redis://default:any@127.0.0.1:6379/5", key)
+    db0 = Connection("redis://127.0.0.1:6379/0", connect_timeout=5, call_timeout=5)
+    try:
+        assert await conn.call("PING") == b"PONG"
+        if conn.early is None:  # refused while connecting: sent now, on the selected database
+            assert await conn.call("SET", key, "x") == b"OK"
+        else:
+            await conn.early
+        assert await db0.call("EXISTS", key) == 0
+        assert await conn.call("GET", key) == b"x"
+    finally:
+        await conn.call("DEL", key)
+        await db0.call("DEL", key)
+        conn.close()
+        db0.close()

@@ -248,12 +248,13 @@ class Connection:
                 )
         except (OSError, TimeoutError) as err:
             raise RedisDown(f"cannot connect: {type(err).__name__}") from err
-        self._protocol = protocol
         for command in self._hello():
             reply = await protocol.request(encode(*command))
             if isinstance(reply, ReplyError):
                 protocol.fail(RedisDown("refused the connection's credentials or database"))
                 raise RedisDown("refused the connection's credentials or database")
+        # Published only now: a call sent between AUTH and SELECT would run on database 0.
+        self._protocol = protocol
         return protocol
 
     def _hello(self) -> list[tuple[str, ...]]:
