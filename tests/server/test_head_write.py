@@ -46,9 +46,7 @@ class Recorder:
 
 def _expecting_head() -> tuple[Recorder, HeadWriter]:
     sink = Recorder()
-    writer = HeadWriter(sink, asyncio.get_running_loop())  # type: ignore[arg-type]
-    writer.expect_head()
-    return sink, writer
+    return sink, HeadWriter(sink, asyncio.get_running_loop())  # type: ignore[arg-type]
 
 
 async def test_the_head_rides_with_the_body_written_in_the_same_turn() -> None:

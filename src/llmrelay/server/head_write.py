@@ -8,8 +8,9 @@ first chunk, which the commit point has in hand), so :class:`HeadWriter` holds t
 writes it with the next write of the same turn, or alone at the end of that turn
 (``call_soon``), so nothing waits longer than one turn. Bytes keep their order whatever comes.
 
-It stands in for the transport of each request's uvicorn ``RequestResponseCycle``, which uses
-only ``write``, ``close`` and ``is_closing``; :class:`~llmrelay.server.header_limit.HeaderLimitProtocol`
+One stands in for the transport of each request's uvicorn ``RequestResponseCycle`` (which uses
+only ``write``, ``close`` and ``is_closing``; a pipelined request's cycle writes only once the one
+before it has finished); :class:`~llmrelay.server.header_limit.HeaderLimitProtocol`
 installs it.
 """
 
@@ -24,13 +25,9 @@ class HeadWriter:
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._expect_head = False
+        self._expect_head = True  # the first write is the head (or a ``100 Continue`` before it)
         self._held: bytes | None = None
         self._flush_handle: asyncio.Handle | None = None
-
-    def expect_head(self) -> None:
-        """A new response begins: its first write is the head (or a ``100 Continue`` before it)."""
-        self._expect_head = True
 
     def write(self, data: bytes) -> None:
         held = self._held

@@ -97,7 +97,6 @@ class HeaderLimitProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._writer = HeadWriter(transport, self.loop)
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -151,8 +150,7 @@ class HeaderLimitProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not previous and self.cycle is not None:
             # The new request's answer writes its head with its first body bytes (head_write).
-            self._writer.expect_head()
-            self.cycle.transport = self._writer  # type: ignore[assignment]  # write, close, is_closing
+            self.cycle.transport = HeadWriter(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
