@@ -1,7 +1,7 @@
 """Rules a canonical chat request must satisfy on its own, whatever face built it and wherever it goes.
 
 Pure. Both inbound codecs (:mod:`llmrelay.wire.openai_inbound`, :mod:`llmrelay.wire.anthropic_inbound`)
-and the SDK facade (:func:`llmrelay.relay.chat_request`) pass the request they built through
+and the SDK facade (:func:`llmrelay.chat_options.chat_request`) pass the request they built through
 :func:`validate`, so a caller gets the same 400 naming the same field from every face, before any
 policy runs or any quota is spent. Rules that depend on the target (which parameters it can
 honour) live in :mod:`llmrelay.wire.foreign_params` instead, because a fallback may change it.

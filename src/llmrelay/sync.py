@@ -17,8 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
+from llmrelay.chat_options import ChatOptions, MessageInput
 from llmrelay.config import load_config
-from llmrelay.relay import ChatOptions, MessageInput, Relay, StreamCall
+from llmrelay.relay import Relay, StreamCall
 from llmrelay.types import ChatChunk, Usage
 
 P = ParamSpec("P")
