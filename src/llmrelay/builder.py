@@ -30,38 +30,31 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from llmrelay.alias_policies import cache_policy, content_log, input_guards, moderation, pii_redaction
 from llmrelay.budgets.store import open_budget_store
-from llmrelay.cache.embedder import Embedder, MiniLM
-from llmrelay.cache.semantic import Semantic
-from llmrelay.cache.settings import SemanticConfig
-from llmrelay.cache.verify import CHECKS, Check, Verifier
 from llmrelay.clock import Clock
-from llmrelay.config import Config, ModelConfig, Secret, TargetConfig
+from llmrelay.config import Config, ModelConfig, TargetConfig
 from llmrelay.config_checks import PASS_THROUGH_PROVIDERS
 from llmrelay.context import Context
 from llmrelay.errors import ConfigError
 from llmrelay.json_schemas import SchemaCache
 from llmrelay.policies.budget import Budget
-from llmrelay.policies.cache import AliasCache, Cache
+from llmrelay.policies.cache import Cache
 from llmrelay.policies.circuit_breaker import CircuitBreaker
 from llmrelay.policies.deadline import Deadline
 from llmrelay.policies.idempotency import Idempotency
-from llmrelay.policies.moderate_output import ModerateOutput, OutputHook
 from llmrelay.policies.rate_limit import HoldForTargets, TargetLimit
-from llmrelay.policies.redact_pii import RedactPii, build_redactor
 from llmrelay.policies.request_limit import RequestLimit
 from llmrelay.policies.retry import Retry
 from llmrelay.policies.retry_budget import RetryBudget
 from llmrelay.policies.tenants import Tenancy
 from llmrelay.policies.timeout import AttemptTimeout
 from llmrelay.policies.token_limit import TokenLimit
-from llmrelay.policies.validate_input import ValidateInput, load_hook
 from llmrelay.policies.validate_output import ValidateOutput
-from llmrelay.pricing.cost import cost_at
 from llmrelay.pricing.prices import Price, resolve_price
 from llmrelay.providers import Provider, create_provider
 from llmrelay.routing.health import TargetHealth
@@ -73,11 +66,9 @@ from llmrelay.stores import kv_url, open_kv, open_rate_limits
 from llmrelay.stores.base import KV
 from llmrelay.stores.rates import RateLimits
 from llmrelay.telemetry.attempts import AttemptStats
-from llmrelay.telemetry.content_log import ContentLog
 from llmrelay.telemetry.metrics import Metrics
 from llmrelay.types import ChatRequest
 from llmrelay.wire.foreign_params import honour_or_drop
-from llmrelay.wire.upstream_text import Credentials
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -200,15 +191,15 @@ def build(
     request_scope: list[Policy] = [
         *([tracing.request()] if tracing is not None else []),
         Deadline(total_for),
-        *_input_guards(config, router),
-        *_pii(config, router),
-        *_moderation(config, router),
+        *input_guards(config, router),
+        *pii_redaction(config, router),
+        *moderation(config, router),
         Idempotency(kv, clock, ttl=config.server.idempotency_ttl, wait=config.server.idempotency_wait),
-        *_content_log(config, router),
+        *content_log(config, router),
     ]
     # A cache hit counts as a request but takes no tokens and no budget. An alias without a
     # cache has its tokens taken with its request (one store call); TokenLimit serves the others.
-    cache = _cache(config, router, clock, prices, stores)
+    cache = cache_policy(config, router, clock, prices, keep=stores.append)
     cached = cache.covers if cache is not None else _never
     if tenancy is not None and limits is not None:
         request_scope.append(RequestLimit(tenancy, limits, cached=cached))
@@ -313,106 +304,6 @@ def _tracing(config: Config, tracer: Tracer | None) -> _Tracing | None:
 
     made, flush = otlp_tracer(telemetry)
     return _Tracing(made, telemetry.capture_content, flush, otlp_logs(telemetry))
-
-
-def _input_guards(config: Config, router: Router) -> list[Policy]:
-    """The ``validate_input`` policy, only when some alias has guards (others then cost a lookup)."""
-    guards = {m.name: m.guards for m in config.models if m.guards is not None}
-    if not guards:
-        return []
-    hooks = {
-        m.name: load_hook(m.guards.hook, where=f"$.models[{i}].guards.hook")
-        for i, m in enumerate(config.models)
-        if m.guards is not None and m.guards.hook is not None
-    }
-    return [ValidateInput(guards, hooks, alias_of=router.names.alias)]
-
-
-def _pii(config: Config, router: Router) -> list[Policy]:
-    """The ``redact_pii`` policy, only when some alias configures ``pii``."""
-    configs = {m.name: m.pii for m in config.models if m.pii is not None}
-    if not configs:
-        return []
-    redactors = {
-        m.name: build_redactor(m.pii, where=f"$.models[{i}].pii")
-        for i, m in enumerate(config.models)
-        if m.pii is not None
-    }
-    return [RedactPii(configs, redactors, alias_of=router.names.alias)]
-
-
-def _moderation(config: Config, router: Router) -> list[Policy]:
-    """The ``moderate_output`` policy, only when some alias configures ``moderation``."""
-    settings = {
-        m.name: (
-            m.moderation,
-            cast(OutputHook, load_hook(m.moderation.hook, where=f"$.models[{i}].moderation.hook")),
-        )
-        for i, m in enumerate(config.models)
-        if m.moderation is not None
-    }
-    return [ModerateOutput(settings, alias_of=router.names.alias)] if settings else []
-
-
-def _content_log(config: Config, router: Router) -> list[Policy]:
-    """The prompt/answer log, only when some alias has ``log_content`` (off by default)."""
-    aliases = {m.name for m in config.models if m.log_content}
-    if not aliases:
-        return []
-    # Keys read from files or commands are not known here: the key-shaped pattern masks them.
-    secrets = [config.server.master_key, *(k.key for k in config.keys)]
-    for model in config.models:
-        for target in model.targets:
-            sources = [target.api_key, *target.api_keys]
-            secrets += [s.spec for s in sources if s is not None and isinstance(s.spec, Secret)]
-    values = [s.reveal() for s in secrets if s is not None]
-    values += [v for m in config.models for t in m.targets for v in t.headers.values()]
-    return [ContentLog(aliases, router.names.alias, Credentials.of(values))]
-
-
-def _cache(
-    config: Config, router: Router, clock: Clock, prices: Mapping[str, Price | None], stores: list[Resource]
-) -> Cache | None:
-    """The ``cache`` policy and its store, only when some alias caches (others then cost a lookup).
-
-    Its own namespace, so cache churn never evicts idempotency records; in memory unless
-    ``state.cache.url`` names a shared store."""
-    caching = [(i, m.name, m.cache) for i, m in enumerate(config.models) if m.cache is not None]
-    if not caching:
-        return None
-    store = config.state.cache
-    kv = open_kv(
-        store.url or "memory://",
-        clock,
-        namespace=store.namespace,
-        max_entries=store.max_entries,
-        max_bytes=store.max_bytes,
-    )
-    stores.append(kv)
-    embedder: Embedder | None = None
-    settings: dict[str, AliasCache] = {}
-    for i, name, cache in caching:
-        semantic = None
-        if cache.semantic is not None:
-            where = f"$.models[{i}].cache.semantic"
-            embedder = embedder or MiniLM(where=where)
-            semantic = Semantic(cache.semantic, embedder, _verifier(cache.semantic, where), clock)
-        settings[name] = AliasCache(name, cache, semantic)
-
-    def settings_for(name: str) -> AliasCache | None:
-        found = router.names.resolve(name)
-        return settings.get(found.alias) if found is not None else None
-
-    return Cache(
-        kv, clock, settings_for=settings_for, aliases=list(settings.values()), cost=partial(cost_at, prices)
-    )
-
-
-def _verifier(config: SemanticConfig, where: str) -> Verifier:
-    checks: list[Check] = [CHECKS[name] for name in config.checks]
-    if config.hook is not None:
-        checks.append(cast(Check, load_hook(config.hook, where=f"{where}.hook")))
-    return Verifier(checks)
 
 
 def _pass_through(model: ModelConfig, target: TargetConfig) -> str | None:
