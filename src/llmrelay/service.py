@@ -14,6 +14,17 @@ Example: ``compose([telemetry, deadline], provider)`` runs ``telemetry`` first; 
 A chat request with ``stream=True`` yields a :class:`~llmrelay.streams.ChatStream`; without, a
 :class:`~llmrelay.types.ChatResponse`; an :class:`~llmrelay.types.EmbeddingRequest` yields an
 :class:`~llmrelay.types.EmbeddingResponse`. Policies that only care about chat pass the rest on.
+
+A policy that needs a stream's chunks or its end never wraps the stream in a generator of its
+own: it attaches to the :class:`~llmrelay.streams.ChatStream` that ``call_next`` returned, which
+has one pump for everyone (``observe`` for ``on_chunk``/``on_end``, ``limit_until`` and
+``limit_idle`` for time limits, ``rewrite`` and ``check_end`` to change or refuse what the reader
+gets). The stream's module docstring and ``docs/architecture.md`` (section 3) say how::
+
+    result = await call_next(request, ctx)
+    if isinstance(result, ChatStream):
+        result.observe(my_observer)  # a StreamObserver: on_chunk per chunk, on_end once
+    return result
 """
 
 from __future__ import annotations
