@@ -62,7 +62,7 @@ from llmrelay.routing.patterns import WILDCARD, is_pattern
 from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
-from llmrelay.stores import kv_url, open_kv, open_rate_limits
+from llmrelay.stores import open_rate_limits, open_state_kv
 from llmrelay.stores.base import KV
 from llmrelay.stores.rates import RateLimits
 from llmrelay.telemetry.attempts import AttemptStats
@@ -180,12 +180,12 @@ def build(
 
     # Idempotency has a namespace of its own, so no other user of state can evict its records;
     # at the cap the least recently used completed records go first, in-flight claims never.
-    # PostgreSQL holds no KV records: there idempotency (and stored responses) stay in each
-    # process's memory.
-    url = kv_url(config.state.url)
-    kv = open_kv(url, clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20)
+    # With state.redis every replica shares them (open_state_kv says where they live).
+    kv = open_state_kv(config.state, clock, namespace="idem", max_entries=100_000, max_bytes=256 * 2**20)
     # Stored Responses API conversations: a namespace of their own, so neither evicts the other.
-    responses = open_kv(url, clock, namespace="responses", max_entries=100_000, max_bytes=256 * 2**20)
+    responses = open_state_kv(
+        config.state, clock, namespace="responses", max_entries=100_000, max_bytes=256 * 2**20
+    )
     tenancy = _tenancy(config, router) if config.tiers else None
     stores: list[Resource] = [kv, responses]
     request_scope: list[Policy] = [

@@ -249,7 +249,8 @@ class TelemetryConfig(_Strict, frozen=True):
 
 
 class RedisConfig(_Strict, frozen=True):
-    """Redis shared by every replica for rate limits (``redis://[:password@]host:port/db``).
+    """Redis shared by every replica for rate limits and the records replicas share
+    (``redis://[:password@]host:port/db``).
 
     ``on_error`` decides what a limit does while Redis cannot be reached: ``open`` admits the call
     (availability first), ``closed`` refuses it with a 503. ``timeout`` (seconds) bounds each
@@ -264,7 +265,9 @@ class RedisConfig(_Strict, frozen=True):
 class StateConfig(_Strict, frozen=True):
     """Where state lives. Unset: in memory for the library, ``sqlite:///<data dir>/llmrelay.db``
     for the server (the data dir is ``$LLMRELAY_HOME`` or ``~/.llmrelay``). Rate limits count in
-    process memory unless ``redis`` is set."""
+    process memory unless ``redis`` is set; with ``redis`` the records replicas share
+    (idempotency, stored responses, dashboard sessions, alert leases) live there too
+    (:func:`llmrelay.stores.open_state_kv`)."""
 
     url: str | None = None
     redis: RedisConfig | None = None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 
 from llmrelay.clock import FakeClock, SystemClock
 from llmrelay.context import Context
-from llmrelay.errors import Conflict, UnprocessableEntity, UpstreamError
+from llmrelay.errors import Conflict, RelayError, UnprocessableEntity, UpstreamError
 from llmrelay.policies.idempotency import Idempotency
 from llmrelay.service import Request, Result
 from llmrelay.stores import open_kv
@@ -316,3 +317,47 @@ async def test_real_concurrency_across_two_instances_sharing_redis() -> None:
         assert sum(1 for r in results if isinstance(r, ChatResponse) and not r.replayed) == 1
     finally:
         await store.aclose()
+
+
+class ClaimFails:
+    """A store that reads but cannot write (a Redis that went read-only, a full disk)."""
+
+    def __init__(self, inner: KV) -> None:
+        self._inner = inner
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._inner.get(key)
+
+    async def set_if_absent(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
+        raise OSError("read-only")
+
+
+async def test_an_unreachable_store_is_a_503_and_nothing_runs() -> None:
+    """A real Redis client against a port nobody listens on: the lookup fails, the caller gets a
+    503 it may retry, and the call does not run unguarded (it might be a duplicate)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now: connections are refused
+    store = open_kv(f"redis://127.0.0.1:{port}/0", SystemClock(), namespace="idem", timeout=0.5)
+    await store.open()
+    clock, upstream = FakeClock(), Upstream()
+    try:
+        with pytest.raises(RelayError) as caught:
+            await Idempotency(store, clock)(REQUEST, ctx(clock), upstream)
+    finally:
+        await store.aclose()
+    assert caught.value.status == 503 and caught.value.code == "idempotency_store_unavailable"
+    assert str(port) not in caught.value.message
+    assert upstream.calls == 0
+
+
+async def test_a_claim_the_store_refuses_is_a_503(kv: KV) -> None:
+    clock, upstream = FakeClock(), Upstream()
+    with pytest.raises(RelayError) as caught:
+        await Idempotency(ClaimFails(kv), clock)(REQUEST, ctx(clock), upstream)  # type: ignore[arg-type]
+    assert caught.value.code == "idempotency_store_unavailable" and upstream.calls == 0
+    # Without a key the policy never touches the store: the call runs.
+    assert isinstance(
+        await Idempotency(ClaimFails(kv), clock)(REQUEST, Context(clock=clock), upstream), ChatResponse
+    )  # type: ignore[arg-type]

@@ -12,6 +12,8 @@ scoped to the caller) maps to a record holding a fingerprint of the canonical re
   replicas it polls the store with backoff on the injected clock. Either way it waits at most
   ``wait`` seconds and never past the deadline, then fails with :class:`Conflict`;
 * the same key with another fingerprint is :class:`UnprocessableEntity`, also while in flight;
+* a store that cannot be reached when the key is looked up or claimed is a 503
+  (``idempotency_store_unavailable``): running the call anyway could run a duplicate twice;
 * a failed call, a stream that did not end normally or one closed before it was read stores
   nothing and frees the key; whatever happens (a store error while keeping, a cancellation), the
   in-flight entry of this process is removed and its joiners are released.
@@ -31,7 +33,7 @@ import msgspec
 
 from llmrelay.clock import Clock
 from llmrelay.context import Context
-from llmrelay.errors import Conflict, UnprocessableEntity
+from llmrelay.errors import Conflict, RelayError, UnprocessableEntity
 from llmrelay.service import Request, Result, Service
 from llmrelay.stores.base import KV
 from llmrelay.streams import ChatStream, StreamObserver
@@ -100,18 +102,36 @@ class Idempotency:
                 if stored is not None:
                     return _replay(_same(stored, fingerprint))
                 continue  # the first call failed and freed the key: claim it
-            raw = await self._kv.get(key)
+            raw, claimed = await self._claim(key, fingerprint, ctx.request_id)
             if raw is not None:
                 stored = _same(_decode(raw), fingerprint)
                 if stored.state == "done":
                     return _replay(stored)
-            elif await self._kv.set_if_absent(key, _pending(fingerprint), ttl=self._lease):
+            elif claimed:
                 return await self._first(key, fingerprint, request, ctx, call_next)
             left = give_up_at - self._clock.now()
             if left <= 0:
                 raise _in_use()
             await self._clock.sleep(min(delay, left))
             delay = min(delay * 2, 1.0)
+
+    async def _claim(self, key: str, fingerprint: str, request_id: str) -> tuple[bytes | None, bool]:
+        """The key's record, or (none there) whether this call claimed it. A store that cannot be
+        reached is a 503: without it a duplicate could run twice, which the caller's key forbids."""
+        try:
+            raw = await self._kv.get(key)
+            if raw is not None:
+                return raw, False
+            return None, await self._kv.set_if_absent(key, _pending(fingerprint), ttl=self._lease)
+        except Exception as err:
+            log.warning(
+                "request %s: the idempotency store cannot be reached (%s)", request_id, type(err).__name__
+            )
+            raise RelayError(
+                "the idempotency store cannot be reached; retry the request",
+                status=503,
+                code="idempotency_store_unavailable",
+            ) from err
 
     async def _join(self, flight: _Flight, fingerprint: str, give_up_at: float) -> _Stored | None:
         if flight.fingerprint != fingerprint:

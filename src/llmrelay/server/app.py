@@ -50,7 +50,7 @@ from llmrelay.server.ui import routes as ui_routes
 from llmrelay.server.ui.history import History, Recent
 from llmrelay.server.ui.routes import Dashboard
 from llmrelay.server.ui.sessions import Sessions
-from llmrelay.stores import kv_url, open_kv
+from llmrelay.stores import open_state_kv
 from llmrelay.telemetry.prometheus import PrometheusMetrics
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def _dashboard(relay: Relay, metrics: PrometheusMetrics | None) -> Dashboard | N
     server = relay.config.server
     if not server.ui or server.master_key is None:
         return None
-    kv = open_kv(kv_url(relay.config.state.url), relay.clock, namespace="ui", max_entries=10_000)
+    kv = open_state_kv(relay.config.state, relay.clock, namespace="ui", max_entries=10_000)
     return Dashboard(
         sessions=Sessions(kv),
         history=History(
@@ -172,7 +172,7 @@ def _alerts(relay: Relay, metrics: PrometheusMetrics | None) -> Evaluator | None
         return None
     from llmrelay.alerts.evaluator import Evaluator
 
-    leases = open_kv(kv_url(config.state.url), relay.clock, namespace="alerts", max_entries=10_000)
+    leases = open_state_kv(config.state, relay.clock, namespace="alerts", max_entries=10_000)
     return Evaluator(config.alerts, metrics.snapshot, leases, relay.clock)
 
 

@@ -16,19 +16,31 @@ from llmrelay.stores.base import KV, StoreFull
 from llmrelay.stores.rates import RateLimits
 
 if TYPE_CHECKING:
-    from llmrelay.config import RedisConfig
+    from llmrelay.config import RedisConfig, StateConfig
 
-__all__ = ["KV", "RateLimits", "StoreFull", "kv_url", "open_kv", "open_rate_limits"]
+__all__ = ["KV", "RateLimits", "StoreFull", "open_kv", "open_rate_limits", "open_state_kv"]
 
 _NAMESPACE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
-def kv_url(state_url: str | None) -> str:
-    """Where KV namespaces live for a state URL: PostgreSQL holds no KV records, so with a
-    ``postgresql://`` state (and with none) they stay in each process's memory."""
+def open_state_kv(
+    state: StateConfig,
+    clock: Clock,
+    *,
+    namespace: str,
+    max_entries: int = 100_000,
+    max_bytes: int = 64 * 1024 * 1024,
+) -> KV:
+    """A namespace of the deployment's shared records (idempotency, stored responses, dashboard
+    sessions, alert leases): in Redis when ``state.redis`` is set, so every replica sees the same
+    records; else in the SQLite state file (shared by the workers of one host); else in this
+    process's memory (PostgreSQL holds no KV records, and the library may run without state)."""
+    if state.redis is not None:
+        return open_kv(state.redis.url.reveal(), clock, namespace=namespace, timeout=state.redis.timeout)
     from llmrelay.stores.postgres import is_postgres
 
-    return "memory://" if state_url is None or is_postgres(state_url) else state_url
+    url = "memory://" if state.url is None or is_postgres(state.url) else state.url
+    return open_kv(url, clock, namespace=namespace, max_entries=max_entries, max_bytes=max_bytes)
 
 
 def open_kv(
@@ -38,8 +50,10 @@ def open_kv(
     namespace: str = "default",
     max_entries: int = 100_000,
     max_bytes: int = 64 * 1024 * 1024,
+    timeout: float | None = None,
 ) -> KV:
-    """``memory://``, ``sqlite:///path/to.db`` or ``redis://host:port/db``, one namespace of it."""
+    """``memory://``, ``sqlite:///path/to.db`` or ``redis://host:port/db``, one namespace of it
+    (``timeout``: seconds Redis has to connect and to answer each command)."""
     if not _NAMESPACE.fullmatch(namespace):
         raise ConfigError(f"invalid state namespace {namespace!r} (lowercase letters, digits, _)")
     scheme = url.partition("://")[0]
@@ -54,7 +68,7 @@ def open_kv(
     if scheme in ("redis", "rediss"):
         from llmrelay.stores.redis import RedisKV
 
-        return RedisKV(url, prefix=f"llmrelay:{namespace}:")
+        return RedisKV(url, prefix=f"llmrelay:{namespace}:", timeout=timeout)
     raise ConfigError(f"unsupported state url scheme {scheme!r} (memory, sqlite, redis)")
 
 

@@ -12,16 +12,19 @@ from typing import Any
 
 
 class RedisKV:
-    def __init__(self, url: str, *, prefix: str = "llmrelay:default:") -> None:
+    def __init__(self, url: str, *, prefix: str = "llmrelay:default:", timeout: float | None = None) -> None:
         self._url = url
         self._prefix = prefix
+        self._timeout = timeout
         self._client: Any = None
 
     async def open(self) -> None:
         import redis.asyncio as redis  # deferred: only scale-out deployments need it
 
         if self._client is None:
-            self._client = redis.from_url(self._url)
+            self._client = redis.from_url(
+                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            )
 
     async def aclose(self) -> None:
         if self._client is not None:
