@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
-from llmrelay.audit import AuditLog, MemoryAuditLog, SqliteAuditLog, config_digest, record_config
+from llmrelay.audit import (
+    AuditLog,
+    MemoryAuditLog,
+    PostgresAuditLog,
+    SqliteAuditLog,
+    audit_log_for,
+    config_digest,
+    record_config,
+)
 from llmrelay.config import Config, load_config
+from tests.pg import pg_schema
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AuditLog]:
-    made: AuditLog = MemoryAuditLog() if request.param == "memory" else SqliteAuditLog(tmp_path / "a.db")
-    await made.open()
-    try:
+    async with AsyncExitStack() as stack:
+        made: AuditLog
+        if request.param == "postgres":
+            made = audit_log_for(await stack.enter_async_context(pg_schema("audit")))
+            assert isinstance(made, PostgresAuditLog)
+        elif request.param == "sqlite":
+            made = SqliteAuditLog(tmp_path / "a.db")
+        else:
+            made = MemoryAuditLog()
+        await made.open()
+        stack.push_async_callback(made.aclose)
         yield made
-    finally:
-        await made.aclose()
 
 
 async def test_entries_come_back_newest_first_by_page_and_action(log: AuditLog) -> None:

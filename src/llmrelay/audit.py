@@ -7,7 +7,8 @@ Entries are append-only and carry no secrets: the actor is ``master``, a key id 
 its hash. A config change is recorded as the SHA-256 of the config with every secret masked, so
 the entry says *that* the config changed without giving anything to guess a secret against.
 
-SQLite (``audit_log`` table, beside the keys) or in memory for ``memory://`` state.
+An ``audit_log`` table beside the keys, in SQLite or PostgreSQL (migration 4: every replica
+appends to the same log), or in memory for ``memory://`` state.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import msgspec
 
 from llmrelay.config import Config, KeySource, Secret
 from llmrelay.errors import ConfigError
-from llmrelay.stores.postgres import is_postgres
+from llmrelay.stores.postgres import PgPool, is_postgres
 from llmrelay.stores.sqlite import SqliteConnection, sqlite_path
 
 CONFIG_CHANGED = "config.changed"
@@ -57,9 +58,13 @@ class AuditLog(Protocol):
 def audit_log_for(url: str) -> AuditLog:
     if url.startswith("sqlite:"):
         return SqliteAuditLog(sqlite_path(url))
-    if url.startswith("memory:") or is_postgres(url):
-        return MemoryAuditLog()  # PostgreSQL: not yet (this process's entries only)
-    raise ConfigError(f"the audit log cannot be stored at {url.partition(':')[0]}:// yet (use sqlite)")
+    if is_postgres(url):
+        return PostgresAuditLog(url)
+    if url.startswith("memory:"):
+        return MemoryAuditLog()
+    raise ConfigError(
+        f"the audit log cannot be stored at {url.partition(':')[0]}:// (use sqlite or postgresql)"
+    )
 
 
 def config_digest(config: Config) -> str:
@@ -169,6 +174,48 @@ class SqliteAuditLog:
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         rows = await self._conn.execute_fetchall(sql, args)
+        return [
+            AuditEntry(
+                id=r[0], at=r[1], actor=r[2], action=r[3], target=r[4], details=msgspec.json.decode(r[5])
+            )
+            for r in rows
+        ]
+
+
+class PostgresAuditLog:
+    def __init__(self, url: str) -> None:
+        self._pool = PgPool(url, what="audit log", max_size=2)
+
+    async def open(self) -> None:
+        await self._pool.open()
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+    async def record(
+        self, *, at: float, actor: str, action: str, target: str | None, details: dict[str, Any]
+    ) -> AuditEntry:
+        entry_id = await self._pool.db.fetchval(
+            "INSERT INTO audit_log (at, actor, action, target, details)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id",
+            at,
+            actor,
+            action,
+            target,
+            msgspec.json.encode(details).decode(),
+        )
+        return AuditEntry(id=entry_id, at=at, actor=actor, action=action, target=target, details=details)
+
+    async def query(
+        self, *, limit: int, before: int | None = None, action: str | None = None
+    ) -> list[AuditEntry]:
+        rows = await self._pool.db.fetch(
+            "SELECT id, at, actor, action, target, details::text FROM audit_log"
+            " WHERE id < $1 AND ($2::text IS NULL OR action = $2) ORDER BY id DESC LIMIT $3",
+            before if before is not None else 2**62,
+            action,
+            limit,
+        )
         return [
             AuditEntry(
                 id=r[0], at=r[1], actor=r[2], action=r[3], target=r[4], details=msgspec.json.decode(r[5])

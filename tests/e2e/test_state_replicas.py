@@ -1,6 +1,7 @@
 """Two ``llmrelay serve`` replicas with PostgreSQL state and a shared Redis: what one replica
 records, the other sees. An ``Idempotency-Key`` repeated on the other replica replays the first
-answer instead of calling the upstream again, and a stored Responses API answer continues there.
+answer instead of calling the upstream again, a stored Responses API answer continues there, and
+a key created through one replica's admin API is in the other's audit log.
 With PostgreSQL alone these records stayed in each process (a retry through the load balancer
 ran twice). A Redis that is down refuses keyed calls with a 503 rather than run them unguarded."""
 
@@ -18,13 +19,15 @@ from tests.services import require
 
 KEY = "sk-relay-state-replicas-0123456789"
 HEADERS = {"authorization": f"Bearer {KEY}"}
+MASTER = "sk-master-state-replicas-0123456789"
 
 
-async def test_replicas_share_idempotency_and_stored_responses(tmp_path: Path) -> None:
+async def test_replicas_share_idempotency_stored_responses_and_the_audit_log(tmp_path: Path) -> None:
     require(6379, "Redis")
     async with pg_schema("replicas") as url, AsyncExitStack() as stack:
         config = {
-            "server": {"idempotency_ttl": 120, "responses_ttl": 120},  # the shared Redis forgets them
+            # The shared Redis forgets these records soon after the test.
+            "server": {"idempotency_ttl": 120, "responses_ttl": 120, "master_key": MASTER},
             "keys": [{"key": KEY}],
             "state": {"url": url, "redis": {"url": "redis://127.0.0.1:6379/0"}},
             "models": [{"name": "m", "targets": [{"provider": "mock"}]}],
@@ -58,6 +61,15 @@ async def test_replicas_share_idempotency_and_stored_responses(tmp_path: Path) -
         async with session.post(two.url + "/v1/responses", json=follow, headers=HEADERS) as r:
             assert r.status == 200, await r.text()
             assert (await r.json())["previous_response_id"] == stored["id"]
+
+        admin = {"authorization": f"Bearer {MASTER}"}
+        async with session.post(one.url + "/admin/keys", json={"name": "made-on-one"}, headers=admin) as r:
+            assert r.status in (200, 201), await r.text()
+            made = await r.json()
+        async with session.get(two.url + "/admin/audit", params={"action": "key.create"}, headers=admin) as r:
+            assert r.status == 200, await r.text()
+            entries = (await r.json())["data"]
+        assert [(e["target"], e["details"]["name"]) for e in entries] == [(made["id"], "made-on-one")]
 
 
 async def test_a_redis_that_is_down_refuses_keyed_calls_and_serves_the_rest(tmp_path: Path) -> None:

@@ -80,6 +80,21 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX budget_holds_counter ON budget_holds (counter, window_start);
         """,
     ),
+    (
+        4,
+        "audit log",
+        """
+        CREATE TABLE audit_log (
+            id bigserial PRIMARY KEY,
+            at double precision NOT NULL,
+            actor text NOT NULL,
+            action text NOT NULL,
+            target text,
+            details jsonb NOT NULL
+        );
+        CREATE INDEX audit_log_action ON audit_log (action, id);
+        """,
+    ),
 )
 
 
