@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from llmrelay.config import KeySource, Secret, environment_config, load_config
+from llmrelay.config import KeySource, Secret, load_config
+from llmrelay.config_environment import environment_config
 from llmrelay.errors import ConfigError
 
 BASE = {"models": [{"name": "fast", "targets": [{"provider": "mock"}]}]}

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from llmrelay.config import load_config, with_server_defaults
+from llmrelay.config import load_config
+from llmrelay.config_environment import with_server_defaults
 from llmrelay.errors import ConfigError
 
 

@@ -18,7 +18,7 @@ import msgspec
 from llmrelay.cli.cache import cache
 from llmrelay.cli.keys import keys
 from llmrelay.cli.options import CONFIG_OPTION, config_for, echo_json, fail
-from llmrelay.config import with_server_defaults
+from llmrelay.config_environment import with_server_defaults
 from llmrelay.errors import RelayError
 
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from llmrelay.cli.options import CONFIG_OPTION, config_for, echo_json, fail
-from llmrelay.config import Config, with_server_defaults
+from llmrelay.config import Config
+from llmrelay.config_environment import with_server_defaults
 from llmrelay.errors import RelayError
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 import click
 import msgspec
 
-from llmrelay.config import Config, environment_config, load_config
+from llmrelay.config import Config, load_config
+from llmrelay.config_environment import environment_config
 
 
 def config_for(path: Path | None) -> Config:

@@ -24,8 +24,8 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from llmrelay.config import (
-    Config,
+from llmrelay.config import Config
+from llmrelay.config_environment import (
     config_from_environment,
     metrics_dir_from_environment,
     with_server_defaults,

@@ -21,7 +21,7 @@ BUSY_TIMEOUT_MS = 5000
 
 def check_directory(path: Path) -> None:
     """A typo in a URL must not create directories: the server's default data dir is created
-    where that default is chosen (:func:`llmrelay.config.with_server_defaults`), not here."""
+    where that default is chosen (:func:`llmrelay.config_environment.with_server_defaults`), not here."""
     if not path.parent.is_dir():
         raise ConfigError(f"cannot open SQLite state {path}: directory {path.parent} does not exist")
 
