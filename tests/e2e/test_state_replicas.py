@@ -93,4 +93,4 @@ async def test_a_redis_that_is_down_refuses_keyed_calls_and_serves_the_rest(tmp_
     log = gateway.log_path.read_text()
     lines = [line for line in log.splitlines() if request_id in line]
     assert any('"status":503' in line and "idempotency_store_unavailable" in line for line in lines)
-    assert any("idempotency store cannot be reached (ConnectionError)" in line for line in lines)
+    assert any("the idempotency store cannot be reached (RedisDown)" in line for line in lines)

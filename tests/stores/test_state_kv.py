@@ -4,6 +4,8 @@ leases, whatever the SQL state is; without it, the SQLite file, or this process'
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -50,3 +52,28 @@ async def test_without_redis_the_sqlite_file_or_this_process(tmp_path: Path) -> 
     for state in (StateConfig(url=SERVER), StateConfig()):
         assert isinstance(open_state_kv(state, SystemClock(), namespace="idem"), MemoryKV)
         assert not await shared(state)  # PostgreSQL holds no KV records: each process its own
+
+
+def test_the_redis_kv_needs_no_client_package() -> None:
+    """``pip install 'llmrelay[server]'`` has no Redis client package: the KV speaks RESP itself."""
+    require(6379, "Redis")
+    script = """
+import asyncio, sys, uuid
+sys.modules["redis"] = None  # as if not installed: importing it raises
+from llmrelay.clock import SystemClock
+from llmrelay.stores import open_kv
+
+async def main():
+    kv = open_kv("redis://127.0.0.1:6379/0", SystemClock(), namespace="idem", timeout=1.0)
+    await kv.open()
+    key = "test:" + uuid.uuid4().hex
+    assert await kv.set_if_absent(key, b"x", ttl=30)
+    assert await kv.get(key) == b"x"
+    await kv.delete(key)
+    await kv.aclose()
+    print("ok")
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -4,49 +4,55 @@ A namespace is a key prefix (``llmrelay:<namespace>:``). Caps are Redis's: its `
 ``maxmemory-policy`` decide what goes when memory runs out, and llmrelay cannot tell Redis which
 keys are claims. For a Redis that holds idempotency records use ``noeviction`` (writes are refused
 at the limit, so nothing in flight is dropped) or give llmrelay its own Redis instance.
+
+It speaks RESP through :mod:`.resp`, the connection the rate limits use: no client package to
+install, one pipelined connection per namespace. A Redis that cannot be reached, or does not
+answer within ``timeout``, raises :class:`~llmrelay.stores.resp.RedisDown` (a ``ConnectionError``);
+an error reply (``READONLY``, ``OOM``) raises :class:`~llmrelay.stores.resp.ReplyError`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from llmrelay.stores.resp import Connection, Reply, ReplyError
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to connect when no ``timeout`` is given (a cache store on another Redis)."""
 
 
 class RedisKV:
     def __init__(self, url: str, *, prefix: str = "llmrelay:default:", timeout: float | None = None) -> None:
-        self._url = url
+        self._connection = Connection(url, connect_timeout=timeout or CONNECT_TIMEOUT, call_timeout=timeout)
         self._prefix = prefix
-        self._timeout = timeout
-        self._client: Any = None
 
     async def open(self) -> None:
-        import redis.asyncio as redis  # deferred: only scale-out deployments need it
-
-        if self._client is None:
-            self._client = redis.from_url(
-                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
-            )
+        return None  # connects at the first call (and again after a failure)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        self._connection.close()
 
     async def ping(self) -> bool:
-        return bool(await self._client.ping())
+        return await self._call("PING") == b"PONG"
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._client.get(self._prefix + key)
-        return bytes(value) if value is not None else None
+        value = await self._call("GET", self._prefix + key)
+        assert value is None or isinstance(value, bytes)
+        return value
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
-        await self._client.set(self._prefix + key, value, px=_ms(ttl))
+        await self._call("SET", self._prefix + key, value, *_expiry(ttl))
 
     async def set_if_absent(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
-        return bool(await self._client.set(self._prefix + key, value, px=_ms(ttl), nx=True))
+        return await self._call("SET", self._prefix + key, value, *_expiry(ttl), "NX") is not None
 
     async def delete(self, key: str) -> None:
-        await self._client.delete(self._prefix + key)
+        await self._call("DEL", self._prefix + key)
+
+    async def _call(self, *args: bytes | str | int) -> Reply:
+        reply = await self._connection.call(*args)
+        if isinstance(reply, ReplyError):
+            raise reply
+        return reply
 
 
-def _ms(ttl: float | None) -> int | None:
-    return None if ttl is None else max(1, int(ttl * 1000))
+def _expiry(ttl: float | None) -> tuple[str, int] | tuple[()]:
+    return () if ttl is None else ("PX", max(1, int(ttl * 1000)))

@@ -1,12 +1,14 @@
-"""A small pipelined Redis connection for the rate-limit store's hot path (RESP2 over asyncio).
+"""A small pipelined Redis connection for the Redis stores (RESP2 over asyncio): the rate limits' hot
+path and the KV (:mod:`.redis`).
 
 Why not redis-py here: a rate limit costs each request two or three Redis calls, and redis-py's
 asyncio client spends about 150 µs of CPU on each (connection pool, command machinery, stream
 reader) where the protocol needs a few; measured in ``bench/limits_cost.py``. This connection
 writes every command at once (several requests in flight share one socket: pipelining without a
-batch step) and matches replies in order. It speaks only what :mod:`.rates_redis` sends
-(``EVALSHA``, ``SCRIPT LOAD``, ``PING``, ``AUTH``, ``SELECT``) and parses every RESP2 reply
-type. ``redis://[[user]:password@]host[:port][/db]`` and ``rediss://`` (TLS) URLs.
+batch step) and matches replies in order. It encodes any command (the stores send ``EVALSHA``,
+``SCRIPT LOAD``, ``GET``, ``SET``, ``DEL``, ``PING``, ``AUTH``, ``SELECT``) and parses every RESP2
+reply type; no client package is needed. ``redis://[[user]:password@]host[:port][/db]`` and
+``rediss://`` (TLS) URLs.
 
 A connection that fails, or whose oldest call has waited longer than ``call_timeout``, is dropped
 with every call waiting on it (they raise :class:`RedisDown`); the next call connects again. The
