@@ -13,6 +13,7 @@ from functools import partial
 from typing import cast
 
 from llmrelay.cache.embedder import Embedder, MiniLM
+from llmrelay.cache.index_sync import IndexSync
 from llmrelay.cache.semantic import Semantic
 from llmrelay.cache.settings import SemanticConfig
 from llmrelay.cache.verify import CHECKS, Check, Verifier
@@ -27,7 +28,7 @@ from llmrelay.pricing.prices import Price
 from llmrelay.routing.router import Router
 from llmrelay.service import Policy
 from llmrelay.stores import open_kv
-from llmrelay.stores.base import KV
+from llmrelay.stores.base import Resource
 from llmrelay.telemetry.content_log import ContentLog
 from llmrelay.wire.upstream_text import Credentials
 
@@ -93,12 +94,13 @@ def cache_policy(
     clock: Clock,
     prices: Mapping[str, Price | None],
     *,
-    keep: Callable[[KV], None],
+    keep: Callable[[Resource], None],
 ) -> Cache | None:
     """The ``cache`` policy and its store, only when some alias caches (others then cost a lookup).
 
     Its own namespace, so cache churn never evicts idempotency records; in memory unless
-    ``state.cache.url`` names a shared store."""
+    ``state.cache.url`` names a shared store. On Redis, the semantic indexes of every replica are
+    kept in step through it (:mod:`llmrelay.cache.index_sync`)."""
     caching = [(i, m.name, m.cache) for i, m in enumerate(config.models) if m.cache is not None]
     if not caching:
         return None
@@ -120,13 +122,24 @@ def cache_policy(
             embedder = embedder or MiniLM(where=where)
             semantic = Semantic(cache.semantic, embedder, _verifier(cache.semantic, where), clock)
         settings[name] = AliasCache(name, cache, semantic)
+    semantics = {name: alias.semantic for name, alias in settings.items() if alias.semantic is not None}
+    index_sync = None
+    if semantics and store.url is not None and store.url.startswith(("redis://", "rediss://")):
+        longest = max(c.semantic.max_entries for _, _, c in caching if c.semantic is not None)
+        index_sync = IndexSync(store.url, store.namespace, semantics, clock, max_len=longest)
+        keep(index_sync)
 
     def settings_for(name: str) -> AliasCache | None:
         found = router.names.resolve(name)
         return settings.get(found.alias) if found is not None else None
 
     return Cache(
-        kv, clock, settings_for=settings_for, aliases=list(settings.values()), cost=partial(cost_at, prices)
+        kv,
+        clock,
+        settings_for=settings_for,
+        aliases=list(settings.values()),
+        cost=partial(cost_at, prices),
+        index_sync=index_sync,
     )
 
 

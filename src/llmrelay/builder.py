@@ -30,7 +30,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -63,7 +63,7 @@ from llmrelay.routing.router import Router
 from llmrelay.routing.target import Route, Target
 from llmrelay.service import Policy, Request, Result, Service, compose
 from llmrelay.stores import open_rate_limits, open_state_kv
-from llmrelay.stores.base import KV
+from llmrelay.stores.base import KV, Resource
 from llmrelay.stores.rates import RateLimits
 from llmrelay.telemetry.attempts import AttemptStats
 from llmrelay.telemetry.metrics import Metrics
@@ -74,16 +74,6 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from llmrelay.telemetry.log_export import LogExport
-
-
-class Resource(Protocol):
-    """A store the relay opens, closes and checks for readiness."""
-
-    async def open(self) -> None: ...
-
-    async def aclose(self) -> None: ...
-
-    async def ping(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
 
-from llmrelay.builder import Resource, build
+from llmrelay.builder import build
 from llmrelay.chat_options import ChatOptions, MessageInput, call_timeout, chat_request
 from llmrelay.clock import Clock, SystemClock
 from llmrelay.config import Config, load_config
@@ -31,7 +31,7 @@ from llmrelay.policies.cache import Cache
 from llmrelay.pricing.cost import cost_at
 from llmrelay.routing.patterns import ModelNames
 from llmrelay.service import Request, Result
-from llmrelay.stores.base import KV
+from llmrelay.stores.base import KV, Resource
 from llmrelay.streams import ChatStream
 from llmrelay.telemetry.metrics import Metrics
 from llmrelay.token_count import TokenCount, count_tokens

@@ -245,3 +245,44 @@ async def test_semantic_hits_through_the_server(upstreams: Upstreams, tmp_path: 
         assert streamed.startswith("semantic-hit") and replayed == text  # replayed as a stream
         assert (await ask(gateway, asking("What was the population of France in 2020?")))[0] == "miss"
         assert (await ask(gateway, asking("What was the population of France in 2021?")))[0] == "miss"
+
+
+@pytest.mark.skipif(not SEMANTIC, reason="the `semantic` extra is not installed (scripts/test installs it)")
+async def test_two_servers_share_semantic_questions_through_redis(
+    upstreams: Upstreams, tmp_path: Path
+) -> None:
+    """A question cached through one server is served by meaning through the other: their
+    in-process indexes follow each other through Redis (``cache.index_sync``)."""
+    require(6379, "Redis")
+    master = "sk-master-semantic-sharing-0123456789"
+    raw = config(
+        upstreams,
+        state={"cache": {"url": "redis://127.0.0.1:6379/0", "namespace": "t" + uuid.uuid4().hex[:16]}},
+    )
+    raw["server"]["master_key"] = master
+    raw["models"][0]["cache"]["semantic"] = {}
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    async with (
+        run_gateway(raw, tmp_path / "one") as one,
+        run_gateway(raw, tmp_path / "two") as two,
+        aiohttp.ClientSession(headers={"authorization": f"Bearer {master}"}) as admin,
+    ):
+        system = {"role": "system", "content": f"Answer briefly. {uuid.uuid4().hex}"}
+        outcome, text = await ask(
+            one, [system, {"role": "user", "content": "How do I reset my account password?"}]
+        )
+        assert outcome == "miss"
+        calls = len(upstreams.openai.requests)
+        async with asyncio.timeout(20):  # the other server's reader adopts it in the background
+            while True:
+                async with admin.get(two.url + "/admin/cache") as r:
+                    sharing = (await r.json())["semantic_sharing"]
+                if sharing["adopted"] >= 1:
+                    break
+                await asyncio.sleep(0.05)
+        assert sharing["following"] is True
+        paraphrase = [system, {"role": "user", "content": "How can I reset the password of my account?"}]
+        outcome, again = await ask(two, paraphrase)
+        assert outcome.startswith("semantic-hit; similarity=0.9") and again == text
+        assert len(upstreams.openai.requests) == calls

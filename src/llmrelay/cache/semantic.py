@@ -11,6 +11,7 @@ the partition the final message is embedded (:mod:`.embedder`), its nearest neig
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,9 @@ from llmrelay.service import Request
 from llmrelay.types import ChatRequest
 
 log = logging.getLogger("llmrelay.cache")
+
+Share = Callable[[str, str, str, float, Any], None]
+"""(partition, prompt, exact key, expires, vector) of a question just remembered."""
 
 
 @dataclass(slots=True)
@@ -49,7 +53,9 @@ class Semantic:
         self.threshold = config.threshold
         self._embedder = embedder
         self._verifier = verifier
+        self._dim = embedder.dim
         self._index = VectorIndex(embedder.dim, clock, max_entries=config.max_entries)
+        self._share: Share | None = None
 
     def probe(self, request: Request, tenant: str) -> Probe | None:
         if not isinstance(request, ChatRequest) or not request.messages:
@@ -91,3 +97,20 @@ class Semantic:
     def remember(self, probe: Probe, key: str, expires: float) -> None:
         if probe.vector is not None:
             self._index.add(probe.partition, probe.vector, Ref(key, probe.prompt, expires))
+            if self._share is not None:
+                self._share(probe.partition, probe.prompt, key, expires, probe.vector)
+
+    def share(self, share: Share) -> None:
+        """Also hand every question remembered from now on to ``share`` (the other replicas)."""
+        self._share = share
+
+    def adopt(self, partition: str, prompt: str, key: str, expires: float, vector: bytes) -> bool:
+        """Add a question another replica remembered (its vector as float32 bytes); ``False``
+        when the vector is not one of this embedder's."""
+        import numpy as np  # the `semantic` extra, loaded with the embedder
+
+        row = np.frombuffer(vector, dtype=np.float32)
+        if row.shape != (self._dim,):
+            return False
+        self._index.add(partition, row, Ref(key, prompt, expires))
+        return True

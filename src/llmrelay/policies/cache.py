@@ -40,6 +40,7 @@ import msgspec
 from llmrelay.cache.control import parse_cache_control
 from llmrelay.cache.entry import Entry, decode_entry, encode_entry, replay, storable
 from llmrelay.cache.generations import Generations
+from llmrelay.cache.index_sync import IndexSync
 from llmrelay.cache.key import exact_key, tenant
 from llmrelay.cache.semantic import Probe, Semantic
 from llmrelay.cache.settings import CacheConfig
@@ -78,8 +79,10 @@ class Cache:
         settings_for: Callable[[str], AliasCache | None],
         aliases: list[AliasCache],
         cost: CostOf,
+        index_sync: IndexSync | None = None,
     ) -> None:
         self._kv = kv
+        self._index_sync = index_sync
         self._clock = clock
         self._settings_for = settings_for
         self._aliases = aliases
@@ -88,11 +91,16 @@ class Cache:
         self.store_errors = 0
 
     def stats(self) -> dict[str, Any]:
-        """Every caching alias's counters in this process (``GET /admin/cache``)."""
-        return {
+        """Every caching alias's counters in this process (``GET /admin/cache``), and on Redis
+        how this replica's semantic indexes follow the others' (``semantic_sharing``)."""
+        stats: dict[str, Any] = {
             "store_errors": self.store_errors,
             "aliases": {alias.name: alias.stats.snapshot() for alias in self._aliases},
         }
+        if self._index_sync is not None:
+            sync = self._index_sync
+            stats["semantic_sharing"] = {"adopted": sync.adopted, "following": not sync.down}
+        return stats
 
     async def clear(self, model: str | None = None) -> str | None:
         """Make every entry of ``model``'s alias (``None``: of every alias) unreachable; returns the

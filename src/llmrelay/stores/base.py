@@ -15,6 +15,16 @@ from typing import Protocol
 from llmrelay.errors import RelayError
 
 
+class Resource(Protocol):
+    """A store the relay opens, closes and checks for readiness."""
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+
 class StoreFull(RelayError):
     """A namespace is at its cap and holds nothing it may evict (only in-flight claims), or one
     entry is larger than the whole byte cap. Refusing is the safe answer: dropping a claim would
