@@ -129,3 +129,24 @@ async def test_a_redis_that_is_down_costs_only_the_sharing(
         assert sync.adopted == 0
     following = [r for r in caplog.records if "cannot follow the other replicas" in r.getMessage()]
     assert len(following) == 1  # once per outage, not once per retry
+
+
+async def test_damaged_entries_are_skipped_and_the_reader_goes_on(embedder: MiniLM, namespace: str) -> None:
+    redis = Connection(REDIS, connect_timeout=2.0, call_timeout=2.0)
+    stream = f"llmrelay:{namespace}:semantic"
+    good = {b"origin": b"other", b"alias": b"m", b"partition": b"p", b"prompt": b"q", b"key": b"k"}
+    damaged = [
+        {b"origin": b"other", b"alias": b"m"},  # fields missing
+        {**good, b"expires": b"soon", b"vector": b"\0" * 1536},  # not a number
+        {**good, b"expires": b"1e12", b"vector": b"\0" * 12},  # a vector of another model
+        {**good, b"prompt": b"\xff\xfe", b"expires": b"1e12", b"vector": b"\0" * 1536},  # not UTF-8
+    ]
+    for fields in damaged:
+        await redis.call("XADD", stream, "*", *(part for pair in fields.items() for part in pair))
+    redis.close()
+    async with AsyncExitStack() as stack:
+        one, _ = await replica(stack, embedder, namespace)
+        two, two_sync = await replica(stack, embedder, namespace)
+        assert await outcome(one, QUESTION) == "miss"
+        await until(two_sync, lambda s: s.adopted == 1)  # the good entry after the damaged ones
+        assert (await outcome(two, PARAPHRASE)).startswith("semantic-hit")

@@ -45,7 +45,8 @@ class IndexSync:
         self._max_len = max_len
         self._origin = os.urandom(8).hex()  # this replica: its own questions are in its index already
         self._writer = Connection(url, connect_timeout=2.0, call_timeout=2.0)
-        self._reader = Connection(url, connect_timeout=2.0)  # XREAD BLOCK: no call timeout
+        # XREAD BLOCK answers within BLOCK_MS; a Redis silent for longer than that is down.
+        self._reader = Connection(url, connect_timeout=2.0, call_timeout=BLOCK_MS / 1000 + 5.0)
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self.adopted = 0
@@ -129,14 +130,19 @@ class IndexSync:
     def _adopt(self, fields: dict[bytes, bytes]) -> None:
         if fields.get(b"origin") == self._origin.encode() or any(f not in fields for f in _FIELDS):
             return
-        semantic = self._semantics.get(fields[b"alias"].decode())
-        expires = float(fields[b"expires"])
-        if semantic is None or expires <= self._clock.wall():
+        try:
+            semantic = self._semantics.get(fields[b"alias"].decode())
+            expires = float(fields[b"expires"])
+            if semantic is None or expires <= self._clock.wall():
+                return
+            adopted = semantic.adopt(
+                fields[b"partition"].decode(), fields[b"prompt"].decode(), fields[b"key"].decode(),
+                expires, fields[b"vector"],
+            )  # fmt: skip
+        except ValueError:  # not written by this version (UnicodeDecodeError is one too)
+            log.debug("an unreadable entry of the semantic stream was skipped")
             return
-        if semantic.adopt(
-            fields[b"partition"].decode(), fields[b"prompt"].decode(), fields[b"key"].decode(), expires,
-            fields[b"vector"],
-        ):  # fmt: skip
+        if adopted:
             self.adopted += 1
 
 
