@@ -113,6 +113,31 @@ async def test_a_client_leaving_before_the_first_token_cancels_the_upstream_call
     assert line["status"] == 499 and line["outcome"] == "client_closed"
 
 
+async def test_a_client_that_pipelined_a_second_request_and_left_cancels_the_first(
+    gateway: Gateway, hanging: tuple[HangingUpstream, str]
+) -> None:
+    """uvicorn tells only a connection's newest request that its client left; the server's
+    disconnect signal tells every request of the connection that is still unanswered."""
+    upstream, _ = hanging
+    upstream.entered.clear()
+    upstream.cancelled.clear()
+    port = int(gateway.url.rsplit(":", 1)[1])
+    body = b'{"model": "hang", "messages": [{"role": "user", "content": "hi"}]}'
+    first = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
+        b"x-request-id: pipelined-first\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    second = b"GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n"
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(first + second)  # both in one write: the second waits behind the first
+    await asyncio.wait_for(upstream.entered.wait(), 10)
+    writer.close()  # the client goes away with both unanswered
+    await writer.wait_closed()
+    await asyncio.wait_for(upstream.cancelled.wait(), 10)
+    line = await _log_line(gateway, "pipelined-first")
+    assert line["status"] == 499 and line["outcome"] == "client_closed"
+
+
 async def test_a_caller_cannot_extend_the_operators_total_timeout(gateway: Gateway) -> None:
     body = {"model": "short", "messages": [{"role": "user", "content": "hi"}]}
     async with (

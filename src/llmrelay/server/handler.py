@@ -26,7 +26,7 @@ from llmrelay.relay import Relay
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.auth import Authenticator, Principal
 from llmrelay.server.body import read_body
-from llmrelay.server.disconnect import CLIENT_CLOSED, DisconnectGuard
+from llmrelay.server.disconnect import CLIENT_CLOSED, DisconnectGuard, disconnect_signal
 from llmrelay.server.errors import ErrorBody, error_response
 from llmrelay.server.headers import header_map
 from llmrelay.server.ratelimit_headers import add_rate_headers
@@ -164,7 +164,7 @@ async def handle(request: Request, face: Face) -> Response:
             canonical = msgspec.structs.replace(canonical, max_tokens=capped)
         ctx = _context(state, sent, principal, request_id, canonical)
         stats = ctx.stats
-        guard = DisconnectGuard(request.receive)
+        guard = DisconnectGuard(request.receive, disconnect_signal(request.scope))
         if face.prepare is not None:
             canonical = await face.prepare(canonical, ctx)
         result = await relay.send(canonical, ctx)

@@ -35,7 +35,9 @@ The cap travels in uvicorn's own ``h11_max_incomplete_event_size`` setting, the 
 h11, the time limits in :class:`HeadConfig` (uvicorn's config with two more fields, picklable, so
 they reach worker processes too); the protocol is named by import string. Used by
 :mod:`llmrelay.server.run`; nothing else in the server knows about it. It also gives each
-request's answer a :class:`~llmrelay.server.head_write.HeadWriter` (head and body in one write).
+request's answer a :class:`~llmrelay.server.head_write.HeadWriter` (head and body in one write),
+and each request a :class:`~llmrelay.server.disconnect.DisconnectSignal`, fired when the connection
+is lost before its answer is complete.
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ from typing import Any
 
 import msgspec
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from llmrelay.context import new_request_id
 from llmrelay.errors import InvalidRequest
 from llmrelay.server.access_log import AccessLog
 from llmrelay.server.asgi import error_body_for
+from llmrelay.server.disconnect import EXTENSION, DisconnectSignal
 from llmrelay.server.head_write import HeadWriter
 from llmrelay.telemetry.metrics import RequestRecord
 
@@ -94,6 +97,8 @@ class HeaderLimitProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
         self._in_message = False  # a byte of the current message has arrived
+        # Each request's disconnect signal, until its answer is complete (pipelined ones too).
+        self._signals: list[tuple[RequestResponseCycle, DisconnectSignal]] = []
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -103,6 +108,10 @@ class HeaderLimitProtocol(HttpToolsProtocol):
         self._disarm_head_timer()
         self._disarm_drain_timer()
         super().connection_lost(exc)
+        for cycle, signal in self._signals:
+            if not cycle.response_complete:
+                signal.fire()
+        self._signals = []
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -148,9 +157,16 @@ class HeaderLimitProtocol(HttpToolsProtocol):
             return
         previous = self.cycle
         super().on_headers_complete()
-        if self.cycle is not previous and self.cycle is not None:
+        cycle = self.cycle
+        if cycle is not previous and cycle is not None:
             # The new request's answer writes its head with its first body bytes (head_write).
-            self.cycle.transport = HeadWriter(self.transport, self.loop)  # type: ignore[assignment]
+            cycle.transport = HeadWriter(self.transport, self.loop)  # type: ignore[assignment]
+            # Its task has not run yet: the app finds the signal in the scope it gets.
+            signal = DisconnectSignal()
+            extensions: dict[str, Any] = cycle.scope.setdefault("extensions", {})
+            extensions[EXTENSION] = signal
+            self._signals = [(c, s) for c, s in self._signals if not c.response_complete]
+            self._signals.append((cycle, signal))
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
