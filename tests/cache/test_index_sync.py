@@ -22,10 +22,10 @@ from llmrelay.cache.verify import CHECKS, Verifier
 from llmrelay.clock import SystemClock
 from llmrelay.context import CallStats, Context
 from llmrelay.policies.cache import AliasCache, Cache
-from llmrelay.service import Request, Result
 from llmrelay.stores import open_kv
 from llmrelay.stores.resp import Connection
-from llmrelay.types import ChatRequest, ChatResponse, text_message
+from llmrelay.types import ChatRequest, text_message
+from tests.cache.test_semantic import Upstream
 from tests.services import require
 
 if importlib.util.find_spec("onnxruntime") is None and os.environ.get("CI") != "true":
@@ -54,17 +54,6 @@ async def namespace() -> AsyncIterator[str]:
     if keys:
         await redis.call("DEL", *keys)
     redis.close()
-
-
-class Upstream:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def __call__(self, request: Request, ctx: Context) -> Result:
-        self.calls += 1
-        return ChatResponse(
-            id=f"r{self.calls}", model="m", created=1, message=text_message("assistant", "Use the link.")
-        )
 
 
 async def replica(
