@@ -125,8 +125,15 @@ def cache_policy(
     semantics = {name: alias.semantic for name, alias in settings.items() if alias.semantic is not None}
     index_sync = None
     if semantics and store.url is not None and store.url.startswith(("redis://", "rediss://")):
-        longest = max(c.semantic.max_entries for _, _, c in caching if c.semantic is not None)
-        index_sync = IndexSync(store.url, store.namespace, semantics, clock, max_len=longest)
+        sharing = [c for _, _, c in caching if c.semantic is not None]
+        index_sync = IndexSync(
+            store.url,
+            store.namespace,
+            semantics,
+            clock,
+            max_len=max(c.semantic.max_entries for c in sharing if c.semantic is not None),
+            max_ttl=max(c.ttl for c in sharing),
+        )
         keep(index_sync)
 
     def settings_for(name: str) -> AliasCache | None:

@@ -65,7 +65,7 @@ async def replica(
     semantic = Semantic(config, embedder, Verifier([CHECKS[name] for name in config.checks]), clock)
     alias = AliasCache("m", CacheConfig(ttl=600, semantic=config), semantic)
     kv = open_kv(url, clock, namespace=namespace, timeout=1.0)
-    sync = IndexSync(url, namespace, {"m": semantic}, clock, max_len=1000)
+    sync = IndexSync(url, namespace, {"m": semantic}, clock, max_len=1000, max_ttl=600)
     for resource in (kv, sync):
         await resource.open()
         stack.push_async_callback(resource.aclose)
@@ -139,3 +139,20 @@ async def test_damaged_entries_are_skipped_and_the_reader_goes_on(embedder: Mini
         assert await outcome(one, QUESTION) == "miss"
         await until(two_sync, lambda s: s.adopted == 1)  # the good entry after the damaged ones
         assert (await outcome(two, PARAPHRASE)).startswith("semantic-hit")
+
+
+async def test_questions_older_than_the_longest_ttl_leave_the_stream(
+    embedder: MiniLM, namespace: str
+) -> None:
+    redis = Connection(REDIS, connect_timeout=2.0, call_timeout=2.0)
+    stream = f"llmrelay:{namespace}:semantic"
+    await redis.call("XADD", stream, "1000-0", "origin", "long-gone")  # from 1970
+    async with AsyncExitStack() as stack:
+        one, _ = await replica(stack, embedder, namespace)
+        for question in ("How do I reset my account password?", "What is the capital of France?"):
+            assert await outcome(one, question) == "miss"
+    # Closed: what it was sharing has been sent, each question followed by a trim.
+    entries = await redis.call("XRANGE", stream, "-", "+")
+    redis.close()
+    assert isinstance(entries, list) and len(entries) == 2
+    assert all(entry_id != b"1000-0" for entry_id, _ in entries)

@@ -2,7 +2,8 @@
 
 Each replica searches its own in-process index (:mod:`.index`), but the answers live in the shared
 cache store. When the store is Redis, every question a replica remembers is also appended to a
-Redis stream (``llmrelay:<namespace>:semantic``, capped near ``max_entries`` with ``MAXLEN ~``):
+Redis stream (``llmrelay:<namespace>:semantic``, capped near ``max_entries`` with ``MAXLEN ~`` and
+trimmed of questions older than the longest ``ttl``):
 its alias, partition, prompt, exact key, expiry and vector (float32 bytes, so no replica embeds
 it again). Each replica reads the stream in the background (``XREAD BLOCK`` on a connection of its
 own) and adds the others' questions to its index; at start it reads the stream from the beginning,
@@ -32,23 +33,32 @@ log = logging.getLogger("llmrelay.cache")
 BLOCK_MS = 5_000
 """How long one ``XREAD`` waits for news before it asks again."""
 _PAGE = 500
+_SLACK = 60.0
 _FIELDS = (b"origin", b"alias", b"partition", b"prompt", b"key", b"expires", b"vector")
 
 
 class IndexSync:
     def __init__(
-        self, url: str, namespace: str, semantics: dict[str, Semantic], clock: Clock, *, max_len: int
+        self,
+        url: str,
+        namespace: str,
+        semantics: dict[str, Semantic],
+        clock: Clock,
+        *,
+        max_len: int,
+        max_ttl: float,
     ) -> None:
         self._stream = f"llmrelay:{namespace}:semantic"
         self._semantics = semantics
         self._clock = clock
         self._max_len = max_len
+        self._max_ttl = max_ttl
         self._origin = os.urandom(8).hex()  # this replica: its own questions are in its index already
         self._writer = Connection(url, connect_timeout=2.0, call_timeout=2.0)
         # XREAD BLOCK answers within BLOCK_MS; a Redis silent for longer than that is down.
         self._reader = Connection(url, connect_timeout=2.0, call_timeout=BLOCK_MS / 1000 + 5.0)
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._pending: set[asyncio.Task[None]] = set()
         self.adopted = 0
         """Questions added from other replicas."""
         self.down = False
@@ -66,8 +76,8 @@ class IndexSync:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        for task in list(self._pending):
-            task.cancel()
+        # What this replica cached last is still shared (each call is bounded by its timeout).
+        await asyncio.gather(*self._pending, return_exceptions=True)
         self._writer.close()
         self._reader.close()
 
@@ -84,19 +94,29 @@ class IndexSync:
     def _publish(
         self, alias: str, partition: str, prompt: str, key: str, expires: float, vector: Any
     ) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._writer.call(
-                "XADD", self._stream, "MAXLEN", "~", self._max_len, "*",
-                "origin", self._origin, "alias", alias, "partition", partition, "prompt", prompt,
-                "key", key, "expires", repr(expires), "vector", bytes(vector.astype("float32").tobytes()),
-            )
+        fields = (
+            "origin", self._origin, "alias", alias, "partition", partition, "prompt", prompt,
+            "key", key, "expires", repr(expires), "vector", bytes(vector.astype("float32").tobytes()),
         )  # fmt: skip
+        task = asyncio.get_running_loop().create_task(self._append(fields))
         self._pending.add(task)
         task.add_done_callback(self._sent)
 
-    def _sent(self, task: asyncio.Task[Any]) -> None:
+    async def _append(self, fields: tuple[str | bytes, ...]) -> None:
+        """Add one question, then drop those whose answers have expired everywhere (stream ids
+        are Redis's clock in ms; a minute of slack for clocks that disagree)."""
+        oldest = int((self._clock.wall() - self._max_ttl - _SLACK) * 1000)
+        for command in (
+            ("XADD", self._stream, "MAXLEN", "~", self._max_len, "*", *fields),
+            ("XTRIM", self._stream, "MINID", max(oldest, 0)),
+        ):
+            reply = await self._writer.call(*command)
+            if isinstance(reply, ReplyError):
+                raise reply
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
-        if not task.cancelled() and (task.exception() is not None or isinstance(task.result(), ReplyError)):
+        if not task.cancelled() and task.exception() is not None:
             log.debug("a semantic cache question was not shared with the other replicas")
 
     async def _follow(self) -> None:
