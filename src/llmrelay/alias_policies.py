@@ -125,14 +125,14 @@ def cache_policy(
     semantics = {name: alias.semantic for name, alias in settings.items() if alias.semantic is not None}
     index_sync = None
     if semantics and store.url is not None and store.url.startswith(("redis://", "rediss://")):
-        sharing = [c for _, _, c in caching if c.semantic is not None]
+        shared = [(c.ttl, c.semantic.max_entries) for _, _, c in caching if c.semantic is not None]
         index_sync = IndexSync(
             store.url,
             store.namespace,
             semantics,
             clock,
-            max_len=max(c.semantic.max_entries for c in sharing if c.semantic is not None),
-            max_ttl=max(c.ttl for c in sharing),
+            max_len=max(entries for _, entries in shared),
+            max_ttl=max(ttl for ttl, _ in shared),
         )
         keep(index_sync)
 

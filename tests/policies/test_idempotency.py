@@ -319,14 +319,8 @@ async def test_real_concurrency_across_two_instances_sharing_redis() -> None:
         await store.aclose()
 
 
-class ClaimFails:
+class ClaimFails(FailingSet):
     """A store that reads but cannot write (a Redis that went read-only, a full disk)."""
-
-    def __init__(self, inner: KV) -> None:
-        self._inner = inner
-
-    async def get(self, key: str) -> bytes | None:
-        return await self._inner.get(key)
 
     async def set_if_absent(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
         raise OSError("read-only")

@@ -189,6 +189,10 @@ async def handle(request: Request, face: Face) -> Response:
         stopping = shutting_down()
         finish(stopping.status, error=stopping.code, outcome="shutdown")
         return error_response(stopping, face.error_body, headers=headers)
+    except Exception:  # not ours: the edge answers 500; a client leaving now must not cancel that
+        if guard is not None:
+            guard.stop()
+        raise
 
     target = result.target
     provider = result.provider
